@@ -1,0 +1,54 @@
+"""shoplake: a local-first lakehouse — declarative bronze/silver/gold Delta Lake pipelines.
+
+The public API is what this module exports; everything else is internal.
+
+Example::
+
+    import narwhals as nw
+    from shoplake import Pipeline, Upsert, expect
+
+    pipeline = Pipeline("shop")
+    pipeline.source("orders", format="jsonl", columns=["order_id", "amount"])
+
+    @pipeline.table(
+        layer="silver",
+        kind=Upsert(keys=["order_id"]),
+        expectations=[expect("positive_amount", nw.col("amount") > 0, action="quarantine")],
+    )
+    def orders(bronze_orders):
+        return bronze_orders.with_columns(nw.col("amount").cast(nw.Float64))
+"""
+
+from shoplake.errors import (
+    ConfigError,
+    DefinitionError,
+    ExpectationFailed,
+    FlowError,
+    ShoplakeError,
+    ValidationError,
+)
+from shoplake.pipeline.expectations import Action, Severity, expect, expect_exists
+from shoplake.pipeline.kinds import Append, Materialized, Upsert
+from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
+from shoplake.pipeline.tables import Pipeline
+
+__all__ = [
+    "Action",
+    "Append",
+    "ConfigError",
+    "DefinitionError",
+    "ExpectationFailed",
+    "FlowError",
+    "FlowResult",
+    "Materialized",
+    "Pipeline",
+    "RuleResult",
+    "RunResult",
+    "Severity",
+    "ShoplakeError",
+    "Upsert",
+    "ValidationError",
+    "expect",
+    "expect_exists",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The e-commerce domain, built on the public shoplake API only."""

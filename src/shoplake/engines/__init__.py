@@ -1,0 +1,1 @@
+"""Engines: one module per DataFrame library and its storage."""

@@ -1,0 +1,102 @@
+"""The engine seam: what the framework needs from a DataFrame library and its storage.
+
+The runner only talks to this interface; transformations only see narwhals
+frames. One module per engine implements it (``engines/polars_delta.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import narwhals as nw
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    ref: str
+    version: int
+    rows: int
+    files: int
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    version: int
+    rows_inserted: int
+    rows_updated: int = 0
+
+
+class Engine(Protocol):
+    """Storage and execution for one DataFrame library. Refs are ``layer.name``."""
+
+    name: str
+    lake: str
+
+    def uri(self, ref: str) -> str: ...
+
+    def version(self, ref: str) -> int | None:
+        """The table's latest Delta version, or None if it does not exist."""
+
+    def consumed(self, ref: str, app_id: str) -> int | None:
+        """The version recorded for ``app_id`` by the table's commits (an app transaction)."""
+
+    def commit_metadata(self, ref: str, key: str) -> list[str]:
+        """Every value of custom commit metadata ``key`` over the table's history."""
+
+    def read(self, ref: str, version: int | None = None) -> nw.LazyFrame:
+        """The table's rows at ``version`` (default: latest)."""
+
+    def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+        """Rows appended in versions (after, until], or None when a commit in that range
+        did more than append (the caller must then read in full)."""
+
+    def empty(self, schema: Mapping[str, object]) -> nw.LazyFrame:
+        """A frame with no rows and ``schema`` (narwhals dtypes)."""
+
+    def frame(self, data: Mapping[str, Sequence[object]]) -> nw.DataFrame[object]: ...
+
+    def collect(self, frame: nw.LazyFrame) -> nw.DataFrame[object]: ...
+
+    def rows_as_json(self, frame: nw.DataFrame[object], columns: Sequence[str]) -> nw.Series[object]:
+        """One JSON object per row holding ``columns`` (quarantine keeps raw rows so)."""
+
+    def append(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str] = (),
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult: ...
+
+    def overwrite(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str] = (),
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult: ...
+
+    def upsert(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        *,
+        keys: Sequence[str],
+        sequence_by: str | None,
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        """Merge ``frame`` (unique on ``keys``) into the table: insert new keys, replace
+        a key's row when the incoming ``sequence_by`` is newer."""
+
+    def info(self, ref: str) -> TableInfo | None: ...
+
+    def list_tables(self) -> list[str]: ...

@@ -1,0 +1,1 @@
+"""Observing the lake: table catalog and event-log queries."""

@@ -1,0 +1,1 @@
+"""The framework: tables, expectations, the graph, flows and the runner."""

@@ -1,0 +1,202 @@
+"""Expectations: named, engine-neutral data-quality rules with an action and a severity.
+
+A row *fails* an expectation when its condition is false or null. What happens
+to it depends on the action:
+
+- ``warn``: the row is kept; the failure is counted.
+- ``drop``: the row is removed; the failure is counted.
+- ``quarantine``: the row is removed and written to ``quarantine/<table>`` with
+  the rule, its severity and the row itself.
+- ``fail``: the flow stops, commits nothing, and names the rule and a sample.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+import narwhals as nw
+
+from shoplake.errors import DefinitionError
+
+
+class Action(StrEnum):
+    WARN = "warn"
+    DROP = "drop"
+    QUARANTINE = "quarantine"
+    FAIL = "fail"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+SEVERITY_WEIGHT: dict[Severity, int] = {
+    Severity.LOW: 1,
+    Severity.MEDIUM: 2,
+    Severity.HIGH: 4,
+    Severity.CRITICAL: 8,
+}
+
+_RULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A row-level rule: ``condition`` must hold for a row to pass."""
+
+    name: str
+    condition: nw.Expr
+    action: Action
+    severity: Severity
+    description: str = ""
+
+    def flag(self) -> nw.Expr:
+        """True where the row passes; null counts as a failure."""
+        return self.condition.fill_null(value=False)
+
+
+@dataclass(frozen=True)
+class ExistsIn:
+    """A cross-table rule: the row's ``columns`` must exist in ``ref``'s ``ref_columns``.
+
+    Rows whose columns are null pass (pair it with a not-null rule if null
+    is wrong too), as a foreign key does in SQL.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    ref: str
+    ref_columns: tuple[str, ...]
+    action: Action
+    severity: Severity
+    description: str = ""
+
+
+Rule = Expectation | ExistsIn
+
+
+def _check_common(name: str, action: str, severity: str) -> tuple[Action, Severity]:
+    if not _RULE_NAME.match(name):
+        raise DefinitionError(
+            f"expectation name {name!r} is not an identifier: use letters, digits and '_' "
+            "(for example 'valid_email')"
+        )
+    try:
+        act = Action(action)
+    except ValueError:
+        choices = ", ".join(a.value for a in Action)
+        raise DefinitionError(
+            f"expectation '{name}': unknown action {action!r}; use one of {choices}"
+        ) from None
+    try:
+        sev = Severity(severity)
+    except ValueError:
+        choices = ", ".join(s.value for s in Severity)
+        raise DefinitionError(
+            f"expectation '{name}': unknown severity {severity!r}; use one of {choices}"
+        ) from None
+    return act, sev
+
+
+def expect(
+    name: str,
+    condition: nw.Expr,
+    *,
+    action: str = "warn",
+    severity: str = "medium",
+    description: str = "",
+) -> Expectation:
+    """Declare a row-level rule.
+
+    Example::
+
+        expect("positive_quantity", nw.col("quantity") > 0, action="quarantine", severity="high")
+    """
+    act, sev = _check_common(name, action, severity)
+    if not isinstance(condition, nw.Expr):
+        raise DefinitionError(
+            f"expectation '{name}': the condition must be a narwhals expression such as "
+            f"nw.col('quantity') > 0, not {type(condition).__name__}"
+        )
+    return Expectation(name, condition, act, sev, description)
+
+
+def expect_exists(
+    name: str,
+    columns: str | list[str],
+    *,
+    ref: str,
+    ref_columns: str | list[str] | None = None,
+    action: str = "quarantine",
+    severity: str = "high",
+    description: str = "",
+) -> ExistsIn:
+    """Declare a cross-table rule: every non-null key must exist in ``ref`` ("layer.name").
+
+    Example::
+
+        expect_exists("customer_exists", "customer_id", ref="silver.customers")
+    """
+    act, sev = _check_common(name, action, severity)
+    cols = (columns,) if isinstance(columns, str) else tuple(columns)
+    if ref_columns is None:
+        ref_cols = cols
+    else:
+        ref_cols = (ref_columns,) if isinstance(ref_columns, str) else tuple(ref_columns)
+    if not cols or len(cols) != len(ref_cols):
+        raise DefinitionError(
+            f"expectation '{name}': give as many ref_columns as columns ({cols} vs {ref_cols})"
+        )
+    if ref.count(".") != 1:
+        raise DefinitionError(
+            f"expectation '{name}': ref {ref!r} must name a table as 'layer.name', "
+            "for example 'silver.customers'"
+        )
+    return ExistsIn(name, cols, ref, ref_cols, act, sev, description)
+
+
+def flag_column(index: int) -> str:
+    return f"__shoplake_rule_{index}"
+
+
+def add_rule_flags(
+    frame: nw.LazyFrame, rules: tuple[Rule, ...], refs: dict[str, nw.LazyFrame]
+) -> nw.LazyFrame:
+    """Add one boolean column per rule (true = passed), engine-neutrally."""
+    for index, rule in enumerate(rules):
+        column = flag_column(index)
+        if isinstance(rule, Expectation):
+            frame = frame.with_columns(rule.flag().alias(column))
+            continue
+        marker = f"{column}_hit"
+        keys = (
+            refs[rule.ref]
+            .select(*[nw.col(r).alias(c) for c, r in zip(rule.columns, rule.ref_columns, strict=True)])
+            .unique()
+            .with_columns(nw.lit(True).alias(marker))
+        )
+        any_null = nw.any_horizontal(*[nw.col(c).is_null() for c in rule.columns], ignore_nulls=False)
+        frame = (
+            frame.join(keys, on=list(rule.columns), how="left")
+            .with_columns((any_null | nw.col(marker).fill_null(value=False)).alias(column))
+            .drop(marker)
+        )
+    return frame
+
+
+def quality_score(results: list[tuple[Severity, int, int]]) -> float | None:
+    """Severity-weighted share of passing checks, 0–100 (None when nothing was checked).
+
+    ``results`` holds (severity, passed, failed) per rule. A failure of a
+    critical rule weighs eight times one of a low rule.
+    """
+    total = sum(SEVERITY_WEIGHT[sev] * (p + f) for sev, p, f in results)
+    if total == 0:
+        return None
+    passed = sum(SEVERITY_WEIGHT[sev] * p for sev, p, _ in results)
+    return round(100.0 * passed / total, 2)

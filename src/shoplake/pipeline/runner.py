@@ -1,0 +1,96 @@
+"""One triggered update: every selected table, in dependency order, then the event log."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shoplake.engines.base import Engine
+from shoplake.errors import FlowError, ShoplakeError, ValidationError
+from shoplake.pipeline.event_log import write_run_events
+from shoplake.pipeline.flows import FlowContext, run_table
+from shoplake.pipeline.graph import Graph, build_graph
+from shoplake.pipeline.ingest import run_source
+from shoplake.pipeline.results import FlowResult, RunResult
+from shoplake.pipeline.tables import Pipeline, SourceDef
+
+Progress = Callable[[str, FlowResult | None], None]
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def select_tables(graph: Graph, select: Iterable[str] | None) -> list[str]:
+    """Refs matching ``select`` (``layer.name``, a bare name, or a whole layer), in order."""
+    wanted = list(select or [])
+    if not wanted:
+        return list(graph.order)
+    chosen: set[str] = set()
+    for item in wanted:
+        matches = {
+            ref for ref, d in graph.definitions.items()
+            if item in (ref, d.name, d.layer)
+        }
+        if not matches:
+            names = ", ".join(graph.order)
+            raise ShoplakeError(f"--select {item!r} matches no table; the tables are: {names}")
+        chosen |= matches
+    return [ref for ref in graph.order if ref in chosen]
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    engine: Engine,
+    landing: str | Path,
+    select: Iterable[str] | None = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Process what is new for the selected tables and log the run.
+
+    A failing flow stops only the tables downstream of it; the run is then
+    reported as failed, and every table stays at its last committed version.
+    """
+    graph = build_graph(pipeline)
+    if graph.problems:
+        raise ValidationError(list(graph.problems))
+    refs = select_tables(graph, select)
+    started = datetime.now(UTC).replace(tzinfo=None)
+    ctx = FlowContext(engine, new_run_id(started), started, full_refresh)
+    run = RunResult(ctx.run_id)
+    clock = time.perf_counter()
+    failed: set[str] = set()
+    for ref in refs:
+        definition = graph.definitions[ref]
+        if progress:
+            progress(ref, None)
+        blocked = sorted(graph.upstream(ref) & failed)
+        if blocked:
+            result = FlowResult(ref, definition.kind.name, "skipped",
+                                message=f"upstream failed: {', '.join(blocked)}")
+            failed.add(ref)
+        else:
+            try:
+                if isinstance(definition, SourceDef):
+                    result = run_source(ctx, definition, Path(landing))
+                else:
+                    result = run_table(ctx, definition, graph)
+            except ShoplakeError as err:
+                result = FlowResult(ref, definition.kind.name, "failed", message=str(err))
+                failed.add(ref)
+            except Exception as err:  # an engine or storage error: record it, keep going
+                message = str(FlowError(ref, f"{type(err).__name__}: {err}"))
+                result = FlowResult(ref, definition.kind.name, "failed", message=message)
+                failed.add(ref)
+        run.flows.append(result)
+        if progress:
+            progress(ref, result)
+    run.duration_s = time.perf_counter() - clock
+    if any(f.status != "skipped" for f in run.flows):
+        write_run_events(engine, run, started, datetime.now(UTC).replace(tzinfo=None))
+    return run

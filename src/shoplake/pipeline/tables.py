@@ -1,0 +1,212 @@
+"""Declaring tables and sources.
+
+A :class:`Pipeline` collects definitions explicitly — no global registry — and
+every mistake that can be seen without data is reported here, naming the table
+and the fix.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from shoplake.errors import DefinitionError
+from shoplake.pipeline.expectations import Rule
+from shoplake.pipeline.kinds import Append, Kind, Materialized, Upsert
+
+LAYERS = ("bronze", "silver", "gold")
+SYSTEM_LAYERS = ("quarantine", "_system")
+THIS = "this"
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    layer, _, name = ref.partition(".")
+    return layer, name
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """A table produced by a Python function of its inputs."""
+
+    name: str
+    layer: str
+    kind: Kind
+    fn: Callable[..., object]
+    params: tuple[str, ...]
+    explicit_inputs: tuple[tuple[str, str], ...]
+    stream: str | None
+    partition_by: tuple[str, ...]
+    description: str
+    rules: tuple[Rule, ...]
+    sla_minutes: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def wants_this(self) -> bool:
+        return THIS in self.params
+
+
+@dataclass(frozen=True)
+class SourceDef:
+    """A bronze table fed by files dropped in ``<landing>/<name>/``.
+
+    ``columns`` are read as text; undeclared columns go to ``_rescued_data``.
+    """
+
+    name: str
+    format: str
+    columns: tuple[str, ...]
+    description: str = ""
+    layer: str = "bronze"
+    kind: Kind = field(default_factory=Append)
+    rules: tuple[Rule, ...] = ()
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+Definition = TableDef | SourceDef
+
+
+def _check_name(what: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise DefinitionError(
+            f"{what} name {name!r} must be lower_snake_case (letters, digits, '_'), "
+            "because it becomes a folder and a column-safe identifier"
+        )
+
+
+class Pipeline:
+    """A set of table definitions that run together.
+
+    Example::
+
+        pipeline = Pipeline("shop")
+        pipeline.source("orders", format="jsonl", columns=["order_id", "amount"])
+
+        @pipeline.table(layer="silver", kind=Upsert(keys=["order_id"]))
+        def orders(bronze_orders):
+            return bronze_orders.with_columns(nw.col("amount").cast(nw.Float64))
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._definitions: dict[str, Definition] = {}
+
+    @property
+    def definitions(self) -> dict[str, Definition]:
+        return dict(self._definitions)
+
+    def _add(self, definition: Definition) -> None:
+        if definition.ref in self._definitions:
+            raise DefinitionError(
+                f"table '{definition.ref}' is defined twice in pipeline '{self.name}'; "
+                "rename one of them"
+            )
+        self._definitions[definition.ref] = definition
+
+    def source(
+        self,
+        name: str,
+        *,
+        format: str,
+        columns: Iterable[str],
+        description: str = "",
+        rules: Iterable[Rule] = (),
+    ) -> SourceDef:
+        """Declare a landing-folder source; it becomes the bronze table ``bronze.<name>``."""
+        _check_name("source", name)
+        if format not in FORMATS:
+            raise DefinitionError(
+                f"source '{name}': unknown format {format!r}; use one of {', '.join(FORMATS)}"
+            )
+        cols = tuple(columns)
+        if not cols:
+            raise DefinitionError(f"source '{name}': declare at least one column")
+        definition = SourceDef(name, format, cols, description, rules=tuple(rules))
+        self._add(definition)
+        return definition
+
+    def table(
+        self,
+        *,
+        layer: str,
+        kind: Kind | None = None,
+        name: str | None = None,
+        inputs: dict[str, str] | None = None,
+        stream: str | None = None,
+        partition_by: Iterable[str] = (),
+        description: str | None = None,
+        expectations: Iterable[Rule] = (),
+        sla_minutes: int | None = None,
+    ) -> Callable[[Callable[..., object]], TableDef]:
+        """Declare a table computed by the decorated function.
+
+        Inputs come from the parameter names: ``bronze_orders`` reads
+        ``bronze.orders``; a bare name (``customers``) works when only one
+        layer has that table; ``inputs={"raw": "bronze.orders"}`` names one
+        explicitly; ``this`` receives the table's own current rows (or None
+        before its first commit). Incremental kinds read their *stream* input
+        (``stream=``, default the first parameter) as new rows only and every
+        other input in full.
+        """
+        if layer not in LAYERS:
+            raise DefinitionError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
+        chosen_kind: Kind = kind if kind is not None else Materialized()
+        if not isinstance(chosen_kind, Append | Upsert | Materialized):
+            raise DefinitionError(
+                f"kind must be Append(), Upsert(keys=[...]) or Materialized(), not {chosen_kind!r}"
+            )
+
+        def decorate(fn: Callable[..., object]) -> TableDef:
+            table_name = name or fn.__name__
+            _check_name("table", table_name)
+            where = f"table '{layer}.{table_name}'"
+            params = tuple(inspect.signature(fn).parameters)
+            explicit = dict(inputs or {})
+            for param in explicit:
+                if param not in params:
+                    raise DefinitionError(
+                        f"{where}: inputs names parameter '{param}', but {fn.__name__}() "
+                        f"has no such parameter (it has: {', '.join(params) or 'none'})"
+                    )
+            data_params = [p for p in params if p != THIS]
+            stream_param = stream
+            if isinstance(chosen_kind, Append | Upsert):
+                if not data_params:
+                    raise DefinitionError(
+                        f"{where}: an incremental table needs at least one input parameter"
+                    )
+                stream_param = stream or data_params[0]
+                if stream_param not in data_params:
+                    raise DefinitionError(
+                        f"{where}: stream={stream!r} is not a parameter of {fn.__name__}()"
+                    )
+            elif stream is not None:
+                raise DefinitionError(f"{where}: stream= only applies to Append and Upsert tables")
+            definition = TableDef(
+                name=table_name,
+                layer=layer,
+                kind=chosen_kind,
+                fn=fn,
+                params=params,
+                explicit_inputs=tuple(explicit.items()),
+                stream=stream_param,
+                partition_by=tuple(partition_by),
+                description=description or inspect.getdoc(fn) or "",
+                rules=tuple(expectations),
+                sla_minutes=sla_minutes,
+            )
+            self._add(definition)
+            return definition
+
+        return decorate

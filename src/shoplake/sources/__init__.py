@@ -1,0 +1,1 @@
+"""Sources: where bronze rows come from (landing files now; Kafka later)."""
