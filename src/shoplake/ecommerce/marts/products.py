@@ -1,0 +1,81 @@
+"""Product performance: sales, margin, returns and rank within the category."""
+
+from __future__ import annotations
+
+import narwhals as nw
+
+from shoplake.ecommerce.marts.common import (
+    current_rows,
+    integer,
+    money,
+    money_margin,
+    rate,
+    ratio,
+    sale_lines,
+)
+
+
+def product_performance(
+    orders: nw.LazyFrame,
+    order_items: nw.LazyFrame,
+    products: nw.LazyFrame,
+    returns: nw.LazyFrame,
+) -> nw.LazyFrame:
+    """Which products sell, earn and come back, and how do they rank in their category?
+
+    One row per product with sale lines (lines of non-cancelled orders). ``units``
+    is the quantity sold, ``revenue`` the sum of ``line_amount``, ``cost`` quantity ×
+    the current product cost, ``margin`` = revenue − cost and ``margin_pct`` =
+    margin / revenue. ``returned_units`` counts the product's return rows (each
+    return is one unit; fraud-flagged returns included) and ``return_rate`` =
+    returned_units / units. ``rank_in_category`` is 1 for the highest revenue
+    (rounded to cents) in the product's current category, ties broken by
+    ``product_id``. Money in cents, rates to 4 places, from the rounded money.
+
+    Columns: ``product_id, name, category, brand, units, revenue, cost, margin,
+    margin_pct, returned_units, return_rate, rank_in_category``; sorted by
+    ``product_id``.
+    """
+    sold = (
+        sale_lines(orders, order_items, products)
+        .group_by("product_id")
+        .agg(
+            units=integer(nw.col("quantity").sum()),
+            revenue=money(nw.col("revenue").sum()),
+            cost=money(nw.col("cost").sum()),
+        )
+    )
+    returned = returns.group_by("product_id").agg(returned_units=integer(nw.len()))
+    catalog = current_rows(products).select("product_id", "name", "category", "brand")
+    return (
+        sold.join(catalog, on="product_id", how="left")
+        .join(returned, on="product_id", how="left")
+        .with_columns(
+            returned_units=integer(nw.col("returned_units").fill_null(0)),
+            _negative_revenue=-nw.col("revenue"),
+            **money_margin(),
+        )
+        .with_columns(
+            return_rate=rate(ratio(nw.col("returned_units"), nw.col("units"))),
+            rank_in_category=integer(
+                nw.col("product_id")
+                .cum_count()
+                .over("category", order_by=["_negative_revenue", "product_id"])
+            ),
+        )
+        .select(
+            "product_id",
+            "name",
+            "category",
+            "brand",
+            "units",
+            "revenue",
+            "cost",
+            "margin",
+            "margin_pct",
+            "returned_units",
+            "return_rate",
+            "rank_in_category",
+        )
+        .sort("product_id")
+    )

@@ -1,0 +1,197 @@
+"""The e-commerce pipeline: landing sources, silver tables with their rules, gold marts.
+
+Built with the public shoplake API only. Rules are declared in the order they
+are reported: a row that fails several is quarantined under the first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import narwhals as nw
+
+from shoplake import Materialized, Pipeline, Upsert, expect, expect_exists
+from shoplake.ecommerce import marts, silver
+from shoplake.ecommerce.cleaning import well_formed
+
+SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "regions": ("csv", ("region_id", "region_name", "country")),
+    "customers": ("csv", (
+        "customer_id", "first_name", "last_name", "email", "phone", "city", "state", "country",
+        "region_id", "signup_date", "updated_at",
+    )),
+    "products": ("csv", (
+        "product_id", "name", "category", "brand", "price", "cost", "active", "updated_at",
+    )),
+    "orders": ("jsonl", (
+        "order_id", "customer_id", "order_date", "status", "channel", "payment_method",
+        "total_amount", "currency", "updated_at",
+    )),
+    "order_items": ("csv", (
+        "order_id", "line_number", "product_id", "quantity", "unit_price", "discount",
+    )),
+    "returns": ("jsonl", (
+        "return_id", "order_id", "product_id", "customer_id", "return_date", "reason",
+        "refund_amount",
+    )),
+}
+
+
+def _well_formed() -> object:
+    return expect(
+        "well_formed", well_formed(), action="quarantine", severity="critical",
+        description="the line could be parsed",
+    )
+
+
+def _not_null(column: str, severity: str = "critical") -> object:
+    return expect(
+        f"{column}_not_null", ~nw.col(column).is_null(), action="quarantine", severity=severity,
+        description=f"{column} is present and a valid id",
+    )
+
+
+def build_pipeline(now: datetime | None = None) -> Pipeline:
+    """The whole e-commerce pipeline; ``now`` bounds what counts as a future date."""
+    horizon = (now or datetime.now(UTC).replace(tzinfo=None)) + timedelta(days=1)
+    p = Pipeline("ecommerce")
+    for name, (fmt, columns) in SOURCES.items():
+        p.source(name, format=fmt, columns=columns, description=f"{name} as received")
+
+    @p.table(layer="silver", kind=Upsert(keys=["region_id"]),
+             expectations=[_well_formed(), _not_null("region_id")])
+    def regions(bronze_regions: nw.LazyFrame) -> nw.LazyFrame:
+        """Sales regions."""
+        return silver.regions(bronze_regions)
+
+    @p.table(
+        layer="silver", kind=Upsert(keys=["customer_id"], sequence_by="updated_at"),
+        expectations=[
+            _well_formed(), _not_null("customer_id"),
+            expect("email_present", ~nw.col("email").is_null(), severity="low",
+                   description="a valid email (invalid ones are blanked)"),
+            expect("phone_present", ~nw.col("phone").is_null(), severity="low",
+                   description="a valid phone (invalid ones are blanked)"),
+        ],
+    )
+    def customers(bronze_customers: nw.LazyFrame) -> nw.LazyFrame:
+        """Customers, latest version of each (SCD2 history comes later)."""
+        return silver.customers(bronze_customers)
+
+    @p.table(
+        layer="silver", kind=Upsert(keys=["product_id"], sequence_by="updated_at"),
+        expectations=[
+            _well_formed(), _not_null("product_id"),
+            expect("positive_price", nw.col("price") > 0, action="quarantine", severity="high"),
+        ],
+    )
+    def products(bronze_products: nw.LazyFrame) -> nw.LazyFrame:
+        """Products, latest version of each."""
+        return silver.products(bronze_products)
+
+    valid_date = (nw.col("order_ts").dt.year() >= 2000) & (nw.col("order_ts") <= nw.lit(horizon))
+    order_total = expect(
+        "order_total_present", ~nw.col("total_amount").is_null(), severity="low",
+        description="the order carries its total",
+    )
+
+    @p.table(
+        layer="silver", kind=Upsert(keys=["order_id"], sequence_by="updated_at"),
+        expectations=[
+            _well_formed(), _not_null("order_id"), _not_null("customer_id", "high"),
+            expect("valid_order_date", valid_date, action="quarantine", severity="high",
+                   description="a real calendar date, not in the future"),
+            order_total,
+            expect_exists("customer_exists", "customer_id", ref="silver.customers"),
+        ],
+    )
+    def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
+        """Orders, latest status of each."""
+        return silver.orders(bronze_orders)
+
+    @p.table(
+        layer="silver", kind=Upsert(keys=["order_id", "line_number"]),
+        expectations=[
+            _well_formed(), _not_null("order_id"), _not_null("product_id"),
+            expect("positive_quantity", nw.col("quantity") > 0, action="quarantine",
+                   severity="high"),
+            expect("positive_price", nw.col("unit_price") > 0, action="quarantine",
+                   severity="high"),
+            expect_exists("order_exists", "order_id", ref="silver.orders"),
+            expect_exists("product_exists", "product_id", ref="silver.products"),
+        ],
+    )
+    def order_items(bronze_order_items: nw.LazyFrame) -> nw.LazyFrame:
+        """Order lines with their amount."""
+        return silver.order_items(bronze_order_items)
+
+    @p.table(
+        layer="silver", kind=Upsert(keys=["return_id"]),
+        expectations=[
+            _well_formed(), _not_null("return_id"), _not_null("order_id", "high"),
+            expect_exists("order_exists", "order_id", ref="silver.orders"),
+        ],
+    )
+    def returns(bronze_returns: nw.LazyFrame, this: nw.LazyFrame | None) -> nw.LazyFrame:
+        """Returns, with a second filing of the same line flagged as suspected fraud."""
+        return silver.returns(bronze_returns, this)
+
+    gold = Materialized()
+
+    @p.table(layer="gold", kind=gold)
+    def monthly_revenue(silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame) -> nw.LazyFrame:
+        """Revenue, orders and average order value by month, with month-over-month growth."""
+        return marts.monthly_revenue(silver_orders, silver_order_items)
+
+    @p.table(layer="gold", kind=gold)
+    def category_sales(
+        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
+        silver_products: nw.LazyFrame,
+    ) -> nw.LazyFrame:
+        """Revenue, units and margin by month and category."""
+        return marts.category_sales(silver_orders, silver_order_items, silver_products)
+
+    @p.table(layer="gold", kind=gold)
+    def customer_segments(
+        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
+        silver_customers: nw.LazyFrame,
+    ) -> nw.LazyFrame:
+        """VIP / Premium / Standard / Basic tiers by spend, with recency and frequency."""
+        return marts.customer_segments(silver_orders, silver_order_items, silver_customers)
+
+    @p.table(layer="gold", kind=gold)
+    def customer_lifetime_value(
+        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
+    ) -> nw.LazyFrame:
+        """First and last order, frequency, average value and a 3-year CLV per customer."""
+        return marts.customer_lifetime_value(silver_orders, silver_order_items)
+
+    @p.table(layer="gold", kind=gold)
+    def product_performance(
+        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
+        silver_products: nw.LazyFrame, silver_returns: nw.LazyFrame,
+    ) -> nw.LazyFrame:
+        """Units, revenue, margin, return rate and rank in category per product."""
+        return marts.product_performance(
+            silver_orders, silver_order_items, silver_products, silver_returns
+        )
+
+    @p.table(layer="gold", kind=gold)
+    def seasonal_trends(silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame) -> nw.LazyFrame:
+        """Orders and revenue by year, quarter, month, weekday and hour."""
+        return marts.seasonal_trends(silver_orders, silver_order_items)
+
+    @p.table(layer="gold", kind=gold)
+    def executive_kpis(
+        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
+        silver_returns: nw.LazyFrame,
+    ) -> nw.LazyFrame:
+        """Headline KPIs overall and for the current month."""
+        return marts.executive_kpis(silver_orders, silver_order_items, silver_returns)
+
+    @p.table(layer="gold", kind=gold)
+    def fraud_alerts(silver_returns: nw.LazyFrame, silver_orders: nw.LazyFrame) -> nw.LazyFrame:
+        """Duplicate returns and customers with abnormal return rates."""
+        return marts.fraud_alerts(silver_returns, silver_orders)
+
+    return p
