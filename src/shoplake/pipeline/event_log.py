@@ -20,13 +20,13 @@ from shoplake.pipeline.results import FlowResult, RunResult
 EVENT_LOG = "_system.event_log"
 
 COLUMNS = (
-    "event_id", "run_id", "timestamp", "event_type", "table", "layer", "kind", "status",
+    "event_id", "run_id", "sequence", "timestamp", "event_type", "table", "layer", "kind", "status",
     "rows_read", "rows_written", "rows_dropped", "rows_quarantined", "rows_duplicate",
     "files", "expectations", "quality_score", "duration_s", "delta_version", "message",
 )
 
 _COUNTS = ("rows_read", "rows_written", "rows_dropped", "rows_quarantined", "rows_duplicate",
-           "files", "delta_version")
+           "files", "delta_version", "sequence")
 _TYPES: dict[str, nw.dtypes.DType] = {
     **{c: nw.Int64() for c in _COUNTS},
     "quality_score": nw.Float64(),
@@ -73,6 +73,8 @@ def write_run_events(engine: Engine, run: RunResult, started: datetime, ended: d
             quality_score=run.quality_score, duration_s=round(run.duration_s, 4),
         )
     )
+    for sequence, row in enumerate(rows):
+        row["sequence"] = sequence
     columns = {c: [r[c] for r in rows] for c in COLUMNS}
     frame = engine.frame(columns)
     frame = frame.with_columns(*[nw.col(c).cast(_TYPES.get(c, nw.String())) for c in COLUMNS])

@@ -1,0 +1,88 @@
+"""Rich renderings of runs, tables and events: summaries people read at a glance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from shoplake.engines.base import TableInfo
+from shoplake.pipeline.results import RunResult
+
+console = Console()
+if not console.is_terminal:  # logs and CI: wide enough that tables do not wrap
+    console = Console(width=140)
+
+_STATUS_STYLE = {"completed": "green", "skipped": "dim", "failed": "bold red", "running": "yellow"}
+
+
+def _score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _int(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def run_table(run: RunResult) -> Table:
+    table = Table(title=f"run {run.run_id}: {run.status} in {run.duration_s:.2f}s",
+                  title_justify="left")
+    for column in ("table", "status", "in", "out", "duplicates", "dropped", "quarantined",
+                   "quality", "version", "seconds"):
+        table.add_column(column, justify="left" if column in ("table", "status") else "right")
+    for flow in run.flows:
+        style = _STATUS_STYLE.get(flow.status, "")
+        table.add_row(
+            flow.table, f"[{style}]{flow.status}[/]",
+            _int(flow.rows_read), _int(flow.rows_written), _int(flow.rows_duplicate),
+            _int(flow.rows_dropped), _int(flow.rows_quarantined), _score(flow.quality_score),
+            _int(flow.version), f"{flow.duration_s:.2f}",
+        )
+    table.caption = f"batch quality score {_score(run.quality_score)}"
+    return table
+
+
+def run_messages(run: RunResult) -> list[str]:
+    return [f"{f.table}: {f.message}" for f in run.flows if f.status == "failed"]
+
+
+def tables_table(infos: Sequence[TableInfo]) -> Table:
+    table = Table(title="tables", title_justify="left")
+    for column in ("layer", "table", "version", "rows", "files", "last update (UTC)"):
+        table.add_column(column, justify="right" if column in ("version", "rows", "files") else "left")
+    for info in infos:
+        layer, _, name = info.ref.partition(".")
+        modified = f"{info.last_modified:%Y-%m-%d %H:%M:%S}" if info.last_modified else "—"
+        table.add_row(layer, name, str(info.version), f"{info.rows:,}", str(info.files), modified)
+    return table
+
+
+def rules_table(counts: Sequence[tuple[str, str, str, int]]) -> Table:
+    table = Table(title="quarantined rows per rule", title_justify="left")
+    for column in ("table", "rule", "severity", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for ref, rule, severity, rows in counts:
+        table.add_row(ref, rule, severity, f"{rows:,}")
+    return table
+
+
+def kpi_table(row: dict[str, object]) -> Table:
+    table = Table(title="headline KPIs (all time)", title_justify="left")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    money = ("revenue", "avg_order_value")
+    rates = ("completion_rate", "cancellation_rate", "return_rate", "on_time_delivery_rate")
+    for key, value in row.items():
+        if key in ("scope", "as_of"):
+            continue
+        if value is None:
+            shown = "—"
+        elif key in money:
+            shown = f"${value:,.2f}"
+        elif key in rates:
+            shown = f"{float(value):.1%}"  # type: ignore[arg-type]
+        else:
+            shown = f"{value:,}"
+        table.add_row(key.replace("_", " "), shown)
+    return table

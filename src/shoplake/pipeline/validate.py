@@ -1,0 +1,85 @@
+"""A dry run: check the graph and every table's code on empty frames, writing nothing.
+
+Each table's function runs on zero-row inputs with the right columns (a
+source's declared columns, or what the upstream function produced), so a
+misspelled column, a rule on a missing column or a key that the output lacks
+is reported before any data moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import narwhals as nw
+
+from shoplake.engines.base import Engine
+from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
+from shoplake.pipeline.graph import build_graph
+from shoplake.pipeline.kinds import Upsert
+from shoplake.pipeline.tables import THIS, Pipeline, SourceDef
+
+BRONZE_META: Mapping[str, nw.dtypes.DType] = {
+    "_rescued_data": nw.String(),
+    "_source": nw.String(),
+    "_ingested_at": nw.Datetime("us"),
+    "_batch_id": nw.String(),
+}
+
+
+def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
+    """Every problem found, each naming its table; an empty list means the pipeline is sound."""
+    graph = build_graph(pipeline)
+    problems = list(graph.problems)
+    if problems:
+        return problems
+    schemas: dict[str, dict[str, nw.dtypes.DType]] = {}
+    for ref in graph.order:
+        definition = graph.definitions[ref]
+        if isinstance(definition, SourceDef):
+            schema: dict[str, nw.dtypes.DType] = {c: nw.String() for c in definition.columns}
+            schema.update(BRONZE_META)
+            schemas[ref] = schema
+            continue
+        missing = [r for r in graph.upstream(ref) if r not in schemas]
+        if missing:
+            problems.append(f"{ref}: not checked, because {', '.join(sorted(missing))} failed")
+            continue
+        frames: dict[str, nw.LazyFrame | None] = {
+            param: engine.empty(schemas[src]) for param, src in graph.inputs[ref].items()
+        }
+        if definition.wants_this:
+            frames[THIS] = None
+        refs = {r.ref: engine.empty(schemas[r.ref]) for r in definition.rules
+                if isinstance(r, ExistsIn)}
+        try:
+            output = definition.fn(**frames)
+            if isinstance(output, nw.DataFrame):
+                output = output.lazy()
+            if not isinstance(output, nw.LazyFrame):
+                problems.append(
+                    f"{ref}: the function returned {type(output).__name__}, not a narwhals frame"
+                )
+                continue
+            out_schema = dict(output.collect_schema())
+            add_rule_flags(output, definition.rules, refs).collect_schema()
+            engine.collect(add_rule_flags(output, definition.rules, refs))
+        except Exception as err:  # user code: any error is a finding
+            problems.append(f"{ref}: {type(err).__name__}: {_first_line(err)}")
+            continue
+        wanted = list(definition.partition_by)
+        if isinstance(definition.kind, Upsert):
+            wanted += list(definition.kind.keys)
+            if definition.kind.sequence_by:
+                wanted.append(definition.kind.sequence_by)
+        for column in wanted:
+            if column not in out_schema:
+                problems.append(
+                    f"{ref}: column '{column}' (a key, sequence or partition column) is not in "
+                    f"the output; it has: {', '.join(out_schema)}"
+                )
+        schemas[ref] = out_schema
+    return problems
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
