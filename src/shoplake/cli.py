@@ -52,7 +52,7 @@ def _settings(lake: str | None, landing: str | None) -> Settings:
     return settings
 
 
-def _engine(settings: Settings):  # noqa: ANN202 - the concrete engine stays a lazy import
+def _engine(settings: Settings):
     from shoplake.engines.polars_delta import PolarsDeltaEngine
 
     return PolarsDeltaEngine(settings.lake)

@@ -12,7 +12,7 @@ import csv
 import gzip
 import hashlib
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -183,26 +183,28 @@ def _read_csv(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
     bad_lines = _locate(raw, bad)
     total = frame.height + len(bad)
     bad_set = set(bad_lines)
-    good_lines = [n for n in range(2, total + 2) if n not in bad_set]
+    good_lines = [n for n in range(2, total + 2 + bad_lines.count(-1)) if n not in bad_set]
+    good_lines = good_lines[: frame.height]
     frame = frame.with_columns(pl.Series("_line", good_lines, pl.Int64))
     shaped = _shape(frame, columns, 2)
     return pl.concat([shaped, _corrupt_rows(columns, bad, bad_lines)]).sort("_line"), len(bad)
 
 
-def _locate(raw: bytes, texts: Iterable[str]) -> list[int]:
-    """Line numbers of rejected CSV rows (the parser does not report them)."""
+def _locate(raw: bytes, texts: Sequence[str]) -> list[int]:
+    """Line numbers of rejected CSV rows (the parser reports their text, not where they were).
+
+    The parser works in parallel, so rows arrive in any order; one pass over
+    the lines finds each text, repeated texts taking successive occurrences.
+    """
+    wanted = {t.encode("utf-8") for t in texts}
+    found: dict[bytes, list[int]] = {}
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line in wanted or line.rstrip(b"\r") in wanted:
+            found.setdefault(line.rstrip(b"\r"), []).append(number)
     numbers: list[int] = []
-    position = 0
     for text in texts:
-        needle = b"\n" + text.encode("utf-8") + b"\n"
-        at = raw.find(needle, position)
-        if at < 0:
-            at = raw.find(needle)
-        if at < 0:
-            numbers.append(-1)
-            continue
-        numbers.append(raw.count(b"\n", 0, at + 1) + 1)
-        position = at + 1
+        hits = found.get(text.encode("utf-8"))
+        numbers.append(hits.pop(0) if hits else -1)
     return numbers
 
 
