@@ -54,8 +54,12 @@ def _floor(landing: Path, lake: Path) -> dict[str, float]:
             # JSON lines with malformed lines defeat every tolerant JSON reader, so the
             # floor keeps each line as text: all bytes read and written, nothing parsed.
             frame = pl.read_csv(
-                [str(f) for f in jsons], has_header=False, separator="\x01", quote_char=None,
-                new_columns=["value"], infer_schema=False,
+                [str(f) for f in jsons],
+                has_header=False,
+                separator="\x01",
+                quote_char=None,
+                new_columns=["value"],
+                infer_schema=False,
             )
         write_deltalake(str(lake / folder.name), frame.to_arrow(), mode="overwrite")
         rows += frame.height
@@ -65,7 +69,9 @@ def _floor(landing: Path, lake: Path) -> dict[str, float]:
 def _measure(kind: str, landing: Path, lake: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-m", "shoplake.bench", kind, str(landing), str(lake)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -89,11 +95,18 @@ def run_benchmark(orders: int, folder: Path, console: Console) -> dict[str, dict
     table = Table(title=f"landing → lake, {orders:,} orders", title_justify="left")
     for column in ("measurement", "rows in", "wall s", "rows/s", "peak MB"):
         table.add_column(column, justify="left" if column == "measurement" else "right")
-    for kind, label in (("floor", "floor: bare read + Delta write"),
-                        ("pipeline", "pipeline: landing → bronze → silver → gold")):
+    for kind, label in (
+        ("floor", "floor: bare read + Delta write"),
+        ("pipeline", "pipeline: landing → bronze → silver → gold"),
+    ):
         r = results[kind]
-        table.add_row(label, f"{int(r['rows']):,}", f"{r['wall_s']:.2f}",
-                      f"{r['rows'] / r['wall_s']:,.0f}", f"{r['peak_mb']:,.0f}")
+        table.add_row(
+            label,
+            f"{int(r['rows']):,}",
+            f"{r['wall_s']:.2f}",
+            f"{r['rows'] / r['wall_s']:,.0f}",
+            f"{r['peak_mb']:,.0f}",
+        )
     ratio = results["pipeline"]["wall_s"] / results["floor"]["wall_s"]
     table.caption = f"pipeline / floor = {ratio:.2f}×"
     console.print(table)

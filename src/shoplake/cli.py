@@ -30,7 +30,8 @@ Landing = Annotated[
     str | None, typer.Option("--landing", help="Landing folder [default: ./landing]")
 ]
 PipelineOpt = Annotated[
-    str, typer.Option("--pipeline", help="module:attribute of a Pipeline (or a function making one)")
+    str,
+    typer.Option("--pipeline", help="module:attribute of a Pipeline (or a function making one)"),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error")]
 
@@ -79,15 +80,22 @@ def _landing_path(settings: Settings) -> Path:
 
 
 def execute_run(
-    pipeline: Pipeline, settings: Settings, *, select: list[str] | None = None,
+    pipeline: Pipeline,
+    settings: Settings,
+    *,
+    select: list[str] | None = None,
     full_refresh: bool = False,
 ) -> RunResult:
     """Run with a live progress line per table."""
     from shoplake.pipeline.runner import run_pipeline
 
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task("starting", total=None)
 
@@ -100,8 +108,12 @@ def execute_run(
         graph_size = len(pipeline.definitions)
         progress.update(task, total=graph_size if not select else None)
         return run_pipeline(
-            pipeline, engine=_engine(settings), landing=_landing_path(settings),
-            select=select, full_refresh=full_refresh, progress=report,
+            pipeline,
+            engine=_engine(settings),
+            landing=_landing_path(settings),
+            select=select,
+            full_refresh=full_refresh,
+            progress=report,
         )
 
 
@@ -109,18 +121,25 @@ def execute_run(
 def run(
     lake: Lake = None,
     landing: Landing = None,
-    select: Annotated[list[str] | None, typer.Option("--select", "-s",
-                      help="Only these tables: layer.name, a name, or a whole layer")] = None,
-    full_refresh: Annotated[bool, typer.Option("--full-refresh",
-                            help="Rebuild the selected tables from all their input")] = False,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select", "-s", help="Only these tables: layer.name, a name, or a whole layer"
+        ),
+    ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option("--full-refresh", help="Rebuild the selected tables from all their input"),
+    ] = False,
     pipeline: PipelineOpt = DEFAULT_PIPELINE,
     debug: Debug = False,
 ) -> None:
     """One triggered update: process what is new, in dependency order."""
     try:
         settings = _settings(lake, landing)
-        result = execute_run(load_pipeline(pipeline), settings, select=select,
-                             full_refresh=full_refresh)
+        result = execute_run(
+            load_pipeline(pipeline), settings, select=select, full_refresh=full_refresh
+        )
     except ShoplakeError as err:
         _fail(err, debug)
         return
@@ -133,7 +152,9 @@ def run(
 
 @app.command()
 def validate(
-    lake: Lake = None, landing: Landing = None, pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    lake: Lake = None,
+    landing: Landing = None,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
     debug: Debug = False,
 ) -> None:
     """Dry run: check the graph and every table's code on empty data, writing nothing."""
@@ -159,7 +180,9 @@ def generate(
     landing: Landing = None,
     orders: Annotated[int, typer.Option(help="Orders to generate")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files)")] = 42,
-    defect_rate: Annotated[float, typer.Option(help="Share of rows with a defect (0 = clean)")] = 0.03,
+    defect_rate: Annotated[
+        float, typer.Option(help="Share of rows with a defect (0 = clean)")
+    ] = 0.03,
     chunk_rows: Annotated[int, typer.Option(help="Rows per file")] = 100_000,
     debug: Debug = False,
 ) -> None:
@@ -174,22 +197,35 @@ def generate(
 def _generate(landing: Path, orders: int, seed: int, defect_rate: float, chunk_rows: int) -> None:
     from shoplake.ecommerce.generator import generate as generate_data
 
-    with Progress(TextColumn("[bold]generating {task.description}"), TextColumn("{task.completed:,} rows"),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("[bold]generating {task.description}"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("", total=None)
 
         def report(source: str, rows: int) -> None:
             progress.update(task, description=source, completed=rows)
 
-        report_ = generate_data(landing, orders=orders, seed=seed, defect_rate=defect_rate,
-                                chunk_rows=chunk_rows, progress=report)
+        report_ = generate_data(
+            landing,
+            orders=orders,
+            seed=seed,
+            defect_rate=defect_rate,
+            chunk_rows=chunk_rows,
+            progress=report,
+        )
     rows = sum(s.rows for s in report_.sources.values())
     console.print(f"generated {rows:,} rows in {len(report_.sources)} sources into {landing}")
 
 
 @app.command()
 def demo(
-    dir: Annotated[Path, typer.Option("--dir", help="Folder for landing/ and lake/")] = Path("demo"),
+    dir: Annotated[Path, typer.Option("--dir", help="Folder for landing/ and lake/")] = Path(
+        "demo"
+    ),
     orders: Annotated[int, typer.Option(help="Orders to generate")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     debug: Debug = False,
@@ -215,7 +251,9 @@ def _reset_demo(landing: Path, lake: Path) -> None:
     """Remove a previous demo's folders — only if they are recognisably shoplake's."""
     if landing.exists():
         if not (landing / "_generator" / "manifest.json").exists() and any(landing.iterdir()):
-            raise ShoplakeError(f"{landing} exists and was not made by shoplake; choose another --dir")
+            raise ShoplakeError(
+                f"{landing} exists and was not made by shoplake; choose another --dir"
+            )
         shutil.rmtree(landing)
     if lake.exists():
         if any(lake.iterdir()) and not any(
@@ -261,7 +299,9 @@ def tables(lake: Lake = None, debug: Debug = False) -> None:
 @app.command()
 def events(
     lake: Lake = None,
-    run_id: Annotated[str | None, typer.Option("--run", help="Run id or its prefix [default: latest]")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run id or its prefix [default: latest]")
+    ] = None,
     table: Annotated[str | None, typer.Option("--table", help="Only this table")] = None,
     runs_only: Annotated[bool, typer.Option("--runs", help="List recent runs instead")] = False,
     debug: Debug = False,
@@ -279,9 +319,14 @@ def events(
             for column in ("run", "status", "ended (UTC)", "seconds", "rows written", "quality"):
                 listing.add_column(column)
             for r in runs(engine):
-                listing.add_row(r.run_id, r.status, f"{r.started:%Y-%m-%d %H:%M:%S}",
-                                f"{r.duration_s or 0:.2f}", f"{r.rows_written or 0:,}",
-                                "—" if r.quality_score is None else f"{r.quality_score:.1f}")
+                listing.add_row(
+                    r.run_id,
+                    r.status,
+                    f"{r.started:%Y-%m-%d %H:%M:%S}",
+                    f"{r.duration_s or 0:.2f}",
+                    f"{r.rows_written or 0:,}",
+                    "—" if r.quality_score is None else f"{r.quality_score:.1f}",
+                )
             console.print(listing)
             return
         rows = read_events(engine, run_id, table)
@@ -292,14 +337,28 @@ def events(
         console.print("no events: nothing has run yet (or no run matches)")
         return
     listing = Table(title=f"events of run {rows[0]['run_id']}", title_justify="left")
-    for column in ("event", "table", "status", "read", "written", "quarantined", "quality",
-                   "version", "seconds", "message"):
+    for column in (
+        "event",
+        "table",
+        "status",
+        "read",
+        "written",
+        "quarantined",
+        "quality",
+        "version",
+        "seconds",
+        "message",
+    ):
         listing.add_column(column)
     for e in rows:
         listing.add_row(
-            e["event_type"], e["table"] or "", e["status"] or "",
-            *(f"{e[c]:,}" if e[c] is not None else "" for c in
-              ("rows_read", "rows_written", "rows_quarantined")),
+            e["event_type"],
+            e["table"] or "",
+            e["status"] or "",
+            *(
+                f"{e[c]:,}" if e[c] is not None else ""
+                for c in ("rows_read", "rows_written", "rows_quarantined")
+            ),
             "" if e["quality_score"] is None else f"{e['quality_score']:.1f}",
             "" if e["delta_version"] is None else str(e["delta_version"]),
             "" if e["duration_s"] is None else f"{e['duration_s']:.2f}",
@@ -311,7 +370,9 @@ def events(
 @app.command()
 def bench(
     orders: Annotated[int, typer.Option(help="Orders to generate")] = 1_000_000,
-    dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path("bench-out"),
+    dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path(
+        "bench-out"
+    ),
     debug: Debug = False,
 ) -> None:
     """Time landing → gold for N orders against a bare read-and-write floor."""

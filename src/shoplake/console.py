@@ -26,18 +26,35 @@ def _int(value: int | None) -> str:
 
 
 def run_table(run: RunResult) -> Table:
-    table = Table(title=f"run {run.run_id}: {run.status} in {run.duration_s:.2f}s",
-                  title_justify="left")
-    for column in ("table", "status", "in", "out", "duplicates", "dropped", "quarantined",
-                   "quality", "version", "seconds"):
+    table = Table(
+        title=f"run {run.run_id}: {run.status} in {run.duration_s:.2f}s", title_justify="left"
+    )
+    for column in (
+        "table",
+        "status",
+        "in",
+        "out",
+        "duplicates",
+        "dropped",
+        "quarantined",
+        "quality",
+        "version",
+        "seconds",
+    ):
         table.add_column(column, justify="left" if column in ("table", "status") else "right")
     for flow in run.flows:
         style = _STATUS_STYLE.get(flow.status, "")
         table.add_row(
-            flow.table, f"[{style}]{flow.status}[/]",
-            _int(flow.rows_read), _int(flow.rows_written), _int(flow.rows_duplicate),
-            _int(flow.rows_dropped), _int(flow.rows_quarantined), _score(flow.quality_score),
-            _int(flow.version), f"{flow.duration_s:.2f}",
+            flow.table,
+            f"[{style}]{flow.status}[/]",
+            _int(flow.rows_read),
+            _int(flow.rows_written),
+            _int(flow.rows_duplicate),
+            _int(flow.rows_dropped),
+            _int(flow.rows_quarantined),
+            _score(flow.quality_score),
+            _int(flow.version),
+            f"{flow.duration_s:.2f}",
         )
     table.caption = f"batch quality score {_score(run.quality_score)}"
     return table
@@ -50,7 +67,9 @@ def run_messages(run: RunResult) -> list[str]:
 def tables_table(infos: Sequence[TableInfo]) -> Table:
     table = Table(title="tables", title_justify="left")
     for column in ("layer", "table", "version", "rows", "files", "last update (UTC)"):
-        table.add_column(column, justify="right" if column in ("version", "rows", "files") else "left")
+        table.add_column(
+            column, justify="right" if column in ("version", "rows", "files") else "left"
+        )
     for info in infos:
         layer, _, name = info.ref.partition(".")
         modified = f"{info.last_modified:%Y-%m-%d %H:%M:%S}" if info.last_modified else "—"

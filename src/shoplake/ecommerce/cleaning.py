@@ -19,9 +19,7 @@ _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 _US_DATE = r"^\d{2}/\d{2}/\d{4}$"
 _EU_DATE = r"^\d{2}\.\d{2}\.\d{4}$"
 _EPOCH = r"^\d{9,10}$"
-_ANY_FORMAT = "|".join(
-    (_ISO, _US, _EU, _ISO_DATE, _US_DATE, _EU_DATE, _EPOCH)
-)
+_ANY_FORMAT = "|".join((_ISO, _US, _EU, _ISO_DATE, _US_DATE, _EU_DATE, _EPOCH))
 _F_ISO, _F_US, _F_EU, _F_EPOCH = 1, 2, 3, 4
 
 
@@ -36,16 +34,18 @@ def canonical_id(column: str, prefix: str, width: int) -> nw.Expr:
     digits = raw.str.replace_all(r"[^0-9]", "")
     fits = raw.str.contains(rf"^(?i:{prefix})?-?[0-9]{{1,{width}}}$")
     return (
-        nw.when(fits)
-        .then(nw.concat_str([nw.lit(prefix), digits.str.zfill(width)]))
-        .alias(column)
+        nw.when(fits).then(nw.concat_str([nw.lit(prefix), digits.str.zfill(width)])).alias(column)
     )
 
 
 def to_int(column: str) -> nw.Expr:
     raw = nw.col(column).str.strip_chars()
-    return nw.when(raw.str.contains(r"^-?\d+(\.0+)?$")).then(raw.str.replace_all(r"\.0+$", "")) \
-        .cast(nw.Int64).alias(column)
+    return (
+        nw.when(raw.str.contains(r"^-?\d+(\.0+)?$"))
+        .then(raw.str.replace_all(r"\.0+$", ""))
+        .cast(nw.Int64)
+        .alias(column)
+    )
 
 
 def to_float(column: str) -> nw.Expr:
@@ -56,8 +56,10 @@ def to_float(column: str) -> nw.Expr:
 def to_bool(column: str) -> nw.Expr:
     raw = nw.col(column).str.strip_chars().str.to_lowercase()
     return (
-        nw.when(raw.is_in(["true", "1", "yes", "y"])).then(nw.lit(True))
-        .when(raw.is_in(["false", "0", "no", "n"])).then(nw.lit(False))
+        nw.when(raw.is_in(["true", "1", "yes", "y"]))
+        .then(nw.lit(True))
+        .when(raw.is_in(["false", "0", "no", "n"]))
+        .then(nw.lit(False))
         .alias(column)
     )
 
@@ -91,16 +93,18 @@ def with_timestamp(frame: nw.LazyFrame, column: str, *, alias: str | None = None
     many times over and make query planning explode.
     """
     raw = nw.col(column).cast(nw.String).str.strip_chars()
-    frame = frame.with_columns(
-        nw.when(raw.str.contains(_ANY_FORMAT)).then(raw).alias(_TMP + "raw")
-    )
+    frame = frame.with_columns(nw.when(raw.str.contains(_ANY_FORMAT)).then(raw).alias(_TMP + "raw"))
     text = _t("raw")
     sep2, sep4 = text.str.slice(2, 1), text.str.slice(4, 1)
     frame = frame.with_columns(
-        nw.when(sep4 == "-").then(nw.lit(_F_ISO))
-        .when(sep2 == "/").then(nw.lit(_F_US))
-        .when(sep2 == ".").then(nw.lit(_F_EU))
-        .when(~text.is_null()).then(nw.lit(_F_EPOCH))
+        nw.when(sep4 == "-")
+        .then(nw.lit(_F_ISO))
+        .when(sep2 == "/")
+        .then(nw.lit(_F_US))
+        .when(sep2 == ".")
+        .then(nw.lit(_F_EU))
+        .when(~text.is_null())
+        .then(nw.lit(_F_EPOCH))
         .alias(_TMP + "fmt"),
         text.str.len_chars().alias(_TMP + "len"),
     )
@@ -108,18 +112,24 @@ def with_timestamp(frame: nw.LazyFrame, column: str, *, alias: str | None = None
 
     def field(iso: tuple[int, int], us: tuple[int, int], eu: tuple[int, int]) -> nw.Expr:
         return (
-            nw.when(fmt == _F_ISO).then(text.str.slice(*iso))
-            .when(fmt == _F_US).then(text.str.slice(*us))
-            .when(fmt == _F_EU).then(text.str.slice(*eu))
+            nw.when(fmt == _F_ISO)
+            .then(text.str.slice(*iso))
+            .when(fmt == _F_US)
+            .then(text.str.slice(*us))
+            .when(fmt == _F_EU)
+            .then(text.str.slice(*eu))
             .cast(nw.Int64)
         )
 
     def clock(offset: int, eu_offset: int | None) -> nw.Expr:
         eu = text.str.slice(eu_offset, 2) if eu_offset is not None else nw.lit("0")
         return (
-            nw.when(~long & (fmt != _F_EPOCH)).then(nw.lit("0"))
-            .when(fmt == _F_EU).then(eu)
-            .when(long).then(text.str.slice(offset, 2))
+            nw.when(~long & (fmt != _F_EPOCH))
+            .then(nw.lit("0"))
+            .when(fmt == _F_EU)
+            .then(eu)
+            .when(long)
+            .then(text.str.slice(offset, 2))
             .cast(nw.Int64)
         )
 
@@ -144,21 +154,39 @@ def with_timestamp(frame: nw.LazyFrame, column: str, *, alias: str | None = None
     year, month, day = _t("y"), _t("mo"), _t("d")
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_days = (
-        nw.when(month.is_in([4, 6, 9, 11])).then(30)
-        .when(month == 2).then(nw.when(leap).then(29).otherwise(28))
+        nw.when(month.is_in([4, 6, 9, 11]))
+        .then(30)
+        .when(month == 2)
+        .then(nw.when(leap).then(29).otherwise(28))
         .otherwise(31)
     )
     frame = frame.with_columns(
         (
-            (year >= 1000) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
-            & (_t("h") < 24) & (_t("mi") < 60) & (_t("s") < 60)
+            (year >= 1000)
+            & (month >= 1)
+            & (month <= 12)
+            & (day >= 1)
+            & (day <= month_days)
+            & (_t("h") < 24)
+            & (_t("mi") < 60)
+            & (_t("s") < 60)
         ).alias(_TMP + "ok")
     )
-    text = nw.concat_str([
-        year.cast(nw.String), nw.lit("-"), _two(_TMP + "mo"), nw.lit("-"), _two(_TMP + "d"),
-        nw.lit(" "), _two(_TMP + "h"), nw.lit(":"), _two(_TMP + "mi"), nw.lit(":"),
-        _two(_TMP + "s"),
-    ])
+    text = nw.concat_str(
+        [
+            year.cast(nw.String),
+            nw.lit("-"),
+            _two(_TMP + "mo"),
+            nw.lit("-"),
+            _two(_TMP + "d"),
+            nw.lit(" "),
+            _two(_TMP + "h"),
+            nw.lit(":"),
+            _two(_TMP + "mi"),
+            nw.lit(":"),
+            _two(_TMP + "s"),
+        ]
+    )
     parsed = nw.when(_t("ok")).then(text).str.to_datetime("%Y-%m-%d %H:%M:%S")
     temporary = [c for c in frame.collect_schema().names() if c.startswith(_TMP)]
     return frame.with_columns(parsed.cast(nw.Datetime("us")).alias(alias or column)).drop(temporary)
@@ -204,7 +232,9 @@ def valid_phone(column: str) -> nw.Expr:
     """The number as written when it holds 7–15 digits and only phone punctuation, else null."""
     value = nw.col(column).str.strip_chars()
     digits = value.str.replace_all(r"[^0-9]", "")
-    plausible = value.str.contains(r"^\+?[0-9 ()\-.x]+$") & (digits.str.len_chars() >= 7) & (
-        digits.str.len_chars() <= 15
+    plausible = (
+        value.str.contains(r"^\+?[0-9 ()\-.x]+$")
+        & (digits.str.len_chars() >= 7)
+        & (digits.str.len_chars() <= 15)
     )
     return nw.when(plausible).then(value).alias(column)

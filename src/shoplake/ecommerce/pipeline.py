@@ -16,37 +16,91 @@ from shoplake.ecommerce.cleaning import well_formed
 
 SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "regions": ("csv", ("region_id", "region_name", "country")),
-    "customers": ("csv", (
-        "customer_id", "first_name", "last_name", "email", "phone", "city", "state", "country",
-        "region_id", "signup_date", "updated_at",
-    )),
-    "products": ("csv", (
-        "product_id", "name", "category", "brand", "price", "cost", "active", "updated_at",
-    )),
-    "orders": ("jsonl", (
-        "order_id", "customer_id", "order_date", "status", "channel", "payment_method",
-        "total_amount", "currency", "updated_at",
-    )),
-    "order_items": ("csv", (
-        "order_id", "line_number", "product_id", "quantity", "unit_price", "discount",
-    )),
-    "returns": ("jsonl", (
-        "return_id", "order_id", "product_id", "customer_id", "return_date", "reason",
-        "refund_amount",
-    )),
+    "customers": (
+        "csv",
+        (
+            "customer_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "city",
+            "state",
+            "country",
+            "region_id",
+            "signup_date",
+            "updated_at",
+        ),
+    ),
+    "products": (
+        "csv",
+        (
+            "product_id",
+            "name",
+            "category",
+            "brand",
+            "price",
+            "cost",
+            "active",
+            "updated_at",
+        ),
+    ),
+    "orders": (
+        "jsonl",
+        (
+            "order_id",
+            "customer_id",
+            "order_date",
+            "status",
+            "channel",
+            "payment_method",
+            "total_amount",
+            "currency",
+            "updated_at",
+        ),
+    ),
+    "order_items": (
+        "csv",
+        (
+            "order_id",
+            "line_number",
+            "product_id",
+            "quantity",
+            "unit_price",
+            "discount",
+        ),
+    ),
+    "returns": (
+        "jsonl",
+        (
+            "return_id",
+            "order_id",
+            "product_id",
+            "customer_id",
+            "return_date",
+            "reason",
+            "refund_amount",
+        ),
+    ),
 }
 
 
 def _well_formed() -> object:
     return expect(
-        "well_formed", well_formed(), action="quarantine", severity="critical",
+        "well_formed",
+        well_formed(),
+        action="quarantine",
+        severity="critical",
         description="the line could be parsed",
     )
 
 
 def _not_null(column: str, severity: str = "critical") -> object:
     return expect(
-        f"{column}_not_null", ~nw.col(column).is_null(), action="quarantine", severity=severity,
+        f"{column}_not_null",
+        ~nw.col(column).is_null(),
+        action="quarantine",
+        severity=severity,
         description=f"{column} is present and a valid id",
     )
 
@@ -58,20 +112,33 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     for name, (fmt, columns) in SOURCES.items():
         p.source(name, format=fmt, columns=columns, description=f"{name} as received")
 
-    @p.table(layer="silver", kind=Upsert(keys=["region_id"]),
-             expectations=[_well_formed(), _not_null("region_id")])
+    @p.table(
+        layer="silver",
+        kind=Upsert(keys=["region_id"]),
+        expectations=[_well_formed(), _not_null("region_id")],
+    )
     def regions(bronze_regions: nw.LazyFrame) -> nw.LazyFrame:
         """Sales regions."""
         return silver.regions(bronze_regions)
 
     @p.table(
-        layer="silver", kind=Upsert(keys=["customer_id"], sequence_by="updated_at"),
+        layer="silver",
+        kind=Upsert(keys=["customer_id"], sequence_by="updated_at"),
         expectations=[
-            _well_formed(), _not_null("customer_id"),
-            expect("email_present", ~nw.col("email").is_null(), severity="low",
-                   description="a valid email (invalid ones are blanked)"),
-            expect("phone_present", ~nw.col("phone").is_null(), severity="low",
-                   description="a valid phone (invalid ones are blanked)"),
+            _well_formed(),
+            _not_null("customer_id"),
+            expect(
+                "email_present",
+                ~nw.col("email").is_null(),
+                severity="low",
+                description="a valid email (invalid ones are blanked)",
+            ),
+            expect(
+                "phone_present",
+                ~nw.col("phone").is_null(),
+                severity="low",
+                description="a valid phone (invalid ones are blanked)",
+            ),
         ],
     )
     def customers(bronze_customers: nw.LazyFrame) -> nw.LazyFrame:
@@ -79,9 +146,11 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         return silver.customers(bronze_customers)
 
     @p.table(
-        layer="silver", kind=Upsert(keys=["product_id"], sequence_by="updated_at"),
+        layer="silver",
+        kind=Upsert(keys=["product_id"], sequence_by="updated_at"),
         expectations=[
-            _well_formed(), _not_null("product_id"),
+            _well_formed(),
+            _not_null("product_id"),
             expect("positive_price", nw.col("price") > 0, action="quarantine", severity="high"),
         ],
     )
@@ -91,16 +160,26 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     valid_date = (nw.col("order_ts").dt.year() >= 2000) & (nw.col("order_ts") <= nw.lit(horizon))
     order_total = expect(
-        "order_total_present", ~nw.col("total_amount").is_null(), severity="low",
+        "order_total_present",
+        ~nw.col("total_amount").is_null(),
+        severity="low",
         description="the order carries its total",
     )
 
     @p.table(
-        layer="silver", kind=Upsert(keys=["order_id"], sequence_by="updated_at"),
+        layer="silver",
+        kind=Upsert(keys=["order_id"], sequence_by="updated_at"),
         expectations=[
-            _well_formed(), _not_null("order_id"), _not_null("customer_id", "high"),
-            expect("valid_order_date", valid_date, action="quarantine", severity="high",
-                   description="a real calendar date, not in the future"),
+            _well_formed(),
+            _not_null("order_id"),
+            _not_null("customer_id", "high"),
+            expect(
+                "valid_order_date",
+                valid_date,
+                action="quarantine",
+                severity="high",
+                description="a real calendar date, not in the future",
+            ),
             order_total,
             expect_exists("customer_exists", "customer_id", ref="silver.customers"),
         ],
@@ -110,13 +189,18 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         return silver.orders(bronze_orders)
 
     @p.table(
-        layer="silver", kind=Upsert(keys=["order_id", "line_number"]),
+        layer="silver",
+        kind=Upsert(keys=["order_id", "line_number"]),
         expectations=[
-            _well_formed(), _not_null("order_id"), _not_null("product_id"),
-            expect("positive_quantity", nw.col("quantity") > 0, action="quarantine",
-                   severity="high"),
-            expect("positive_price", nw.col("unit_price") > 0, action="quarantine",
-                   severity="high"),
+            _well_formed(),
+            _not_null("order_id"),
+            _not_null("product_id"),
+            expect(
+                "positive_quantity", nw.col("quantity") > 0, action="quarantine", severity="high"
+            ),
+            expect(
+                "positive_price", nw.col("unit_price") > 0, action="quarantine", severity="high"
+            ),
             expect_exists("order_exists", "order_id", ref="silver.orders"),
             expect_exists("product_exists", "product_id", ref="silver.products"),
         ],
@@ -126,9 +210,12 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         return silver.order_items(bronze_order_items)
 
     @p.table(
-        layer="silver", kind=Upsert(keys=["return_id"]),
+        layer="silver",
+        kind=Upsert(keys=["return_id"]),
         expectations=[
-            _well_formed(), _not_null("return_id"), _not_null("order_id", "high"),
+            _well_formed(),
+            _not_null("return_id"),
+            _not_null("order_id", "high"),
             expect_exists("order_exists", "order_id", ref="silver.orders"),
         ],
     )
@@ -139,13 +226,16 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     gold = Materialized()
 
     @p.table(layer="gold", kind=gold)
-    def monthly_revenue(silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame) -> nw.LazyFrame:
+    def monthly_revenue(
+        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
+    ) -> nw.LazyFrame:
         """Revenue, orders and average order value by month, with month-over-month growth."""
         return marts.monthly_revenue(silver_orders, silver_order_items)
 
     @p.table(layer="gold", kind=gold)
     def category_sales(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
+        silver_orders: nw.LazyFrame,
+        silver_order_items: nw.LazyFrame,
         silver_products: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """Revenue, units and margin by month and category."""
@@ -153,7 +243,8 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(layer="gold", kind=gold)
     def customer_segments(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
+        silver_orders: nw.LazyFrame,
+        silver_order_items: nw.LazyFrame,
         silver_customers: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """VIP / Premium / Standard / Basic tiers by spend, with recency and frequency."""
@@ -168,8 +259,10 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(layer="gold", kind=gold)
     def product_performance(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
-        silver_products: nw.LazyFrame, silver_returns: nw.LazyFrame,
+        silver_orders: nw.LazyFrame,
+        silver_order_items: nw.LazyFrame,
+        silver_products: nw.LazyFrame,
+        silver_returns: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """Units, revenue, margin, return rate and rank in category per product."""
         return marts.product_performance(
@@ -177,13 +270,16 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         )
 
     @p.table(layer="gold", kind=gold)
-    def seasonal_trends(silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame) -> nw.LazyFrame:
+    def seasonal_trends(
+        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
+    ) -> nw.LazyFrame:
         """Orders and revenue by year, quarter, month, weekday and hour."""
         return marts.seasonal_trends(silver_orders, silver_order_items)
 
     @p.table(layer="gold", kind=gold)
     def executive_kpis(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame,
+        silver_orders: nw.LazyFrame,
+        silver_order_items: nw.LazyFrame,
         silver_returns: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """Headline KPIs overall and for the current month."""

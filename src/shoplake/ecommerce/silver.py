@@ -33,9 +33,7 @@ def _text(column: str) -> nw.Expr:
 
 
 def regions(raw: nw.LazyFrame) -> nw.LazyFrame:
-    return raw.select(
-        _id("region_id", "R"), _text("region_name"), _text("country"), *PROVENANCE
-    )
+    return raw.select(_id("region_id", "R"), _text("region_name"), _text("country"), *PROVENANCE)
 
 
 def customers(raw: nw.LazyFrame) -> nw.LazyFrame:
@@ -43,9 +41,13 @@ def customers(raw: nw.LazyFrame) -> nw.LazyFrame:
     frame = with_timestamp(frame, "updated_at")
     return frame.select(
         _id("customer_id", "C"),
-        _text("first_name"), _text("last_name"),
-        valid_email("email"), valid_phone("phone"),
-        _text("city"), _text("state"), _text("country"),
+        _text("first_name"),
+        _text("last_name"),
+        valid_email("email"),
+        valid_phone("phone"),
+        _text("city"),
+        _text("state"),
+        _text("country"),
         _id("region_id", "R"),
         nw.col("signup_date").dt.date(),
         "updated_at",
@@ -57,8 +59,12 @@ def products(raw: nw.LazyFrame) -> nw.LazyFrame:
     frame = with_timestamp(raw, "updated_at")
     return frame.select(
         _id("product_id", "P"),
-        _text("name"), _text("category"), _text("brand"),
-        to_float("price"), to_float("cost"), to_bool("active"),
+        _text("name"),
+        _text("category"),
+        _text("brand"),
+        to_float("price"),
+        to_float("cost"),
+        to_bool("active"),
         "updated_at",
         *PROVENANCE,
     )

@@ -61,7 +61,9 @@ class Engine(Protocol):
 
     def collect(self, frame: nw.LazyFrame) -> nw.DataFrame[object]: ...
 
-    def rows_as_json(self, frame: nw.DataFrame[object], columns: Sequence[str]) -> nw.Series[object]:
+    def rows_as_json(
+        self, frame: nw.DataFrame[object], columns: Sequence[str]
+    ) -> nw.Series[object]:
         """One JSON object per row holding ``columns`` (quarantine keeps raw rows so)."""
 
     def append(

@@ -95,7 +95,9 @@ class PolarsDeltaEngine:
             return nw.from_native(native.collect(), eager_only=True)
         return frame.collect()
 
-    def rows_as_json(self, frame: nw.DataFrame[object], columns: Sequence[str]) -> nw.Series[object]:
+    def rows_as_json(
+        self, frame: nw.DataFrame[object], columns: Sequence[str]
+    ) -> nw.Series[object]:
         native = frame.to_native()
         assert isinstance(native, pl.DataFrame)
         encoded = native.select(pl.struct(list(columns)).struct.json_encode().alias("_record"))

@@ -40,8 +40,14 @@ def runs(engine: Engine, limit: int = 20) -> list[RunSummary]:
         .head(limit)
     )
     return [
-        RunSummary(r["run_id"], r["status"], r["timestamp"], r["duration_s"],
-                   r["rows_written"], r["quality_score"])
+        RunSummary(
+            r["run_id"],
+            r["status"],
+            r["timestamp"],
+            r["duration_s"],
+            r["rows_written"],
+            r["quality_score"],
+        )
         for r in frame.rows(named=True)
     ]
 

@@ -16,6 +16,7 @@ def rule_counts(engine: Engine) -> list[tuple[str, str, str, int]]:
         frame = engine.collect(
             engine.read(ref).group_by("table", "rule", "severity").agg(nw.len().alias("rows"))
         )
-        counts.extend((r["table"], r["rule"], r["severity"], int(r["rows"]))
-                      for r in frame.rows(named=True))
+        counts.extend(
+            (r["table"], r["rule"], r["severity"], int(r["rows"])) for r in frame.rows(named=True)
+        )
     return sorted(counts, key=lambda c: (-c[3], c[0], c[1]))

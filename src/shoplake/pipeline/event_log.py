@@ -20,13 +20,38 @@ from shoplake.pipeline.results import FlowResult, RunResult
 EVENT_LOG = "_system.event_log"
 
 COLUMNS = (
-    "event_id", "run_id", "sequence", "timestamp", "event_type", "table", "layer", "kind", "status",
-    "rows_read", "rows_written", "rows_dropped", "rows_quarantined", "rows_duplicate",
-    "files", "expectations", "quality_score", "duration_s", "delta_version", "message",
+    "event_id",
+    "run_id",
+    "sequence",
+    "timestamp",
+    "event_type",
+    "table",
+    "layer",
+    "kind",
+    "status",
+    "rows_read",
+    "rows_written",
+    "rows_dropped",
+    "rows_quarantined",
+    "rows_duplicate",
+    "files",
+    "expectations",
+    "quality_score",
+    "duration_s",
+    "delta_version",
+    "message",
 )
 
-_COUNTS = ("rows_read", "rows_written", "rows_dropped", "rows_quarantined", "rows_duplicate",
-           "files", "delta_version", "sequence")
+_COUNTS = (
+    "rows_read",
+    "rows_written",
+    "rows_dropped",
+    "rows_quarantined",
+    "rows_duplicate",
+    "files",
+    "delta_version",
+    "sequence",
+)
 _TYPES: dict[str, nw.dtypes.DType] = {
     **{c: nw.Int64() for c in _COUNTS},
     "quality_score": nw.Float64(),
@@ -44,19 +69,34 @@ def _row(run_id: str, at: datetime, event_type: str, **values: object) -> dict[s
 
 def _flow_row(run_id: str, at: datetime, flow: FlowResult) -> dict[str, object]:
     expectations = [
-        {"name": r.name, "action": r.action, "severity": r.severity,
-         "passed": r.passed, "failed": r.failed}
+        {
+            "name": r.name,
+            "action": r.action,
+            "severity": r.severity,
+            "passed": r.passed,
+            "failed": r.failed,
+        }
         for r in flow.rules
     ]
     return _row(
-        run_id, at, "flow_progress",
-        table=flow.table, layer=flow.layer, kind=flow.kind, status=flow.status,
-        rows_read=flow.rows_read, rows_written=flow.rows_written,
-        rows_dropped=flow.rows_dropped, rows_quarantined=flow.rows_quarantined,
-        rows_duplicate=flow.rows_duplicate, files=flow.files,
+        run_id,
+        at,
+        "flow_progress",
+        table=flow.table,
+        layer=flow.layer,
+        kind=flow.kind,
+        status=flow.status,
+        rows_read=flow.rows_read,
+        rows_written=flow.rows_written,
+        rows_dropped=flow.rows_dropped,
+        rows_quarantined=flow.rows_quarantined,
+        rows_duplicate=flow.rows_duplicate,
+        files=flow.files,
         expectations=json.dumps(expectations) if expectations else None,
-        quality_score=flow.quality_score, duration_s=round(flow.duration_s, 4),
-        delta_version=flow.version, message=flow.message or None,
+        quality_score=flow.quality_score,
+        duration_s=round(flow.duration_s, 4),
+        delta_version=flow.version,
+        message=flow.message or None,
     )
 
 
@@ -66,11 +106,15 @@ def write_run_events(engine: Engine, run: RunResult, started: datetime, ended: d
     rows += [_flow_row(run.run_id, ended, flow) for flow in run.flows]
     rows.append(
         _row(
-            run.run_id, ended, "run_end", status=run.status,
+            run.run_id,
+            ended,
+            "run_end",
+            status=run.status,
             rows_read=sum(f.rows_read for f in run.flows if f.kind == "source"),
             rows_written=sum(f.rows_written for f in run.flows),
             rows_quarantined=sum(f.rows_quarantined for f in run.flows),
-            quality_score=run.quality_score, duration_s=round(run.duration_s, 4),
+            quality_score=run.quality_score,
+            duration_s=round(run.duration_s, 4),
         )
     )
     for sequence, row in enumerate(rows):
@@ -79,5 +123,3 @@ def write_run_events(engine: Engine, run: RunResult, started: datetime, ended: d
     frame = engine.frame(columns)
     frame = frame.with_columns(*[nw.col(c).cast(_TYPES.get(c, nw.String())) for c in COLUMNS])
     engine.append(EVENT_LOG, frame, metadata={"shoplake.run_id": run.run_id})
-
-

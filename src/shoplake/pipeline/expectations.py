@@ -176,11 +176,15 @@ def add_rule_flags(
         marker = f"{column}_hit"
         keys = (
             refs[rule.ref]
-            .select(*[nw.col(r).alias(c) for c, r in zip(rule.columns, rule.ref_columns, strict=True)])
+            .select(
+                *[nw.col(r).alias(c) for c, r in zip(rule.columns, rule.ref_columns, strict=True)]
+            )
             .unique()
             .with_columns(nw.lit(True).alias(marker))
         )
-        any_null = nw.any_horizontal(*[nw.col(c).is_null() for c in rule.columns], ignore_nulls=False)
+        any_null = nw.any_horizontal(
+            *[nw.col(c).is_null() for c in rule.columns], ignore_nulls=False
+        )
         frame = (
             frame.join(keys, on=list(rule.columns), how="left")
             .with_columns((any_null | nw.col(marker).fill_null(value=False)).alias(column))

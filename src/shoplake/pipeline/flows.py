@@ -65,7 +65,9 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     for ref in {*inputs.values(), *(r.ref for r in definition.rules if isinstance(r, ExistsIn))}:
         version = engine.version(ref)
         if version is None:
-            return FlowResult(target, definition.kind.name, "skipped", message=f"{ref} has no data yet")
+            return FlowResult(
+                target, definition.kind.name, "skipped", message=f"{ref} has no data yet"
+            )
         versions[ref] = version
     exists = engine.version(target) is not None
     full = ctx.full_refresh or not exists
@@ -125,21 +127,31 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         duplicates = len(kept) - len(unique)
         if full:
             written = engine.overwrite(
-                target, unique, partition_by=definition.partition_by,
-                transactions=transactions, metadata=metadata,
+                target,
+                unique,
+                partition_by=definition.partition_by,
+                transactions=transactions,
+                metadata=metadata,
             )
         else:
             written = engine.upsert(
-                target, unique, keys=kind.keys, sequence_by=kind.sequence_by,
-                transactions=transactions, metadata=metadata,
+                target,
+                unique,
+                keys=kind.keys,
+                sequence_by=kind.sequence_by,
+                transactions=transactions,
+                metadata=metadata,
             )
             duplicates += len(unique) - written.rows_inserted
         rows_written = written.rows_inserted + written.rows_updated
     else:
         write = engine.overwrite if full or isinstance(kind, Materialized) else engine.append
         written = write(
-            target, kept, partition_by=definition.partition_by,
-            transactions=transactions, metadata=metadata,
+            target,
+            kept,
+            partition_by=definition.partition_by,
+            transactions=transactions,
+            metadata=metadata,
         )
         rows_written = written.rows_inserted
     return FlowResult(
@@ -193,7 +205,9 @@ def _apply_rules(
     for rule, flag, result in zip(rules, flags, results, strict=True):
         if rule.action is Action.FAIL and result.failed:
             sample = flagged.filter(~nw.col(flag)).select(data_columns).head(SAMPLE_ROWS)
-            raise ExpectationFailed(definition.ref, rule.name, result.failed, sample.rows(named=True))
+            raise ExpectationFailed(
+                definition.ref, rule.name, result.failed, sample.rows(named=True)
+            )
 
     def failing(action: Action) -> nw.Expr:
         cols = [~nw.col(f) for r, f in zip(rules, flags, strict=True) if r.action is action]
@@ -229,8 +243,11 @@ def _write_quarantine(
         (engine.consumed(target, key) or -1) >= v for key, v in transactions.items()
     ):
         return  # an earlier attempt already wrote this quarantine batch
-    q_rules = [(r, f) for r, f in zip(definition.rules, flags, strict=True)
-               if r.action is Action.QUARANTINE]
+    q_rules = [
+        (r, f)
+        for r, f in zip(definition.rules, flags, strict=True)
+        if r.action is Action.QUARANTINE
+    ]
     if not q_rules:
         return
     names = [nw.when(~nw.col(f)).then(nw.lit(r.name)) for r, f in q_rules]
@@ -246,8 +263,14 @@ def _write_quarantine(
         nw.lit(ctx.started_at).alias("quarantined_at"),
         record.alias("record"),
     ).select(
-        "table", "rule", "failed_rules", "severity", "run_id", "quarantined_at",
-        *provenance, "record",
+        "table",
+        "rule",
+        "failed_rules",
+        "severity",
+        "run_id",
+        "quarantined_at",
+        *provenance,
+        "record",
     )
     write = engine.overwrite if replace else engine.append
     write(target, frame, transactions=transactions, metadata={"shoplake.run_id": ctx.run_id})

@@ -133,7 +133,7 @@ def _find_cycle(pending: list[str], deps: dict[str, set[str]]) -> list[str]:
         seen[node] = len(path)
         path.append(node)
         node = sorted(d for d in deps[node] if d in remaining)[0]
-    return path[seen[node]:]
+    return path[seen[node] :]
 
 
 def is_table(definition: Definition) -> bool:

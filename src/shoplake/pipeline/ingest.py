@@ -41,8 +41,12 @@ def run_source(ctx: FlowContext, source: SourceDef, landing: Path) -> FlowResult
     if not new:
         return FlowResult(target, "source", "skipped", message="no new files")
     frame, read = read_files(
-        landing, new, fmt=source.format, columns=source.columns,
-        batch_id=ctx.run_id, ingested_at=ctx.started_at,
+        landing,
+        new,
+        fmt=source.format,
+        columns=source.columns,
+        batch_id=ctx.run_id,
+        ingested_at=ctx.started_at,
     )
     # A file whose exact content was ingested before (copied, renamed or touched) is
     # recorded under its new name but contributes no rows.

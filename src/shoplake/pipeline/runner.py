@@ -31,10 +31,7 @@ def select_tables(graph: Graph, select: Iterable[str] | None) -> list[str]:
         return list(graph.order)
     chosen: set[str] = set()
     for item in wanted:
-        matches = {
-            ref for ref, d in graph.definitions.items()
-            if item in (ref, d.name, d.layer)
-        }
+        matches = {ref for ref, d in graph.definitions.items() if item in (ref, d.name, d.layer)}
         if not matches:
             names = ", ".join(graph.order)
             raise ShoplakeError(f"--select {item!r} matches no table; the tables are: {names}")
@@ -71,8 +68,12 @@ def run_pipeline(
             progress(ref, None)
         blocked = sorted(graph.upstream(ref) & failed)
         if blocked:
-            result = FlowResult(ref, definition.kind.name, "skipped",
-                                message=f"upstream failed: {', '.join(blocked)}")
+            result = FlowResult(
+                ref,
+                definition.kind.name,
+                "skipped",
+                message=f"upstream failed: {', '.join(blocked)}",
+            )
             failed.add(ref)
         else:
             try:

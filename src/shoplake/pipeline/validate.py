@@ -49,8 +49,9 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
         }
         if definition.wants_this:
             frames[THIS] = None
-        refs = {r.ref: engine.empty(schemas[r.ref]) for r in definition.rules
-                if isinstance(r, ExistsIn)}
+        refs = {
+            r.ref: engine.empty(schemas[r.ref]) for r in definition.rules if isinstance(r, ExistsIn)
+        }
         try:
             output = definition.fn(**frames)
             if isinstance(output, nw.DataFrame):

@@ -79,7 +79,9 @@ def discover(landing: Path, source: str, fmt: str) -> list[LandedFile]:
         if not base.endswith(suffixes):
             continue
         stat = path.stat()
-        found.append(LandedFile(path.relative_to(landing).as_posix(), stat.st_size, stat.st_mtime_ns))
+        found.append(
+            LandedFile(path.relative_to(landing).as_posix(), stat.st_size, stat.st_mtime_ns)
+        )
     return found
 
 

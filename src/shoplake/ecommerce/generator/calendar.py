@@ -21,10 +21,34 @@ MONTH_WEIGHTS = np.array([0.85, 0.80, 0.90, 0.90, 0.95, 0.95, 0.95, 1.00, 0.95, 
 # Relative order volume per weekday (Mon..Sun).
 WEEKDAY_WEIGHTS = np.array([0.95, 0.90, 0.90, 0.95, 1.05, 1.25, 1.20])
 # Relative order volume per hour of the day: quiet nights, a lunch bump, an evening peak.
-HOUR_WEIGHTS = np.array([
-    0.25, 0.15, 0.10, 0.08, 0.08, 0.12, 0.25, 0.45, 0.60, 0.75, 0.85, 0.90,
-    1.00, 0.95, 0.90, 0.90, 0.95, 1.05, 1.20, 1.35, 1.45, 1.30, 0.90, 0.50,
-])
+HOUR_WEIGHTS = np.array(
+    [
+        0.25,
+        0.15,
+        0.10,
+        0.08,
+        0.08,
+        0.12,
+        0.25,
+        0.45,
+        0.60,
+        0.75,
+        0.85,
+        0.90,
+        1.00,
+        0.95,
+        0.90,
+        0.90,
+        0.95,
+        1.05,
+        1.20,
+        1.35,
+        1.45,
+        1.30,
+        0.90,
+        0.50,
+    ]
+)
 GROWTH_PER_YEAR = 0.35
 
 
@@ -102,8 +126,9 @@ class OrderClock:
         self._cdf[-1] = 1.0
         self._lower = np.concatenate(([0.0], self._cdf[:-1]))
 
-    def sample_sorted(self, rng: np.random.Generator, start: int, stop: int,
-                      total: int) -> np.ndarray:
+    def sample_sorted(
+        self, rng: np.random.Generator, start: int, stop: int, total: int
+    ) -> np.ndarray:
         """Sorted timestamps for orders `start..stop-1` of `total` (stratified quantiles)."""
         q = np.sort(rng.uniform(start / total, stop / total, size=stop - start))
         bins = np.minimum(np.searchsorted(self._cdf, q, side="right"), self._cdf.size - 1)

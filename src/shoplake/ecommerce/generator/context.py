@@ -25,8 +25,14 @@ from shoplake.ecommerce.generator.writer import CsvWriter, JsonlWriter, Rotating
 class Context:
     """Parameters, pools, the history window, writers and tables shared by the sources."""
 
-    def __init__(self, landing: Path, params: Params, history: History, pools: Pools,
-                 progress: Callable[[str, int], None] | None) -> None:
+    def __init__(
+        self,
+        landing: Path,
+        params: Params,
+        history: History,
+        pools: Pools,
+        progress: Callable[[str, int], None] | None,
+    ) -> None:
         self.landing = landing
         self.params = params
         self.history = history
@@ -75,16 +81,30 @@ class SourceGenerator:
         """Called once after the last order batch: flush what is still held back."""
 
     def csv_writer(self, stem: str | None = None) -> CsvWriter:
-        writer = CsvWriter(self.ctx.landing, self.name, stem or self.name,
-                           self.ctx.params.chunk_rows, self.counter, self.columns)
+        writer = CsvWriter(
+            self.ctx.landing,
+            self.name,
+            stem or self.name,
+            self.ctx.params.chunk_rows,
+            self.counter,
+            self.columns,
+        )
         self.writers.append(writer)
         return writer
 
-    def jsonl_writer(self, stem: str | None = None, drift_column: str | None = None,
-                     drift_from: int = 2) -> JsonlWriter:
-        writer = JsonlWriter(self.ctx.landing, self.name, stem or self.name,
-                             self.ctx.params.chunk_rows, self.counter, self.columns,
-                             drift_column, drift_from)
+    def jsonl_writer(
+        self, stem: str | None = None, drift_column: str | None = None, drift_from: int = 2
+    ) -> JsonlWriter:
+        writer = JsonlWriter(
+            self.ctx.landing,
+            self.name,
+            stem or self.name,
+            self.ctx.params.chunk_rows,
+            self.counter,
+            self.columns,
+            drift_column,
+            drift_from,
+        )
         self.writers.append(writer)
         return writer
 
@@ -94,8 +114,15 @@ class SourceGenerator:
             writer.close()
         rows = sum(w.rows for w in self.writers)
         if rows != self.outcomes.total:
-            raise RuntimeError(f"{self.name}: {rows} rows written but outcomes cover "
-                               f"{self.outcomes.total}")
+            raise RuntimeError(
+                f"{self.name}: {rows} rows written but outcomes cover {self.outcomes.total}"
+            )
         files: Sequence[str] = sorted(f for w in self.writers for f in w.files)
-        return SourceReport(self.name, self.format, rows, tuple(files),
-                            self.outcomes.expected(), dict(sorted(self.outcomes.injected.items())))
+        return SourceReport(
+            self.name,
+            self.format,
+            rows,
+            tuple(files),
+            self.outcomes.expected(),
+            dict(sorted(self.outcomes.injected.items())),
+        )

@@ -29,14 +29,16 @@ from shoplake.ecommerce.generator.reference import REGIONS
 from shoplake.ecommerce.generator.simulation import CustomerTable
 from shoplake.ecommerce.generator.writer import Interleaver
 
-CUSTOMER_DEFECTS = DefectPlan([
-    Defect("exact_duplicate", weight=1.5),
-    Defect("older_version"),
-    Defect("null_customer_id", "customer_id_not_null"),
-    Defect("malformed", "well_formed"),
-    Defect("invalid_email"),
-    Defect("invalid_phone"),
-])
+CUSTOMER_DEFECTS = DefectPlan(
+    [
+        Defect("exact_duplicate", weight=1.5),
+        Defect("older_version"),
+        Defect("null_customer_id", "customer_id_not_null"),
+        Defect("malformed", "well_formed"),
+        Defect("invalid_email"),
+        Defect("invalid_phone"),
+    ]
+)
 
 SIGNED_UP_BEFORE_HISTORY = 0.35
 PARETO_SHAPE = 1.3
@@ -58,8 +60,19 @@ class CustomersSource(SourceGenerator):
 
     name = "customers"
     format = "csv"
-    columns = ("customer_id", "first_name", "last_name", "email", "phone", "city", "state",
-               "country", "region_id", "signup_date", "updated_at")
+    columns = (
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "city",
+        "state",
+        "country",
+        "region_id",
+        "signup_date",
+        "updated_at",
+    )
     rules = ("well_formed", "customer_id_not_null")
 
     def begin(self) -> None:
@@ -73,12 +86,17 @@ class CustomersSource(SourceGenerator):
         self.email = self._email_parts(n)
         self.phone = rng.integers(2_000_000_000, 10_000_000_000, size=n)
         before = int(n * SIGNED_UP_BEFORE_HISTORY)
-        self.signup = np.sort(np.concatenate([
-            uniform_ts(rng, history.start_ts - 3 * 365 * DAY, history.start_ts - 1, before),
-            uniform_ts(rng, history.start_ts, history.end_ts - DAY, n - before),
-        ]))
-        self.updated = np.minimum(self.signup + rng.integers(2 * DAY, 40 * DAY, size=n),
-                                  history.end_ts)
+        self.signup = np.sort(
+            np.concatenate(
+                [
+                    uniform_ts(rng, history.start_ts - 3 * 365 * DAY, history.start_ts - 1, before),
+                    uniform_ts(rng, history.start_ts, history.end_ts - DAY, n - before),
+                ]
+            )
+        )
+        self.updated = np.minimum(
+            self.signup + rng.integers(2 * DAY, 40 * DAY, size=n), history.end_ts
+        )
         propensity = rng.pareto(PARETO_SHAPE, size=n) + 1.0
         ctx.customers = CustomerTable(self.signup, np.cumsum(propensity))
         self._write()
@@ -93,24 +111,47 @@ class CustomersSource(SourceGenerator):
         pool) and a numeric suffix (0: none)."""
         rng, pools = self.rng, self.ctx.pools
         free = rng.random(n) < 0.8
-        domain = np.where(free, rng.integers(0, len(pools.free_email_domains), size=n),
-                          ~rng.integers(0, len(pools.other_email_domains), size=n))
+        domain = np.where(
+            free,
+            rng.integers(0, len(pools.free_email_domains), size=n),
+            ~rng.integers(0, len(pools.other_email_domains), size=n),
+        )
         suffix = np.where(rng.random(n) < 0.6, rng.integers(1, 1000, size=n), 0)
         return np.stack([domain, suffix], axis=1)
 
-    def _row(self, i: int, customer_id: str, region: int, city: int, email: tuple[int, int],
-             signup: str, updated_at: str) -> list[str]:
+    def _row(
+        self,
+        i: int,
+        customer_id: str,
+        region: int,
+        city: int,
+        email: tuple[int, int],
+        signup: str,
+        updated_at: str,
+    ) -> list[str]:
         pools, home = self.ctx.pools, REGIONS[int(self.region[i])]
         first = pools.first_names[home.locale][self.first[i]]
         last = pools.last_names[home.locale][self.last[i]]
         domain, suffix = email
-        host = pools.free_email_domains[domain] if domain >= 0 else \
-            pools.other_email_domains[~domain]
+        host = (
+            pools.free_email_domains[domain] if domain >= 0 else pools.other_email_domains[~domain]
+        )
         address = f"{slug(first)}.{slug(last)}{suffix or ''}@{host}"
         where = REGIONS[region]
         city_name, state = pools.cities[region][city]
-        return [customer_id, first, last, address, _phone(home.phone_prefix, str(self.phone[i])),
-                city_name, state, where.country, where.region_id, signup, updated_at]
+        return [
+            customer_id,
+            first,
+            last,
+            address,
+            _phone(home.phone_prefix, str(self.phone[i])),
+            city_name,
+            state,
+            where.country,
+            where.region_id,
+            signup,
+            updated_at,
+        ]
 
     def _version(self, i: int, ts: int) -> list[str]:
         """Customer i as of `ts`: moved (maybe to another region), new e-mail, or both."""
@@ -125,8 +166,15 @@ class CustomersSource(SourceGenerator):
         if change in (1, 2):
             parts = self._email_parts(1)
             email = (int(parts[0, 0]), int(parts[0, 1]))
-        return self._row(i, one_id(CUSTOMER, i + 1, rng, rate), region, city, email,
-                         one_date(int(self.signup[i]), rng, rate), str(one_ts(ts, rng, rate)))
+        return self._row(
+            i,
+            one_id(CUSTOMER, i + 1, rng, rate),
+            region,
+            city,
+            email,
+            one_date(int(self.signup[i]), rng, rate),
+            str(one_ts(ts, rng, rate)),
+        )
 
     def _write(self) -> None:
         rng, out, rate = self.rng, self.outcomes, self.ctx.rate
@@ -142,10 +190,18 @@ class CustomersSource(SourceGenerator):
             ids = format_ids(CUSTOMER, numbers, rng, rate)
             signups = format_dates(self.signup[first:stop], rng, rate)
             stamps = format_timestamps(self.updated[first:stop], rng, rate)
-            rows = [self._row(i, ids[i - first], int(self.region[i]), int(self.city[i]),
-                              (int(self.email[i, 0]), int(self.email[i, 1])),
-                              signups[i - first], str(stamps[i - first]))
-                    for i in range(first, stop)]
+            rows = [
+                self._row(
+                    i,
+                    ids[i - first],
+                    int(self.region[i]),
+                    int(self.city[i]),
+                    (int(self.email[i, 0]), int(self.email[i, 1])),
+                    signups[i - first],
+                    str(stamps[i - first]),
+                )
+                for i in range(first, stop)
+            ]
             extras: list[tuple[int, list[str]]] = []
             for i in (first + np.flatnonzero(codes[first:stop] >= 0)).tolist():
                 kind = CUSTOMER_DEFECTS.defects[codes[i]].name
@@ -191,6 +247,5 @@ class CustomersSource(SourceGenerator):
         update_rows = [row for _, _, row in changes]
         places = rng.integers(0, len(update_rows) + 1, size=len(late_versions))
         stream, updates = Interleaver(), self.csv_writer(f"{self.name}-updates")
-        updates.write(stream.merge(update_rows, zip(places.tolist(), late_versions,
-                                                    strict=True)))
+        updates.write(stream.merge(update_rows, zip(places.tolist(), late_versions, strict=True)))
         updates.write(stream.drain())

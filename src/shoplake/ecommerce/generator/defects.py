@@ -46,8 +46,9 @@ class DefectPlan:
     def code(self, name: str) -> int:
         return self._index[name]
 
-    def draw(self, rng: np.random.Generator, size: int, rate: float,
-             eligible: np.ndarray | None = None) -> np.ndarray:
+    def draw(
+        self, rng: np.random.Generator, size: int, rate: float, eligible: np.ndarray | None = None
+    ) -> np.ndarray:
         """Per row the index of its defect, or NONE (-1). Ineligible rows get none."""
         has = rng.random(size) < rate
         kinds = rng.choice(len(self.defects), size=size, p=self._p)
@@ -73,7 +74,7 @@ def malformed_csv(rng: np.random.Generator, row: list[str]) -> list[str]:
     index = int(rng.integers(0, len(row)))
     value = row[index]
     cut = len(value) // 2
-    return [*row[:index], value[:cut], value[cut:] or "x", *row[index + 1:]]
+    return [*row[:index], value[:cut], value[cut:] or "x", *row[index + 1 :]]
 
 
 def truncated(rng: np.random.Generator, values: tuple[object, ...]) -> Truncated:

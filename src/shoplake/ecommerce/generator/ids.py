@@ -45,8 +45,9 @@ TS_FORMATS = ("iso", "space", "zulu", "us", "eu", "epoch")
 DATE_FORMATS = ("iso", "us", "eu")
 
 
-def format_ids(kind: IdKind, numbers: np.ndarray, rng: np.random.Generator,
-               rate: float) -> list[str]:
+def format_ids(
+    kind: IdKind, numbers: np.ndarray, rng: np.random.Generator, rate: float
+) -> list[str]:
     """Ids for `numbers`, each in a non-canonical form with probability `rate`."""
     template = f"{kind.prefix}%0{kind.width}d"
     out = [template % n for n in numbers.tolist()]
@@ -86,8 +87,9 @@ def render_ts(ts: int, fmt: int, *, epoch_as_int: bool = False) -> str | int:
     return render_iso(iso, fmt)
 
 
-def format_timestamps(ts: np.ndarray, rng: np.random.Generator, rate: float, *,
-                      epoch_as_int: bool = False) -> list[str | int]:
+def format_timestamps(
+    ts: np.ndarray, rng: np.random.Generator, rate: float, *, epoch_as_int: bool = False
+) -> list[str | int]:
     """Timestamps, each in one of the five non-canonical formats with probability `rate`.
 
     With `epoch_as_int` (JSON), epoch seconds are written as numbers, else as text.
@@ -112,15 +114,27 @@ def format_dates(ts: np.ndarray, rng: np.random.Generator, rate: float) -> list[
     formats = rng.integers(1, len(DATE_FORMATS), size=len(out))
     for i in np.flatnonzero(noisy).tolist():
         s = out[i]
-        out[i] = f"{s[5:7]}/{s[8:10]}/{s[0:4]}" if formats[i] == 1 else \
-            f"{s[8:10]}.{s[5:7]}.{s[0:4]}"
+        out[i] = (
+            f"{s[5:7]}/{s[8:10]}/{s[0:4]}" if formats[i] == 1 else f"{s[8:10]}.{s[5:7]}.{s[0:4]}"
+        )
     return out
 
 
 # (month, day) pairs that exist in no year, so every reading of them is invalid: a day
 # beyond the month's end, or month 13 with a day above 12 (invalid as day-first too).
-_IMPOSSIBLE_DAYS = ((2, 30), (2, 31), (4, 31), (6, 31), (9, 31), (11, 31), (13, 14),
-                    (13, 20), (13, 27), (1, 32), (7, 32))
+_IMPOSSIBLE_DAYS = (
+    (2, 30),
+    (2, 31),
+    (4, 31),
+    (6, 31),
+    (9, 31),
+    (11, 31),
+    (13, 14),
+    (13, 20),
+    (13, 27),
+    (1, 32),
+    (7, 32),
+)
 
 
 def bad_order_date(rng: np.random.Generator, ts: int) -> tuple[str | int, str]:
@@ -139,8 +153,7 @@ def bad_order_date(rng: np.random.Generator, ts: int) -> tuple[str | int, str]:
     year = int(rng.integers(2099, 2151))
     day = min(moment.day, 28)
     future = moment.replace(year=year, day=day)
-    return render_ts(int(future.timestamp()), int(rng.integers(0, 6)), epoch_as_int=True), \
-        "future"
+    return render_ts(int(future.timestamp()), int(rng.integers(0, 6)), epoch_as_int=True), "future"
 
 
 def one_id(kind: IdKind, number: int, rng: np.random.Generator, rate: float) -> str:
@@ -149,8 +162,9 @@ def one_id(kind: IdKind, number: int, rng: np.random.Generator, rate: float) -> 
     return kind.variant(number, form)
 
 
-def one_ts(ts: int, rng: np.random.Generator, rate: float, *,
-           epoch_as_int: bool = False) -> str | int:
+def one_ts(
+    ts: int, rng: np.random.Generator, rate: float, *, epoch_as_int: bool = False
+) -> str | int:
     """A single timestamp, in a non-canonical format with probability `rate`."""
     fmt = int(rng.integers(1, len(TS_FORMATS))) if rng.random() < rate else 0
     return render_ts(ts, fmt, epoch_as_int=epoch_as_int)
@@ -161,5 +175,4 @@ def one_date(ts: int, rng: np.random.Generator, rate: float) -> str:
     s = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
     if rng.random() >= rate:
         return s
-    return f"{s[5:7]}/{s[8:10]}/{s[0:4]}" if rng.random() < 0.5 else \
-        f"{s[8:10]}.{s[5:7]}.{s[0:4]}"
+    return f"{s[5:7]}/{s[8:10]}/{s[0:4]}" if rng.random() < 0.5 else f"{s[8:10]}.{s[5:7]}.{s[0:4]}"

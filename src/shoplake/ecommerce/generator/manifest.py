@@ -58,8 +58,12 @@ class Expected:
     rules: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"silver": self.silver, "duplicates": self.duplicates,
-                "quarantined": self.quarantined, "rules": dict(self.rules)}
+        return {
+            "silver": self.silver,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "rules": dict(self.rules),
+        }
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,13 @@ class SourceReport:
     injected: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "rows": self.rows, "files": list(self.files),
-                "expected": self.expected.to_dict(), "injected": dict(self.injected)}
+        return {
+            "format": self.format,
+            "rows": self.rows,
+            "files": list(self.files),
+            "expected": self.expected.to_dict(),
+            "injected": dict(self.injected),
+        }
 
 
 @dataclass(frozen=True)

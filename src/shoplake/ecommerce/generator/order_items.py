@@ -10,15 +10,17 @@ from shoplake.ecommerce.generator.ids import ORDER, PRODUCT, format_ids, one_id
 from shoplake.ecommerce.generator.simulation import OrderBatch
 from shoplake.ecommerce.generator.writer import Interleaver, Row
 
-ITEM_DEFECTS = DefectPlan([
-    Defect("exact_duplicate", weight=1.5),
-    Defect("null_order_id", "order_id_not_null"),
-    Defect("null_product_id", "product_id_not_null"),
-    Defect("non_positive_quantity", "positive_quantity"),
-    Defect("non_positive_price", "positive_price"),
-    Defect("unknown_product", "product_exists"),
-    Defect("malformed", "well_formed"),
-])
+ITEM_DEFECTS = DefectPlan(
+    [
+        Defect("exact_duplicate", weight=1.5),
+        Defect("null_order_id", "order_id_not_null"),
+        Defect("null_product_id", "product_id_not_null"),
+        Defect("non_positive_quantity", "positive_quantity"),
+        Defect("non_positive_price", "positive_price"),
+        Defect("unknown_product", "product_exists"),
+        Defect("malformed", "well_formed"),
+    ]
+)
 
 
 class OrderItemsSource(SourceGenerator):
@@ -27,8 +29,15 @@ class OrderItemsSource(SourceGenerator):
     name = "order_items"
     format = "csv"
     columns = ("order_id", "line_number", "product_id", "quantity", "unit_price", "discount")
-    rules = ("well_formed", "order_id_not_null", "product_id_not_null", "positive_quantity",
-             "positive_price", "order_exists", "product_exists")
+    rules = (
+        "well_formed",
+        "order_id_not_null",
+        "product_id_not_null",
+        "positive_quantity",
+        "positive_price",
+        "order_exists",
+        "product_exists",
+    )
 
     def begin(self) -> None:
         self.writer = self.csv_writer()
@@ -47,9 +56,17 @@ class OrderItemsSource(SourceGenerator):
         order_ids = format_ids(ORDER, batch.order_no[batch.line_order], rng, rate)
         product_ids = format_ids(PRODUCT, batch.line_product_no, rng, rate)
         prices = self._text(batch.unit_price, "%.2f")
-        rows: list[Row] = list(zip(order_ids, self._small[batch.line_number].tolist(),
-                                   product_ids, self._small[batch.quantity].tolist(), prices,
-                                   self._text(batch.discount, "%.2f"), strict=True))
+        rows: list[Row] = list(
+            zip(
+                order_ids,
+                self._small[batch.line_number].tolist(),
+                product_ids,
+                self._small[batch.quantity].tolist(),
+                prices,
+                self._text(batch.discount, "%.2f"),
+                strict=True,
+            )
+        )
 
         orphaned = batch.lost[batch.line_order]
         codes = ITEM_DEFECTS.draw(rng, size, rate, eligible=~orphaned)

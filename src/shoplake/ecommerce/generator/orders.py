@@ -43,16 +43,29 @@ class OrdersSource(SourceGenerator):
 
     name = "orders"
     format = "jsonl"
-    columns = ("order_id", "customer_id", "order_date", "status", "channel", "payment_method",
-               "total_amount", "currency", "updated_at")
-    rules = ("well_formed", "order_id_not_null", "customer_id_not_null", "valid_order_date",
-             "customer_exists")
+    columns = (
+        "order_id",
+        "customer_id",
+        "order_date",
+        "status",
+        "channel",
+        "payment_method",
+        "total_amount",
+        "currency",
+        "updated_at",
+    )
+    rules = (
+        "well_formed",
+        "order_id_not_null",
+        "customer_id_not_null",
+        "valid_order_date",
+        "customer_exists",
+    )
 
     def begin(self) -> None:
         drift = DRIFT_COLUMN if self.ctx.params.drift else None
         self.main = self.jsonl_writer(drift_column=drift, drift_from=2)
-        self.updates = self.jsonl_writer(f"{self.name}-updates", drift_column=drift,
-                                         drift_from=0)
+        self.updates = self.jsonl_writer(f"{self.name}-updates", drift_column=drift, drift_from=0)
         self.stream = Interleaver()
 
     def consume(self, batch: OrderBatch) -> None:
@@ -68,8 +81,18 @@ class OrdersSource(SourceGenerator):
         coupons = [COUPON_CODES[c] if c >= 0 else None for c in batch.coupon.tolist()]
         totals = batch.total.tolist()
         rows: list[Row] = [
-            (order_ids[i], customer_ids[i], placed[i], statuses[i], channels[i], payments[i],
-             totals[i], CURRENCY, updated[i], coupons[i])
+            (
+                order_ids[i],
+                customer_ids[i],
+                placed[i],
+                statuses[i],
+                channels[i],
+                payments[i],
+                totals[i],
+                CURRENCY,
+                updated[i],
+                coupons[i],
+            )
             for i in range(n)
         ]
 
@@ -90,8 +113,16 @@ class OrdersSource(SourceGenerator):
         two_versions = rng.random(n) < 0.3
         step = offsets(rng, n)
         for i in np.flatnonzero(has_history).tolist():
-            self._history(batch, i, rows, extras, to_updates, int(placement[i]),
-                          bool(two_versions[i]), int(step[i]))
+            self._history(
+                batch,
+                i,
+                rows,
+                extras,
+                to_updates,
+                int(placement[i]),
+                bool(two_versions[i]),
+                int(step[i]),
+            )
         out.keep(int(n - batch.lost.sum()))
 
         self.main.write(self.stream.merge(rows, extras))
@@ -118,15 +149,27 @@ class OrdersSource(SourceGenerator):
             return truncated(self.rng, tuple(values))
         return tuple(values)
 
-    def _history(self, batch: OrderBatch, i: int, rows: list[Row],
-                 extras: list[tuple[int, Row]], to_updates: list[tuple[int, int, Row]],
-                 placement: int, two_versions: bool, step: int) -> None:
+    def _history(
+        self,
+        batch: OrderBatch,
+        i: int,
+        rows: list[Row],
+        extras: list[tuple[int, Row]],
+        to_updates: list[tuple[int, int, Row]],
+        placement: int,
+        two_versions: bool,
+        step: int,
+    ) -> None:
         """Write order i as 1-2 earlier versions plus its final one."""
         out = self.outcomes
         stages = batch.stages[i].tolist()
         final = int(batch.status[i])
-        earlier = [s for _, s in sorted((t, s) for s, t in enumerate(stages)
-                                        if t != NOT_REACHED and t < stages[final])]
+        earlier = [
+            s
+            for _, s in sorted(
+                (t, s) for s, t in enumerate(stages) if t != NOT_REACHED and t < stages[final]
+            )
+        ]
         chosen = earlier[-2:] if two_versions and len(earlier) >= 2 else earlier[-1:]
         olds = [self._as_of(rows[i], batch, i, status) for status in chosen]
         final_row = rows[i]
@@ -154,8 +197,15 @@ class OrdersSource(SourceGenerator):
         """Order i as it was when it reached `status` (fresh id and date formats)."""
         rng, rate = self.rng, self.ctx.rate
         ts = int(batch.stages[i, status])
-        return (one_id(ORDER, int(batch.order_no[i]), rng, rate),
-                one_id(CUSTOMER, int(batch.customer_no[i]), rng, rate),
-                one_ts(int(batch.placed[i]), rng, rate, epoch_as_int=True),
-                ORDER_STATUSES[status], row[4], row[5], row[6], row[7],
-                one_ts(ts, rng, rate, epoch_as_int=True), row[9])
+        return (
+            one_id(ORDER, int(batch.order_no[i]), rng, rate),
+            one_id(CUSTOMER, int(batch.customer_no[i]), rng, rate),
+            one_ts(int(batch.placed[i]), rng, rate, epoch_as_int=True),
+            ORDER_STATUSES[status],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            one_ts(ts, rng, rate, epoch_as_int=True),
+            row[9],
+        )

@@ -65,17 +65,16 @@ def build_pools(seed: int, brands_per_category: int) -> Pools:
         fake.seed_instance(seed * 31 + index)
         fakers[locale] = fake
 
-    first = {loc: _unique([f.first_name() for _ in range(NAME_DRAWS)])
-             for loc, f in fakers.items()}
-    last = {loc: _unique([f.last_name() for _ in range(NAME_DRAWS)])
-            for loc, f in fakers.items()}
+    first = {loc: _unique([f.first_name() for _ in range(NAME_DRAWS)]) for loc, f in fakers.items()}
+    last = {loc: _unique([f.last_name() for _ in range(NAME_DRAWS)]) for loc, f in fakers.items()}
 
     cities: list[tuple[tuple[str, str], ...]] = []
     for region in REGIONS:
         fake = fakers[region.locale]
         names = _unique([fake.city() for _ in range(CITY_DRAWS)])
-        cities.append(tuple((name, region.states[i % len(region.states)])
-                            for i, name in enumerate(names)))
+        cities.append(
+            tuple((name, region.states[i % len(region.states)]) for i, name in enumerate(names))
+        )
 
     us = fakers["en_US"]
     free = _unique([us.free_email_domain() for _ in range(DOMAIN_DRAWS)])

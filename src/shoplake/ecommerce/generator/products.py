@@ -15,12 +15,14 @@ from shoplake.ecommerce.generator.reference import CATEGORIES
 from shoplake.ecommerce.generator.simulation import ProductTable
 from shoplake.ecommerce.generator.writer import Interleaver
 
-PRODUCT_DEFECTS = DefectPlan([
-    Defect("exact_duplicate", weight=1.5),
-    Defect("older_version"),
-    Defect("null_product_id", "product_id_not_null"),
-    Defect("non_positive_price_update", "positive_price"),
-])
+PRODUCT_DEFECTS = DefectPlan(
+    [
+        Defect("exact_duplicate", weight=1.5),
+        Defect("older_version"),
+        Defect("null_product_id", "product_id_not_null"),
+        Defect("non_positive_price_update", "positive_price"),
+    ]
+)
 
 LISTED_BEFORE_HISTORY = 0.6
 ZIPF_EXPONENT = 1.1
@@ -36,8 +38,7 @@ class ProductsSource(SourceGenerator):
 
     name = "products"
     format = "csv"
-    columns = ("product_id", "name", "category", "brand", "price", "cost", "active",
-               "updated_at")
+    columns = ("product_id", "name", "category", "brand", "price", "cost", "active", "updated_at")
     rules = ("product_id_not_null", "positive_price")
 
     def begin(self) -> None:
@@ -55,18 +56,31 @@ class ProductsSource(SourceGenerator):
         self.title = [self._name(i) for i in range(n)]
 
         before = int(n * LISTED_BEFORE_HISTORY)
-        self.listed = np.sort(np.concatenate([
-            uniform_ts(rng, history.start_ts - 2 * 365 * DAY, history.start_ts - 1, before),
-            uniform_ts(rng, history.start_ts, history.end_ts - 7 * DAY, n - before),
-        ]))
+        self.listed = np.sort(
+            np.concatenate(
+                [
+                    uniform_ts(rng, history.start_ts - 2 * 365 * DAY, history.start_ts - 1, before),
+                    uniform_ts(rng, history.start_ts, history.end_ts - 7 * DAY, n - before),
+                ]
+            )
+        )
         rank = rng.permutation(n) + 1
-        ctx.products = ProductTable(self.listed, self.price, np.cumsum(rank ** -ZIPF_EXPONENT))
+        ctx.products = ProductTable(self.listed, self.price, np.cumsum(rank**-ZIPF_EXPONENT))
 
         ids = format_ids(PRODUCT, np.arange(1, n + 1, dtype=np.int64), rng, rate)
         stamps = format_timestamps(self.listed, rng, rate)
-        rows = [self._row(i, ids[i], int(self.category[i]), float(self.price[i]),
-                          float(self.cost[i]), bool(self.active[i]), str(stamps[i]))
-                for i in range(n)]
+        rows = [
+            self._row(
+                i,
+                ids[i],
+                int(self.category[i]),
+                float(self.price[i]),
+                float(self.cost[i]),
+                bool(self.active[i]),
+                str(stamps[i]),
+            )
+            for i in range(n)
+        ]
         self._write(rows)
 
     def _brand(self, category: int) -> str:
@@ -86,11 +100,26 @@ class ProductsSource(SourceGenerator):
         colors = self.ctx.pools.colors
         return f"{name}, {colors[int(rng.integers(0, len(colors)))]}"
 
-    def _row(self, i: int, product_id: str, category: int, price: float, cost: float,
-             active: bool, updated_at: str) -> list[str]:
-        return [product_id, self.title[i], CATEGORIES[category].name, self.brand[i],
-                _price_text(price), _price_text(cost), "true" if active else "false",
-                updated_at]
+    def _row(
+        self,
+        i: int,
+        product_id: str,
+        category: int,
+        price: float,
+        cost: float,
+        active: bool,
+        updated_at: str,
+    ) -> list[str]:
+        return [
+            product_id,
+            self.title[i],
+            CATEGORIES[category].name,
+            self.brand[i],
+            _price_text(price),
+            _price_text(cost),
+            "true" if active else "false",
+            updated_at,
+        ]
 
     def _version(self, i: int, ts: int, *, bad_price: bool = False) -> list[str]:
         """Product i as of `ts`: repriced, recategorised or (de)activated."""
@@ -107,8 +136,15 @@ class ProductsSource(SourceGenerator):
             active = not active
         if bad_price:
             price = 0.0 if rng.random() < 0.4 else -round(float(self.price[i]), 2)
-        return self._row(i, one_id(PRODUCT, i + 1, rng, rate), category, price, cost, active,
-                         str(one_ts(ts, rng, rate)))
+        return self._row(
+            i,
+            one_id(PRODUCT, i + 1, rng, rate),
+            category,
+            price,
+            cost,
+            active,
+            str(one_ts(ts, rng, rate)),
+        )
 
     def _write(self, rows: list[list[str]]) -> None:
         rng, out = self.rng, self.outcomes

@@ -21,14 +21,16 @@ from shoplake.ecommerce.generator.reference import RETURN_REASON_WEIGHTS, RETURN
 from shoplake.ecommerce.generator.simulation import OrderBatch
 from shoplake.ecommerce.generator.writer import Interleaver, Row
 
-RETURN_DEFECTS = DefectPlan([
-    Defect("exact_duplicate", weight=1.5),
-    Defect("null_return_id", "return_id_not_null"),
-    Defect("null_order_id", "order_id_not_null"),
-    Defect("unknown_order", "order_exists"),
-    Defect("malformed", "well_formed"),
-    Defect("filed_twice", weight=1.5),
-])
+RETURN_DEFECTS = DefectPlan(
+    [
+        Defect("exact_duplicate", weight=1.5),
+        Defect("null_return_id", "return_id_not_null"),
+        Defect("null_order_id", "order_id_not_null"),
+        Defect("unknown_order", "order_exists"),
+        Defect("malformed", "well_formed"),
+        Defect("filed_twice", weight=1.5),
+    ]
+)
 
 
 class ReturnsSource(SourceGenerator):
@@ -36,8 +38,15 @@ class ReturnsSource(SourceGenerator):
 
     name = "returns"
     format = "jsonl"
-    columns = ("return_id", "order_id", "product_id", "customer_id", "return_date", "reason",
-               "refund_amount")
+    columns = (
+        "return_id",
+        "order_id",
+        "product_id",
+        "customer_id",
+        "return_date",
+        "reason",
+        "refund_amount",
+    )
     rules = ("well_formed", "return_id_not_null", "order_id_not_null", "order_exists")
 
     def begin(self) -> None:
@@ -62,8 +71,15 @@ class ReturnsSource(SourceGenerator):
         reasons = rng.choice(len(RETURN_REASONS), size=size, p=self.reason_p).tolist()
         refunds = batch.refund[lines].tolist()
         rows: list[Row] = [
-            (return_ids[k], order_ids[k], product_ids[k], customer_ids[k], dates[k],
-             RETURN_REASONS[reasons[k]], refunds[k])
+            (
+                return_ids[k],
+                order_ids[k],
+                product_ids[k],
+                customer_ids[k],
+                dates[k],
+                RETURN_REASONS[reasons[k]],
+                refunds[k],
+            )
             for k in range(size)
         ]
 
@@ -105,13 +121,18 @@ class ReturnsSource(SourceGenerator):
         """The same return filed again by the same customer: a new return id, days later."""
         rng, rate = self.rng, self.ctx.rate
         order = int(batch.line_order[line])
-        ts = min(int(batch.return_ts[line]) + int(rng.integers(DAY, 20 * DAY)),
-                 self.ctx.history.end_ts)
+        ts = min(
+            int(batch.return_ts[line]) + int(rng.integers(DAY, 20 * DAY)), self.ctx.history.end_ts
+        )
         return_id = RETURN.canonical(self.next_id)
         self.next_id += 1
         reason = RETURN_REASONS[int(rng.choice(len(RETURN_REASONS), p=self.reason_p))]
-        return (return_id,
-                one_id(ORDER, int(batch.order_no[order]), rng, rate),
-                one_id(PRODUCT, int(batch.line_product_no[line]), rng, rate),
-                one_id(CUSTOMER, int(batch.customer_no[order]), rng, rate),
-                one_ts(ts, rng, rate, epoch_as_int=True), reason, first[6])
+        return (
+            return_id,
+            one_id(ORDER, int(batch.order_no[order]), rng, rate),
+            one_id(PRODUCT, int(batch.line_product_no[line]), rng, rate),
+            one_id(CUSTOMER, int(batch.customer_no[order]), rng, rate),
+            one_ts(ts, rng, rate, epoch_as_int=True),
+            reason,
+            first[6],
+        )

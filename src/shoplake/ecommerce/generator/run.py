@@ -31,10 +31,16 @@ SOURCES: tuple[type[SourceGenerator], ...] = (
 """The source generators, in run order: dimensions first (facts sample from them)."""
 
 
-def generate(landing: str | Path, *, orders: int = 1000, seed: int = 42,
-             defect_rate: float = 0.03, chunk_rows: int = 100_000,
-             end_date: date = date(2026, 10, 31),
-             progress: Callable[[str, int], None] | None = None) -> GenerationReport:
+def generate(
+    landing: str | Path,
+    *,
+    orders: int = 1000,
+    seed: int = 42,
+    defect_rate: float = 0.03,
+    chunk_rows: int = 100_000,
+    end_date: date = date(2026, 10, 31),
+    progress: Callable[[str, int], None] | None = None,
+) -> GenerationReport:
     """Write a synthetic e-commerce data set into the landing folder `landing`.
 
     Writes the sources of docs/data-contract.md (`regions`, `customers`, `products`,
@@ -62,8 +68,9 @@ def generate(landing: str | Path, *, orders: int = 1000, seed: int = 42,
         >>> report.files["orders"]
         ('orders/orders-00001.jsonl', 'orders/orders-updates-00001.jsonl')
     """
-    params = Params(orders=orders, seed=seed, defect_rate=defect_rate, chunk_rows=chunk_rows,
-                    end_date=end_date)
+    params = Params(
+        orders=orders, seed=seed, defect_rate=defect_rate, chunk_rows=chunk_rows, end_date=end_date
+    )
     root = Path(landing)
     _refuse_existing(root)
     history = History(end_date)

@@ -35,14 +35,16 @@ from shoplake.ecommerce.generator.reference import (
     SHIPPED,
 )
 
-ORDER_DEFECTS = DefectPlan([
-    Defect("exact_duplicate", weight=1.5),
-    Defect("null_order_id", "order_id_not_null"),
-    Defect("null_customer_id", "customer_id_not_null"),
-    Defect("invalid_order_date", "valid_order_date"),
-    Defect("orphan_customer", "customer_exists"),
-    Defect("malformed", "well_formed"),
-])
+ORDER_DEFECTS = DefectPlan(
+    [
+        Defect("exact_duplicate", weight=1.5),
+        Defect("null_order_id", "order_id_not_null"),
+        Defect("null_customer_id", "customer_id_not_null"),
+        Defect("invalid_order_date", "valid_order_date"),
+        Defect("orphan_customer", "customer_exists"),
+        Defect("malformed", "well_formed"),
+    ]
+)
 
 NOT_REACHED = -1
 
@@ -141,8 +143,9 @@ def _choice(rng: np.random.Generator, weights: tuple[float, ...], size: int) -> 
 class Shop:
     """Simulates order batches for a run; deterministic for the run's seed."""
 
-    def __init__(self, params: Params, history: History, customers: CustomerTable,
-                 products: ProductTable) -> None:
+    def __init__(
+        self, params: Params, history: History, customers: CustomerTable, products: ProductTable
+    ) -> None:
         self.params = params
         self.history = history
         self.customers = customers
@@ -163,8 +166,9 @@ class Shop:
         customer_no = _pick(rng, self.customers.cum_weight, signed_up) + 1
         channel = _choice(rng, CHANNEL_WEIGHTS, n)
         payment = _choice(rng, PAYMENT_WEIGHTS, n)
-        coupon = np.where(rng.random(n) < COUPON_RATE,
-                          rng.integers(0, len(COUPON_CODES), size=n), -1)
+        coupon = np.where(
+            rng.random(n) < COUPON_RATE, rng.integers(0, len(COUPON_CODES), size=n), -1
+        )
 
         # Lines: 1-5 per order, products by popularity among those already listed.
         lines = _choice(rng, LINES_PER_ORDER_WEIGHTS, n) + 1
@@ -193,8 +197,9 @@ class Shop:
         delivered = shipped + rng.integers(DAY, 7 * DAY, size=n)
         cancelled = placed + rng.integers(HOUR, 48 * HOUR, size=n)
         is_cancel = rng.random(n) < CANCEL_RATE
-        stages[:, PROCESSING] = np.where(~is_cancel | (processing < cancelled), processing,
-                                         NOT_REACHED)
+        stages[:, PROCESSING] = np.where(
+            ~is_cancel | (processing < cancelled), processing, NOT_REACHED
+        )
         stages[:, SHIPPED] = np.where(is_cancel, NOT_REACHED, shipped)
         stages[:, DELIVERED] = np.where(is_cancel, NOT_REACHED, delivered)
         stages[:, CANCELLED] = np.where(is_cancel, cancelled, NOT_REACHED)

@@ -46,8 +46,9 @@ class RotatingWriter:
 
     extension = ""
 
-    def __init__(self, landing: Path, source: str, stem: str, chunk_rows: int,
-                 counter: RowCounter) -> None:
+    def __init__(
+        self, landing: Path, source: str, stem: str, chunk_rows: int, counter: RowCounter
+    ) -> None:
         self.landing = landing
         self.folder = landing / source
         self.stem = stem
@@ -69,7 +70,7 @@ class RotatingWriter:
             if self._handle is None or self._in_file >= self.chunk_rows:
                 self._roll()
             take = min(self.chunk_rows - self._in_file, len(rows) - done)
-            self._write_rows(rows[done:done + take])
+            self._write_rows(rows[done : done + take])
             self._in_file += take
             done += take
         self.rows += len(rows)
@@ -100,8 +101,15 @@ class CsvWriter(RotatingWriter):
 
     extension = "csv"
 
-    def __init__(self, landing: Path, source: str, stem: str, chunk_rows: int,
-                 counter: RowCounter, columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        landing: Path,
+        source: str,
+        stem: str,
+        chunk_rows: int,
+        counter: RowCounter,
+        columns: Sequence[str],
+    ) -> None:
         super().__init__(landing, source, stem, chunk_rows, counter)
         self.columns = list(columns)
         self._csv: Any = None
@@ -127,9 +135,17 @@ class JsonlWriter(RotatingWriter):
 
     extension = "jsonl"
 
-    def __init__(self, landing: Path, source: str, stem: str, chunk_rows: int,
-                 counter: RowCounter, columns: Sequence[str], drift_column: str | None = None,
-                 drift_from: int = 2) -> None:
+    def __init__(
+        self,
+        landing: Path,
+        source: str,
+        stem: str,
+        chunk_rows: int,
+        counter: RowCounter,
+        columns: Sequence[str],
+        drift_column: str | None = None,
+        drift_from: int = 2,
+    ) -> None:
         super().__init__(landing, source, stem, chunk_rows, counter)
         self.columns = tuple(columns)
         self.drift_column = drift_column
