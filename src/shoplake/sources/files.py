@@ -142,8 +142,9 @@ def _read_jsonl(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
             bad_text.append(line.decode("utf-8", errors="replace"))
             bad_lines.append(number)
             continue
-        if not declared.issuperset(value):
-            extra_keys.update(k for k in value if k not in declared)
+        keys = value.keys()
+        if not keys <= declared and not keys - declared <= extra_keys:
+            extra_keys |= keys - declared
         good.append(line)
         good_lines.append(number)
     schema = {c: pl.String for c in (*columns, *sorted(extra_keys))}
