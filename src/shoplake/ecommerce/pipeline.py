@@ -13,76 +13,7 @@ import narwhals as nw
 from shoplake import Materialized, Pipeline, Upsert, expect, expect_exists
 from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.cleaning import well_formed
-
-SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "regions": ("csv", ("region_id", "region_name", "country")),
-    "customers": (
-        "csv",
-        (
-            "customer_id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "city",
-            "state",
-            "country",
-            "region_id",
-            "signup_date",
-            "updated_at",
-        ),
-    ),
-    "products": (
-        "csv",
-        (
-            "product_id",
-            "name",
-            "category",
-            "brand",
-            "price",
-            "cost",
-            "active",
-            "updated_at",
-        ),
-    ),
-    "orders": (
-        "jsonl",
-        (
-            "order_id",
-            "customer_id",
-            "order_date",
-            "status",
-            "channel",
-            "payment_method",
-            "total_amount",
-            "currency",
-            "updated_at",
-        ),
-    ),
-    "order_items": (
-        "csv",
-        (
-            "order_id",
-            "line_number",
-            "product_id",
-            "quantity",
-            "unit_price",
-            "discount",
-        ),
-    ),
-    "returns": (
-        "jsonl",
-        (
-            "return_id",
-            "order_id",
-            "product_id",
-            "customer_id",
-            "return_date",
-            "reason",
-            "refund_amount",
-        ),
-    ),
-}
+from shoplake.ecommerce.contract import SOURCES
 
 
 def _well_formed() -> object:
@@ -109,8 +40,13 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     """The whole e-commerce pipeline; ``now`` bounds what counts as a future date."""
     horizon = (now or datetime.now(UTC).replace(tzinfo=None)) + timedelta(days=1)
     p = Pipeline("ecommerce")
-    for name, (fmt, columns) in SOURCES.items():
-        p.source(name, format=fmt, columns=columns, description=f"{name} as received")
+    for contract in SOURCES.values():
+        p.source(
+            contract.name,
+            format=contract.format,
+            columns=contract.columns,
+            description=f"{contract.name} as received",
+        )
 
     @p.table(
         layer="silver",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.calendar import DAY, HOUR, uniform_ts
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import (
@@ -59,20 +60,8 @@ class CustomersSource(SourceGenerator):
     """Customers, their defects, and update rows (moves, new e-mail addresses)."""
 
     name = "customers"
-    format = "csv"
-    columns = (
-        "customer_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "city",
-        "state",
-        "country",
-        "region_id",
-        "signup_date",
-        "updated_at",
-    )
+    format = SOURCES["customers"].format
+    columns = SOURCES["customers"].columns
     rules = ("well_formed", "customer_id_not_null")
 
     def begin(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import Defect, DefectPlan, malformed_csv, offsets
 from shoplake.ecommerce.generator.ids import ORDER, PRODUCT, format_ids, one_id
@@ -27,8 +28,8 @@ class OrderItemsSource(SourceGenerator):
     """Order lines; the lines of an order quarantined in silver cascade to `order_exists`."""
 
     name = "order_items"
-    format = "csv"
-    columns = ("order_id", "line_number", "product_id", "quantity", "unit_price", "discount")
+    format = SOURCES["order_items"].format
+    columns = SOURCES["order_items"].columns
     rules = (
         "well_formed",
         "order_id_not_null",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import offsets, truncated
 from shoplake.ecommerce.generator.ids import (
@@ -42,18 +43,8 @@ class OrdersSource(SourceGenerator):
     """Orders of each simulated batch, with defects and status histories."""
 
     name = "orders"
-    format = "jsonl"
-    columns = (
-        "order_id",
-        "customer_id",
-        "order_date",
-        "status",
-        "channel",
-        "payment_method",
-        "total_amount",
-        "currency",
-        "updated_at",
-    )
+    format = SOURCES["orders"].format
+    columns = SOURCES["orders"].columns
     rules = (
         "well_formed",
         "order_id_not_null",

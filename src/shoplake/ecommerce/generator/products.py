@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.calendar import DAY, HOUR, uniform_ts
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import Defect, DefectPlan, offsets
@@ -37,8 +38,8 @@ class ProductsSource(SourceGenerator):
     """Products, their defects, and update rows (price, category, active changes)."""
 
     name = "products"
-    format = "csv"
-    columns = ("product_id", "name", "category", "brand", "price", "cost", "active", "updated_at")
+    format = SOURCES["products"].format
+    columns = SOURCES["products"].columns
     rules = ("product_id_not_null", "positive_price")
 
     def begin(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import Defect, DefectPlan, offsets
 from shoplake.ecommerce.generator.reference import REGIONS
@@ -14,8 +15,8 @@ class RegionsSource(SourceGenerator):
     """One row per region; the only defect is an exact duplicate row."""
 
     name = "regions"
-    format = "csv"
-    columns = ("region_id", "region_name", "country")
+    format = SOURCES["regions"].format
+    columns = SOURCES["regions"].columns
 
     def begin(self) -> None:
         rows = [[r.region_id, r.name, r.country] for r in REGIONS]

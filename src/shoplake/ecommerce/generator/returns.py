@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.calendar import DAY
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import Defect, DefectPlan, offsets, truncated
@@ -37,16 +38,8 @@ class ReturnsSource(SourceGenerator):
     """Returns of the returned lines of each batch; return ids are sequential."""
 
     name = "returns"
-    format = "jsonl"
-    columns = (
-        "return_id",
-        "order_id",
-        "product_id",
-        "customer_id",
-        "return_date",
-        "reason",
-        "refund_amount",
-    )
+    format = SOURCES["returns"].format
+    columns = SOURCES["returns"].columns
     rules = ("well_formed", "return_id_not_null", "order_id_not_null", "order_exists")
 
     def begin(self) -> None:
