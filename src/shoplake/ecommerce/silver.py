@@ -18,6 +18,7 @@ from shoplake.ecommerce.cleaning import (
     valid_phone,
     with_timestamp,
 )
+from shoplake.ecommerce.marts.common import money
 
 PROVENANCE = ("_rescued_data", "_source", "_batch_id")
 ID_WIDTH = {"R": 2, "C": 6, "P": 5, "O": 8, "RT": 7}
@@ -100,7 +101,7 @@ def order_items(raw: nw.LazyFrame) -> nw.LazyFrame:
     discount = nw.col("discount").fill_null(0.0)
     return frame.with_columns(
         discount.alias("discount"),
-        (nw.col("quantity") * nw.col("unit_price") * (1 - discount)).round(2).alias("line_amount"),
+        money(nw.col("quantity") * nw.col("unit_price") * (1 - discount)).alias("line_amount"),
     )
 
 

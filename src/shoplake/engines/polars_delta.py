@@ -79,7 +79,7 @@ class PolarsDeltaEngine:
             if commit.get("operation") != "WRITE" or mode != "Append":
                 return None
         reader = table.load_cdf(starting_version=after + 1, ending_version=until)
-        frame = pl.from_arrow(reader.read_all())
+        frame = pl.from_arrow(pa.table(reader.read_all()))
         assert isinstance(frame, pl.DataFrame)
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
 
@@ -195,9 +195,15 @@ class PolarsDeltaEngine:
         if sequence_by is not None:
             newer = f's."{sequence_by}" > t."{sequence_by}" OR t."{sequence_by}" IS NULL'
             merger = merger.when_matched_update_all(predicate=newer)
+        before = table.version()
         metrics = merger.when_not_matched_insert_all().execute()
         version = self.version(ref)
         assert version is not None
+        if version == before:
+            # A merge that changes no row commits nothing; what it consumed must still be
+            # recorded, or the next run would process the same input again.
+            empty = frame.head(0)
+            version = self.append(ref, empty, transactions=transactions, metadata=metadata).version
         return WriteResult(
             version=version,
             rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),

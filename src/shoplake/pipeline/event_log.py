@@ -122,4 +122,7 @@ def write_run_events(engine: Engine, run: RunResult, started: datetime, ended: d
     columns = {c: [r[c] for r in rows] for c in COLUMNS}
     frame = engine.frame(columns)
     frame = frame.with_columns(*[nw.col(c).cast(_TYPES.get(c, nw.String())) for c in COLUMNS])
-    engine.append(EVENT_LOG, frame, metadata={"shoplake.run_id": run.run_id})
+    key = f"events:{run.run_id}"
+    if engine.consumed(EVENT_LOG, key) is not None:
+        return  # this run's events were already written (a retried write)
+    engine.append(EVENT_LOG, frame, transactions={key: 1}, metadata={"shoplake.run_id": run.run_id})

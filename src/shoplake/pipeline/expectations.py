@@ -81,7 +81,7 @@ Rule = Expectation | ExistsIn
 
 
 def _check_common(name: str, action: str, severity: str) -> tuple[Action, Severity]:
-    if not _RULE_NAME.match(name):
+    if not _RULE_NAME.fullmatch(name):
         raise DefinitionError(
             f"expectation name {name!r} is not an identifier: use letters, digits and '_' "
             "(for example 'valid_email')"

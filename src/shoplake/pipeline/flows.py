@@ -75,14 +75,27 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     frames: dict[str, nw.LazyFrame | None] = {}
     consumed: dict[str, int] = {}
     rows_read_frame: nw.LazyFrame | None = None
+    replayed = ""
     if isinstance(definition.kind, Append | Upsert):
         assert definition.stream is not None
         stream_ref = inputs[definition.stream]
         current = versions[stream_ref]
         last = None if full else engine.consumed(target, app_id(target, stream_ref))
+        if not ctx.full_refresh:
+            interrupted = engine.consumed(quarantine_ref(target), app_id(target, stream_ref))
+            floor = -1 if last is None else last
+            if interrupted is not None and floor < interrupted < current:
+                # A crash came between this batch's quarantine commit and its target
+                # commit: replay exactly that batch now; newer input waits for the next run.
+                current = interrupted
+                replayed = f"replayed the batch interrupted at {stream_ref} v{interrupted}"
         if last is not None and last >= current:
             return FlowResult(target, definition.kind.name, "skipped", message="no new input")
         stream_frame = None if last is None else engine.read_appended(stream_ref, last, current)
+        if stream_frame is not None and engine.collect(stream_frame.select(nw.len())).item() == 0:
+            # Only empty commits upstream (say, a file already ingested under another
+            # name): nothing to do, and nothing worth a commit of our own.
+            return FlowResult(target, definition.kind.name, "skipped", message="no new rows")
         if stream_frame is None:
             stream_frame = engine.read(stream_ref, version=current)
             if last is not None:
@@ -166,6 +179,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         rules=outcome.rules,
         version=written.version,
         duration_s=time.perf_counter() - start,
+        message=replayed,
     )
 
 
@@ -239,8 +253,9 @@ def _write_quarantine(
     target = quarantine_ref(definition.ref)
     transactions = {app_id(definition.ref, ref): v for ref, v in consumed.items()}
     replace = full or isinstance(definition.kind, Materialized)
+    recorded = {key: engine.consumed(target, key) for key in transactions}
     if not replace and all(
-        (engine.consumed(target, key) or -1) >= v for key, v in transactions.items()
+        recorded[key] is not None and recorded[key] >= v for key, v in transactions.items()
     ):
         return  # an earlier attempt already wrote this quarantine batch
     q_rules = [

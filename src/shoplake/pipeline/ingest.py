@@ -50,7 +50,11 @@ def run_source(ctx: FlowContext, source: SourceDef, landing: Path) -> FlowResult
     )
     # A file whose exact content was ingested before (copied, renamed or touched) is
     # recorded under its new name but contributes no rows.
-    repeats = {r.file.path for r in read if r.sha256 in seen_hash}
+    repeats: set[str] = set()
+    for r in read:  # in name order, so the first copy of a content wins
+        if r.sha256 in seen_hash:
+            repeats.add(r.file.path)
+        seen_hash.add(r.sha256)
     if repeats:
         starts = [nw.col("_source").str.starts_with(f"{p}:") for p in sorted(repeats)]
         frame = frame.filter(~nw.any_horizontal(*starts, ignore_nulls=True))

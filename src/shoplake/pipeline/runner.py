@@ -14,7 +14,7 @@ from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import FlowContext, run_table
 from shoplake.pipeline.graph import Graph, build_graph
 from shoplake.pipeline.ingest import run_source
-from shoplake.pipeline.results import FlowResult, RunResult
+from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline, SourceDef
 
 Progress = Callable[[str, FlowResult | None], None]
@@ -81,6 +81,9 @@ def run_pipeline(
                     result = run_source(ctx, definition, Path(landing))
                 else:
                     result = run_table(ctx, definition, graph)
+                    if result.message.startswith("replayed"):
+                        # The interrupted batch is repaired; now what arrived since.
+                        result = _combine(result, run_table(ctx, definition, graph))
             except ShoplakeError as err:
                 result = FlowResult(ref, definition.kind.name, "failed", message=str(err))
                 failed.add(ref)
@@ -95,3 +98,42 @@ def run_pipeline(
     if any(f.status != "skipped" for f in run.flows):
         write_run_events(engine, run, started, datetime.now(UTC).replace(tzinfo=None))
     return run
+
+
+def _combine(first: FlowResult, second: FlowResult) -> FlowResult:
+    """One flow's two passes in a run (a replayed batch, then the new one) as one result."""
+    if second.status == "skipped":
+        return first
+    return FlowResult(
+        table=first.table,
+        kind=first.kind,
+        status=second.status,
+        rows_read=first.rows_read + second.rows_read,
+        rows_written=first.rows_written + second.rows_written,
+        rows_dropped=first.rows_dropped + second.rows_dropped,
+        rows_quarantined=first.rows_quarantined + second.rows_quarantined,
+        rows_duplicate=first.rows_duplicate + second.rows_duplicate,
+        rules=_merge_rules(first.rules, second.rules),
+        version=second.version,
+        duration_s=first.duration_s + second.duration_s,
+        message=first.message,
+    )
+
+
+def _merge_rules(
+    first: tuple[RuleResult, ...], second: tuple[RuleResult, ...]
+) -> tuple[RuleResult, ...]:
+    later = {r.name: r for r in second}
+    merged = [
+        RuleResult(
+            r.name,
+            r.action,
+            r.severity,
+            r.passed + later[r.name].passed,
+            r.failed + later[r.name].failed,
+        )
+        if r.name in later
+        else r
+        for r in first
+    ]
+    return tuple(merged) + tuple(r for r in second if r.name not in {m.name for m in first})

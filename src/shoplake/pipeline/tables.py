@@ -78,7 +78,7 @@ Definition = TableDef | SourceDef
 
 
 def _check_name(what: str, name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise DefinitionError(
             f"{what} name {name!r} must be lower_snake_case (letters, digits, '_'), "
             "because it becomes a folder and a column-safe identifier"

@@ -181,14 +181,21 @@ def _read_csv(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
     )
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    if not bad:
+    blank_lines = b"\n\n" in raw or b"\n\r\n" in raw
+    if not bad and not blank_lines:
         return _shape(frame, columns, 2), 0
     bad_lines = _locate(raw, bad)
-    total = frame.height + len(bad)
     bad_set = set(bad_lines)
-    good_lines = [n for n in range(2, total + 2 + bad_lines.count(-1)) if n not in bad_set]
-    good_lines = good_lines[: frame.height]
+    if blank_lines:  # the parser skips blank lines: number what it actually read
+        candidates = [
+            n for n, line in enumerate(raw.split(b"\n"), start=1) if n > 1 and line.strip(b"\r")
+        ]
+    else:
+        candidates = list(range(2, frame.height + len(bad) + 2))
+    good_lines = [n for n in candidates if n not in bad_set][: frame.height]
     frame = frame.with_columns(pl.Series("_line", good_lines, pl.Int64))
+    if not bad:
+        return _shape(frame, columns, 2), 0
     shaped = _shape(frame, columns, 2)
     return pl.concat([shaped, _corrupt_rows(columns, bad, bad_lines)]).sort("_line"), len(bad)
 

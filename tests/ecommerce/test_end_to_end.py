@@ -1,0 +1,254 @@
+"""The e-commerce pipeline end to end on generated data, checked against the manifest.
+
+The generator records, per source, the rows it wrote and what silver must make of
+them (rows kept, duplicates dropped, rows quarantined per rule), from its own ground
+truth. The pipeline must reproduce those counts exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from shoplake import RunResult
+from shoplake.ecommerce.generator import generate, read_manifest
+from shoplake.ecommerce.pipeline import SOURCES, build_pipeline
+from shoplake.engines.polars_delta import PolarsDeltaEngine
+from shoplake.pipeline.runner import run_pipeline
+
+NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
+GOLD = (
+    "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",
+    "product_performance", "seasonal_trends", "executive_kpis", "fraud_alerts",
+)
+Versions = Callable[[Path], dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Shop:
+    landing: Path
+    lake: Path
+    manifest: dict[str, Any]
+    run: RunResult
+
+    def read(self, ref: str) -> pl.DataFrame:
+        layer, _, name = ref.partition(".")
+        return pl.read_delta(str(self.lake / layer / name))
+
+    def expected(self, source: str) -> dict[str, Any]:
+        return self.manifest["sources"][source]["expected"]  # type: ignore[no-any-return]
+
+    def rerun(self, lake: Path | None = None, landing: Path | None = None) -> RunResult:
+        return run_pipeline(
+            build_pipeline(now=NOW),
+            engine=PolarsDeltaEngine(str(lake or self.lake)),
+            landing=landing or self.landing,
+        )
+
+
+def generated_shop(root: Path, **options: Any) -> Shop:
+    landing, lake = root / "landing", root / "lake"
+    generate(landing, **options)
+    run = run_pipeline(
+        build_pipeline(now=NOW), engine=PolarsDeltaEngine(str(lake)), landing=landing
+    )
+    return Shop(landing, lake, read_manifest(landing), run)
+
+
+@pytest.fixture(scope="session")
+def default_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    """1,000 orders, seed 42, the default defect rate."""
+    return generated_shop(tmp_path_factory.mktemp("default"), orders=1000, seed=42)
+
+
+@pytest.fixture(scope="session")
+def defective_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    """2,000 orders with a defect in one row of five."""
+    return generated_shop(
+        tmp_path_factory.mktemp("defective"), orders=2000, seed=42, defect_rate=0.2
+    )
+
+
+@pytest.fixture(scope="session")
+def clean_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    return generated_shop(
+        tmp_path_factory.mktemp("clean"), orders=1000, seed=42, defect_rate=0.0
+    )
+
+
+@pytest.fixture(params=["default_shop", "defective_shop"])
+def shop(request: pytest.FixtureRequest) -> Shop:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+BY_SOURCE = pytest.mark.parametrize("source", list(SOURCES))
+
+
+def test_the_generated_manifest_covers_every_source(shop: Shop) -> None:
+    assert set(shop.manifest["sources"]) == set(SOURCES)
+    assert shop.manifest["generator"]["seed"] == 42
+
+
+def test_every_flow_completes(shop: Shop) -> None:
+    assert shop.run.status == "completed"
+    assert [f.table for f in shop.run.flows if f.status != "completed"] == []
+    assert len(shop.run.flows) == len(SOURCES) * 2 + len(GOLD)
+
+
+@BY_SOURCE
+def test_bronze_keeps_every_generated_row(shop: Shop, source: str) -> None:
+    rows = shop.manifest["sources"][source]["rows"]
+    assert shop.read(f"bronze.{source}").height == rows
+    flow = shop.run.flow(f"bronze.{source}")
+    assert flow.rows_written == rows
+    assert flow.files == len(shop.manifest["sources"][source]["files"])
+
+
+@BY_SOURCE
+def test_silver_rows_match_the_manifest(shop: Shop, source: str) -> None:
+    silver = shop.read(f"silver.{source}")
+    assert silver.height == shop.expected(source)["silver"]
+    key = {"order_items": ["order_id", "line_number"]}.get(source, [f"{source[:-1]}_id"])
+    assert silver.select(key).is_duplicated().sum() == 0
+    assert silver.select(key).null_count().sum_horizontal().item() == 0
+
+
+@BY_SOURCE
+def test_quarantine_rows_per_rule_match_the_manifest(shop: Shop, source: str) -> None:
+    quarantine = shop.read(f"quarantine.{source}")
+    counts = dict(quarantine.group_by("rule").len().iter_rows())
+    expected = {rule: n for rule, n in shop.expected(source)["rules"].items() if n}
+    assert counts == expected
+    assert quarantine.get_column("table").unique().to_list() in ([], [f"silver.{source}"])
+    assert shop.run.flow(f"silver.{source}").rows_quarantined == shop.expected(source)[
+        "quarantined"
+    ]
+    bronze_sources = set(shop.read(f"bronze.{source}").get_column("_source"))
+    assert set(quarantine.get_column("_source")) <= bronze_sources
+    for record in quarantine.get_column("record").head(20):
+        assert json.loads(record)["_source"] in bronze_sources
+
+
+@BY_SOURCE
+def test_duplicates_match_the_manifest(shop: Shop, source: str) -> None:
+    assert shop.run.flow(f"silver.{source}").rows_duplicate == shop.expected(source)[
+        "duplicates"
+    ]
+
+
+@BY_SOURCE
+def test_every_generated_row_is_kept_dropped_or_quarantined_once(shop: Shop, source: str) -> None:
+    flow = shop.run.flow(f"silver.{source}")
+    silver = shop.read(f"silver.{source}").height
+    quarantined = shop.read(f"quarantine.{source}").height
+    assert shop.manifest["sources"][source]["rows"] == silver + flow.rows_duplicate + quarantined
+    assert flow.rows_dropped == 0
+    kept = set(shop.read(f"silver.{source}").get_column("_source"))
+    assert kept.isdisjoint(shop.read(f"quarantine.{source}").get_column("_source"))
+
+
+@BY_SOURCE
+def test_clean_data_quarantines_nothing_and_has_no_duplicates(
+    clean_shop: Shop, source: str
+) -> None:
+    rows = clean_shop.manifest["sources"][source]["rows"]
+    assert clean_shop.read(f"quarantine.{source}").height == 0
+    assert clean_shop.run.flow(f"silver.{source}").rows_duplicate == 0
+    assert clean_shop.read(f"bronze.{source}").height == rows
+    assert clean_shop.read(f"silver.{source}").height == rows
+
+
+@pytest.mark.parametrize("table", GOLD)
+def test_every_gold_table_exists_and_has_rows(default_shop: Shop, table: str) -> None:
+    assert default_shop.read(f"gold.{table}").height > 0
+
+
+def test_overall_revenue_equals_the_sum_of_monthly_revenue(shop: Shop) -> None:
+    monthly = shop.read("gold.monthly_revenue")
+    kpis = shop.read("gold.executive_kpis")
+    overall = kpis.filter(pl.col("scope") == "overall").get_column("revenue").item()
+    total = monthly.get_column("revenue").sum()
+    assert overall > 0
+    assert abs(overall - total) <= 0.01 * monthly.height
+    assert monthly.get_column("month").is_unique().all()
+
+
+def test_a_second_run_writes_no_new_version(
+    default_shop: Shop, tmp_path: Path, versions_of: Versions
+) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(default_shop.lake, lake)
+    before = versions_of(lake)
+    assert len(before) == len(SOURCES) * 3 + len(GOLD) + 1  # bronze, silver, quarantine, log
+    run = default_shop.rerun(lake=lake)
+    assert [f.table for f in run.flows if f.status != "skipped"] == []
+    assert versions_of(lake) == before
+
+
+def test_a_new_order_file_flows_through_to_gold(
+    default_shop: Shop, tmp_path: Path, versions_of: Versions
+) -> None:
+    lake, landing = tmp_path / "lake", tmp_path / "landing"
+    shutil.copytree(default_shop.lake, lake)
+    shutil.copytree(default_shop.landing, landing)  # copy2 keeps sizes and mtimes
+    with pytest.raises(FileExistsError):
+        generate(landing, orders=500, seed=7)  # the generator refuses a used landing folder
+
+    orders = default_shop.read("silver.orders")
+    customer = orders.get_column("customer_id").sort()[0]
+    product = default_shop.read("silver.products").get_column("product_id").sort()[0]
+    assert "O09999999" not in orders.get_column("order_id").to_list()
+    new_order = {
+        "order_id": "O09999999", "customer_id": customer, "order_date": "2026-10-15T12:00:00",
+        "status": "delivered", "channel": "web", "payment_method": "card",
+        "total_amount": 59.97, "currency": "USD", "updated_at": "2026-10-15T12:00:00",
+    }
+    (landing / "orders" / "orders-extra-00001.jsonl").write_text(json.dumps(new_order) + "\n")
+    (landing / "order_items" / "order_items-extra-00001.csv").write_text(
+        "order_id,line_number,product_id,quantity,unit_price,discount\n"
+        f"O09999999,1,{product},3,19.99,0\n"
+    )
+    before = versions_of(lake)
+    revenue_before = monthly_revenue(default_shop.read("gold.monthly_revenue"))
+
+    run = default_shop.rerun(lake=lake, landing=landing)
+    assert run.status == "completed"
+    changed = {f.table for f in run.flows if f.status == "completed"}
+    assert {"bronze.orders", "bronze.order_items", "silver.orders", "silver.order_items",
+            "gold.monthly_revenue"} <= changed
+    assert {"bronze.customers", "bronze.products", "bronze.regions", "bronze.returns",
+            "silver.customers"}.isdisjoint(changed)
+    assert run.flow("silver.orders").rows_read == 1
+    assert run.flow("silver.order_items").rows_read == 1
+
+    def read(ref: str) -> pl.DataFrame:
+        layer, _, name = ref.partition(".")
+        return pl.read_delta(str(lake / layer / name))
+
+    assert read("silver.orders").height == orders.height + 1
+    assert read("silver.order_items").height == default_shop.read("silver.order_items").height + 1
+    row = read("silver.order_items").filter(pl.col("order_id") == "O09999999").row(0, named=True)
+    assert row["line_amount"] == 59.97
+    after = versions_of(lake)
+    assert after["gold.monthly_revenue"] == before["gold.monthly_revenue"] + 1
+    assert after["silver.customers"] == before["silver.customers"]
+    revenue_after = monthly_revenue(read("gold.monthly_revenue"))
+    october = date(2026, 10, 1)
+    assert revenue_after[october] - revenue_before.get(october, 0.0) == pytest.approx(
+        59.97, abs=0.011
+    )
+    assert {m: v for m, v in revenue_after.items() if m != october} == {
+        m: v for m, v in revenue_before.items() if m != october
+    }
+
+
+def monthly_revenue(frame: pl.DataFrame) -> dict[date, float]:
+    return dict(frame.select("month", "revenue").iter_rows())
