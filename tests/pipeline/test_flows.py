@@ -18,6 +18,7 @@ The first orders file (line numbers are what ``_source`` must say)::
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from shoplake.pipeline.runner import run_pipeline
 CORRUPT_ORDER = '{"order_id": "O5", "customer_id": '
 
 
-def order(order_id: str, customer: str, amount: float, updated: str, **extra: Any) -> str:
+def order(order_id: str | None, customer: str, amount: float, updated: str, **extra: Any) -> str:
     row = {"order_id": order_id, "customer_id": customer, "amount": amount, "updated_at": updated}
     return json.dumps({**row, **extra})
 
@@ -428,18 +429,51 @@ def test_an_older_version_in_a_later_file_of_the_same_batch_does_not_win(
     assert lake.rows("silver.orders", "order_id", "_source")[0] == ("O1", "orders/orders-1.jsonl:1")
 
 
-def test_a_batch_of_only_stale_versions_is_consumed_once(shop: Lake, first: RunResult) -> None:
+@pytest.mark.parametrize(
+    ("line", "counted"),
+    [
+        (order("O1", "C1", 99, "2023-12-31"), "rows_duplicate"),  # older than the table's O1
+        (order("O7", "C9", 70, "2024-01-01"), "rows_quarantined"),  # unknown customer
+        (order("O7", "C1", -7, "2024-01-01"), "rows_dropped"),
+    ],
+    ids=["stale", "quarantined", "dropped"],
+)
+def test_a_batch_that_changes_no_silver_row_is_consumed_once(
+    shop: Lake, first: RunResult, line: str, counted: str
+) -> None:
     """Regression: a merge that changed nothing committed nothing, so the batch was
     reprocessed (and logged) by every later run."""
-    shop.write_orders("orders-2.jsonl", [order("O1", "C1", 99, "2023-12-31")])
+    shop.write_orders("orders-2.jsonl", [line])
     run = shop.run()
-    assert run.flow("silver.orders").status == "completed"
-    assert run.flow("silver.orders").rows_duplicate == 1
-    assert shop.rows("silver.orders", "order_id", "amount")[0] == ("O1", 30.0)
+    flow = run.flow("silver.orders")
+    assert flow.status == "completed"
+    assert getattr(flow, counted) == 1
+    assert shop.rows("silver.orders", "order_id", "amount") == [
+        ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
+    ]
+    quarantined = 4 if counted == "rows_quarantined" else 3
+    assert shop.read("quarantine.orders").height == quarantined
     before = shop.versions()
     again = shop.run()
     assert {f.status for f in again.flows} == {"skipped"}
     assert shop.versions() == before
+    assert shop.read("quarantine.orders").height == quarantined
+
+
+def test_a_bronze_rebuild_alone_makes_the_next_run_rebuild_silver(
+    shop: Lake, first: RunResult
+) -> None:
+    shop.run(select=["bronze"], full_refresh=True)
+    assert shop.read("bronze.orders").height == 8
+    run = shop.run()
+    assert run.flow("silver.orders").rows_read == 8
+    assert shop.rows("silver.orders", "order_id", "amount") == [
+        ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
+    ]
+    assert shop.read("quarantine.orders").height == 3
+    assert set(shop.read("silver.orders").get_column("_batch_id")) == {
+        shop.read("bronze.orders").get_column("_batch_id")[0]
+    }
 
 
 def test_full_refresh_rebuilds_every_table_without_doubling(
@@ -617,3 +651,62 @@ def test_malformed_csv_lines_in_awkward_files(make_lake: MakeLake, text: str) ->
 def test_a_blank_csv_line_does_not_shift_line_numbers(make_lake: MakeLake, text: str) -> None:
     """Regression: pyarrow skips blank lines, which shifted every later line number."""
     check_lines(make_lake, text)
+
+
+def test_csv_columns_are_matched_by_header_name(make_lake: MakeLake) -> None:
+    p = Pipeline("csv")
+    p.source("items", format="csv", columns=["id", "qty"])
+    lake = make_lake(p)
+    lake.write("items/items-1.csv", 'qty,"id"\n2,007\n')  # another order, a quoted name
+    lake.write("items/items-2.csv", "id\n008\n")  # a declared column missing
+    (lake.landing / "items/items-3.csv.gz").write_bytes(gzip.compress(b"id,qty\n009,4\n5\n"))
+    assert lake.run().status == "completed"
+    assert lake.rows("bronze.items", "_source", "id", "qty", "_rescued_data") == [
+        ("items/items-1.csv:2", "007", "2", None),
+        ("items/items-2.csv:2", "008", None, None),
+        ("items/items-3.csv.gz:2", "009", "4", None),
+        ("items/items-3.csv.gz:3", None, None, '{"_corrupt_record":"5"}'),
+    ]
+
+
+def test_an_upsert_keeps_one_row_for_a_null_key_across_batches(make_lake: MakeLake) -> None:
+    """Regression: the merge matched keys with =, so each batch added another null-key row."""
+    p = Pipeline("nulls")
+    p.source("orders", format="jsonl", columns=["order_id", "amount", "updated_at"])
+
+    @p.table(layer="silver", kind=Upsert(keys=["order_id"], sequence_by="updated_at"))
+    def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
+        return bronze_orders.drop("_ingested_at")
+
+    lake = make_lake(p)
+    lake.write_orders(
+        "orders-1.jsonl", [order(None, "C1", 1, "2024-01-01"), order(None, "C1", 2, "2024-01-02")]
+    )
+    assert lake.run().flow("silver.orders").rows_duplicate == 1
+    assert lake.rows("silver.orders", "amount") == [("2",)]  # one row, as in a batch
+    lake.write_orders("orders-2.jsonl", [order(None, "C1", 3, "2024-01-03")])
+    lake.run()
+    assert lake.rows("silver.orders", "amount") == [("3",)]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "text"),
+    [
+        ("items-1.csv", "csv", "\ufeffid,qty\n007,2\n"),
+        ("items-1.jsonl", "jsonl", '\ufeff{"id": "007", "qty": "2"}\n'),
+    ],
+    ids=["csv", "jsonl"],
+)
+def test_a_byte_order_mark_changes_no_value(
+    make_lake: MakeLake, name: str, fmt: str, text: str
+) -> None:
+    """Regression: a BOM turned '007' into '7' (CSV) or line 1 into a corrupt record."""
+    p = Pipeline("bom")
+    p.source("items", format=fmt, columns=["id", "qty"])
+    lake = make_lake(p)
+    lake.write(f"items/{name}", text)
+    assert lake.run().status == "completed"
+    line = 2 if fmt == "csv" else 1
+    assert lake.rows("bronze.items", "id", "qty", "_source", "_rescued_data") == [
+        ("007", "2", f"items/{name}:{line}", None)
+    ]

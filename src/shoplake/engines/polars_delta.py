@@ -183,7 +183,8 @@ class PolarsDeltaEngine:
         if table is None:
             return self.append(ref, frame, transactions=transactions, metadata=metadata)
         data = self._arrow(frame)
-        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+        # Null-safe: a batch keeps one row for a null key, so the merge must match it too.
+        predicate = " AND ".join(f'(t."{k}" IS NOT DISTINCT FROM s."{k}")' for k in keys)
         merger = table.merge(
             data,
             predicate,

@@ -90,7 +90,8 @@ def _data(landing: Path, file: LandedFile) -> tuple[bytes, str]:
     digest = hashlib.sha256(raw).hexdigest()
     if file.path.endswith(".gz"):
         raw = gzip.decompress(raw)
-    return raw, digest
+    # Spreadsheet exports start with a UTF-8 byte-order mark; it is not data.
+    return raw.removeprefix(b"\xef\xbb\xbf"), digest
 
 
 def _rescue(frame: pl.DataFrame, extra: Sequence[str]) -> pl.Expr:
