@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -241,7 +240,3 @@ class PolarsDeltaEngine:
                 if log.type == pafs.FileType.Directory:
                     refs.append(f"{layer.base_name}.{table.base_name}")
         return sorted(refs)
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"))

@@ -42,7 +42,7 @@ def quarantine_ref(table: str) -> str:
     return f"quarantine.{table.partition('.')[2]}"
 
 
-def _as_lazy(value: object, table: str) -> nw.LazyFrame:
+def as_lazy(value: object, table: str) -> nw.LazyFrame:
     if isinstance(value, nw.LazyFrame):
         return value
     if isinstance(value, nw.DataFrame):
@@ -74,7 +74,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
 
     frames: dict[str, nw.LazyFrame | None] = {}
     consumed: dict[str, int] = {}
-    rows_read_frame: nw.LazyFrame | None = None
+    stream_rows: int | None = None
     replayed = ""
     if isinstance(definition.kind, Append | Upsert):
         assert definition.stream is not None
@@ -92,17 +92,17 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         if last is not None and last >= current:
             return FlowResult(target, definition.kind.name, "skipped", message="no new input")
         stream_frame = None if last is None else engine.read_appended(stream_ref, last, current)
-        if stream_frame is not None and engine.collect(stream_frame.select(nw.len())).item() == 0:
-            # Only empty commits upstream (say, a file already ingested under another
-            # name): nothing to do, and nothing worth a commit of our own.
-            return FlowResult(target, definition.kind.name, "skipped", message="no new rows")
         if stream_frame is None:
             stream_frame = engine.read(stream_ref, version=current)
             if last is not None:
                 # The input was rewritten (not only appended): start over from its full content.
                 full = True
+        stream_rows = engine.collect(stream_frame.select(nw.len())).item()
+        if stream_rows == 0 and not full:
+            # Only empty commits upstream (say, a file already ingested under another
+            # name): nothing to do, and nothing worth a commit of our own.
+            return FlowResult(target, definition.kind.name, "skipped", message="no new rows")
         frames[definition.stream] = stream_frame
-        rows_read_frame = stream_frame
         consumed[stream_ref] = current
     else:
         recorded = {ref: engine.consumed(target, app_id(target, ref)) for ref in versions}
@@ -116,7 +116,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         frames[THIS] = None if not exists or full else engine.read(target)
 
     try:
-        output = _as_lazy(definition.fn(**frames), target)
+        output = as_lazy(definition.fn(**frames), target)
         refs = {ref: engine.read(ref, version=versions[ref]) for ref in versions}
         flagged = engine.collect(add_rule_flags(output, definition.rules, refs))
     except FlowError:
@@ -124,11 +124,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     except Exception as err:  # user code: report it against the table
         raise FlowError(target, f"{type(err).__name__}: {err}") from err
 
-    rows_read = (
-        engine.collect(rows_read_frame.select(nw.len())).item()
-        if rows_read_frame is not None
-        else len(flagged)
-    )
+    rows_read = len(flagged) if stream_rows is None else stream_rows
     outcome = _apply_rules(ctx, definition, flagged, consumed, full)
     kept = outcome.kept
     transactions = {app_id(target, ref): v for ref, v in consumed.items()}

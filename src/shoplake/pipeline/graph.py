@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shoplake.pipeline.expectations import ExistsIn
-from shoplake.pipeline.tables import LAYERS, THIS, Definition, Pipeline, SourceDef, TableDef
+from shoplake.pipeline.tables import LAYERS, THIS, Definition, Pipeline, SourceDef
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Graph:
         return [r for r in self.order if ref in self.upstream(r)]
 
 
-def _resolve_param(param: str, by_name: dict[str, list[str]], known: set[str]) -> str | str:
+def _resolve_param(param: str, by_name: dict[str, list[str]], known: set[str]) -> str:
     layer, sep, rest = param.partition("_")
     if sep and layer in LAYERS and f"{layer}.{rest}" in known:
         return f"{layer}.{rest}"
@@ -134,7 +134,3 @@ def _find_cycle(pending: list[str], deps: dict[str, set[str]]) -> list[str]:
         path.append(node)
         node = sorted(d for d in deps[node] if d in remaining)[0]
     return path[seen[node] :]
-
-
-def is_table(definition: Definition) -> bool:
-    return isinstance(definition, TableDef)

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 import narwhals as nw
 
 from shoplake.engines.base import Engine
+from shoplake.errors import FlowError
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
+from shoplake.pipeline.flows import as_lazy
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.kinds import Upsert
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef
@@ -53,17 +55,12 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
             r.ref: engine.empty(schemas[r.ref]) for r in definition.rules if isinstance(r, ExistsIn)
         }
         try:
-            output = definition.fn(**frames)
-            if isinstance(output, nw.DataFrame):
-                output = output.lazy()
-            if not isinstance(output, nw.LazyFrame):
-                problems.append(
-                    f"{ref}: the function returned {type(output).__name__}, not a narwhals frame"
-                )
-                continue
+            output = as_lazy(definition.fn(**frames), ref)
             out_schema = dict(output.collect_schema())
-            add_rule_flags(output, definition.rules, refs).collect_schema()
             engine.collect(add_rule_flags(output, definition.rules, refs))
+        except FlowError as err:
+            problems.append(str(err))
+            continue
         except Exception as err:  # user code: any error is a finding
             problems.append(f"{ref}: {type(err).__name__}: {_first_line(err)}")
             continue
