@@ -7,7 +7,6 @@ import numpy as np
 
 from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.calendar import DAY, HOUR, uniform_ts
-from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import (
     Defect,
     DefectPlan,
@@ -16,6 +15,7 @@ from shoplake.ecommerce.generator.defects import (
     malformed_csv,
     offsets,
 )
+from shoplake.ecommerce.generator.dimension import DimensionSource
 from shoplake.ecommerce.generator.ids import (
     CUSTOMER,
     format_dates,
@@ -56,7 +56,7 @@ def _phone(prefix: str, digits: str) -> str:
     return f"{prefix} {digits[0]} {digits[1:3]} {digits[3:5]} {digits[5:7]} {digits[7:9]}"
 
 
-class CustomersSource(SourceGenerator):
+class CustomersSource(DimensionSource):
     """Customers, their defects, and update rows (moves, new e-mail addresses)."""
 
     name = "customers"
@@ -167,7 +167,7 @@ class CustomersSource(SourceGenerator):
 
     def _write(self) -> None:
         rng, out, rate = self.rng, self.outcomes, self.ctx.rate
-        n, end = self.region.size, self.ctx.history.end_ts
+        n = self.region.size
         out.keep(n)
         codes = CUSTOMER_DEFECTS.draw(rng, n, rate)
         later = offsets(rng, n)
@@ -222,19 +222,4 @@ class CustomersSource(SourceGenerator):
 
         # Changes over time: later versions, in updated_at order, with the out-of-order
         # older versions scattered among them.
-        changes: list[tuple[int, int, list[str]]] = []
-        movers = (rng.random(n) < rate) & (self.updated + 2 * DAY < end)
-        for i in np.flatnonzero(movers).tolist():
-            ts = int(rng.integers(int(self.updated[i]) + DAY, end + 1))
-            changes.append((ts, i, self._version(i, ts)))
-            if rng.random() < 0.3 and ts + HOUR < end:
-                ts2 = int(rng.integers(ts + HOUR, end + 1))
-                changes.append((ts2, i, self._version(i, ts2)))
-        changes.sort(key=lambda change: (change[0], change[1]))
-        out.note("update", len(changes))
-        out.duplicate(len(changes))
-        update_rows = [row for _, _, row in changes]
-        places = rng.integers(0, len(update_rows) + 1, size=len(late_versions))
-        stream, updates = Interleaver(), self.csv_writer(f"{self.name}-updates")
-        updates.write(stream.merge(update_rows, zip(places.tolist(), late_versions, strict=True)))
-        updates.write(stream.drain())
+        self.write_changes(self.updated, self._version, late_versions)

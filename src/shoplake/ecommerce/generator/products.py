@@ -9,8 +9,8 @@ import numpy as np
 
 from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.calendar import DAY, HOUR, uniform_ts
-from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import Defect, DefectPlan, offsets
+from shoplake.ecommerce.generator.dimension import DimensionSource
 from shoplake.ecommerce.generator.ids import PRODUCT, format_ids, format_timestamps, one_id, one_ts
 from shoplake.ecommerce.generator.reference import CATEGORIES
 from shoplake.ecommerce.generator.simulation import ProductTable
@@ -34,7 +34,7 @@ def _price_text(price: float) -> str:
     return f"{price:.2f}"
 
 
-class ProductsSource(SourceGenerator):
+class ProductsSource(DimensionSource):
     """Products, their defects, and update rows (price, category, active changes)."""
 
     name = "products"
@@ -180,19 +180,4 @@ class ProductsSource(SourceGenerator):
         writer.write(stream.merge(rows, extras))
         writer.write(stream.drain())
 
-        changes: list[tuple[int, int, list[str]]] = []
-        changed = (rng.random(n) < self.ctx.rate) & (self.listed + 2 * DAY < end)
-        for i in np.flatnonzero(changed).tolist():
-            ts = int(rng.integers(int(self.listed[i]) + DAY, end + 1))
-            changes.append((ts, i, self._version(i, ts)))
-            if rng.random() < 0.3 and ts + HOUR < end:
-                ts2 = int(rng.integers(ts + HOUR, end + 1))
-                changes.append((ts2, i, self._version(i, ts2)))
-        changes.sort(key=lambda change: (change[0], change[1]))
-        out.note("update", len(changes))
-        out.duplicate(len(changes))
-        update_rows = [row for _, _, row in changes]
-        places = rng.integers(0, len(update_rows) + 1, size=len(late_rows))
-        stream, updates = Interleaver(), self.csv_writer(f"{self.name}-updates")
-        updates.write(stream.merge(update_rows, zip(places.tolist(), late_rows, strict=True)))
-        updates.write(stream.drain())
+        self.write_changes(self.listed, self._version, late_rows)
