@@ -137,15 +137,15 @@ def run(
     """One triggered update: process what is new, in dependency order."""
     try:
         settings = _settings(lake, landing)
-        result = execute_run(
-            load_pipeline(pipeline), settings, select=select, full_refresh=full_refresh
-        )
+        loaded = load_pipeline(pipeline)
+        result = execute_run(loaded, settings, select=select, full_refresh=full_refresh)
     except ShoplakeError as err:
         _fail(err, debug)
         return
     console.print(run_table(result))
     for message in run_messages(result):
         console.print(f"[bold red]Error:[/] {message}")
+    check_alerts(settings.lake, loaded)
     if result.status == "failed":
         raise typer.Exit(1)
 
@@ -384,9 +384,23 @@ def bench(
         _fail(err, debug)
 
 
+def check_alerts(lake: str, pipeline: Pipeline) -> None:
+    """After a run: evaluate the alert rules and send each new incident once."""
+    from shoplake.cli_observe import show_check
+    from shoplake.observe.alerts import after_run
+
+    result = after_run(lake, pipeline)
+    if result is not None and (result.fired or result.delivery_errors):
+        show_check(result)
+
+
 def main() -> None:  # pragma: no cover
     app()
 
+
+from shoplake import cli_observe  # noqa: E402
+
+cli_observe.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -48,3 +48,19 @@ def load_settings(
     if landing:
         values["landing"] = landing
     return Settings(**values)
+
+
+def load_section(name: str, config: Path | None = None) -> dict[str, object]:
+    """One raw ``[name]`` table of ``shoplake.toml`` ({} when the file or section is absent);
+    the module that owns the section validates it."""
+    path = config or Path(CONFIG_FILE)
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return section

@@ -1,0 +1,332 @@
+"""Observability commands: dashboard, report, sql, status, alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shoplake.console import console
+from shoplake.errors import ShoplakeError
+
+Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URI [default: ./lake]")]
+Landing = Annotated[
+    str | None, typer.Option("--landing", help="Landing folder [default: ./landing]")
+]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error")]
+PipelineOpt = Annotated[
+    str,
+    typer.Option("--pipeline", help="module:attribute of a Pipeline (or a function making one)"),
+]
+DEFAULT_PIPELINE = "shoplake.ecommerce.pipeline:build_pipeline"
+
+alerts_app = typer.Typer(help="Alert rules: check them now, or list open incidents.")
+
+
+def _fail(err: Exception, debug: bool) -> None:
+    from shoplake.observe.redact import clean_text
+
+    if debug:
+        console.print_exception()
+    console.print(f"[bold red]Error:[/] {clean_text(str(err), pii=False)}")
+    raise typer.Exit(1)
+
+
+def _lake(lake: str | None, landing: str | None = None):  # type: ignore[no-untyped-def]
+    from shoplake.cli import _settings
+    from shoplake.observe.lake import LakeReader
+
+    settings = _settings(lake, landing)
+    return settings, LakeReader(settings.lake)
+
+
+def dashboard(
+    lake: Lake = None,
+    landing: Landing = None,
+    port: Annotated[int, typer.Option("--port", help="Port to serve on")] = 8501,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes it to the network")
+    ] = "127.0.0.1",
+    refresh: Annotated[
+        float, typer.Option("--refresh", help="Seconds between checks for new Delta versions")
+    ] = 2.0,
+    show_pii: Annotated[
+        bool, typer.Option("--show-pii", help="Show emails and phones unmasked")
+    ] = False,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    debug: Debug = False,
+) -> None:
+    """Serve the live dashboard (business and pipeline views) on http://HOST:PORT."""
+    from shoplake.dashboard.server import serve
+    from shoplake.observe.alerts import load_alert_settings
+
+    try:
+        settings, _ = _lake(lake, landing)
+        sla = load_alert_settings().sla_minutes
+    except ShoplakeError as err:
+        _fail(err, debug)
+        return
+    console.print(f"dashboard on http://{host}:{port} — lake {settings.lake} (Ctrl+C stops it)")
+    code = serve(
+        settings.lake,
+        landing=settings.landing,
+        port=port,
+        address=host,
+        refresh_s=refresh,
+        sla_minutes=sla,
+        show_pii=show_pii,
+        pipeline=pipeline,
+    )
+    raise typer.Exit(code)
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write")],
+    lake: Lake = None,
+    debug: Debug = False,
+) -> None:
+    """Write the business view as one self-contained HTML file (no internet needed)."""
+    from shoplake.dashboard.report import write_report
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        _fail(ShoplakeError(f"--out {out}: the report is HTML; name it *.html"), debug)
+    try:
+        _, reader = _lake(lake)
+        if not reader.exists("gold.executive_kpis"):
+            raise ShoplakeError(
+                f"no gold tables in {reader.lake}: run `shoplake run` (or `shoplake demo`) first"
+            )
+        path = write_report(reader, out)
+    except ShoplakeError as err:
+        _fail(err, debug)
+        return
+    console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def _print_result(result, limit: int) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"{result.num_rows:,} row(s)", title_justify="left")
+    for name in result.column_names:
+        table.add_column(name, overflow="fold")
+    for row in result.slice(0, limit).to_pylist():
+        table.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+    console.print(table)
+    if result.num_rows > limit:
+        console.print(f"[dim]… {result.num_rows - limit:,} more; use --limit or --out[/]")
+
+
+def sql(
+    query: Annotated[str | None, typer.Argument(help="A SQL query; omit for a shell")] = None,
+    lake: Lake = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the result to a .csv or .parquet file")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to print")] = 50,
+    debug: Debug = False,
+) -> None:
+    """Query any lake table as layer.name with SQL (DuckDB); no query opens a shell."""
+    from shoplake.observe.sql import LakeSql, write_result
+
+    try:
+        _, reader = _lake(lake)
+        engine = LakeSql(reader)
+    except ShoplakeError as err:
+        _fail(err, debug)
+        return
+    with engine:
+        if query is not None:
+            try:
+                result = engine.query(query)
+                if out is not None:
+                    write_result(result, out)
+                    console.print(f"{result.num_rows:,} row(s) written to {out}")
+                    return
+            except ShoplakeError as err:
+                _fail(err, debug)
+                return
+            _print_result(result, limit)
+            return
+        _shell(engine, limit)
+
+
+def _shell(engine, limit: int) -> None:  # type: ignore[no-untyped-def]
+    console.print(
+        f"shoplake sql — {len(engine.tables)} tables (\\d lists them); end a query with ';', "
+        "quit with \\q or Ctrl+D"
+    )
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("sql> " if not buffer else "...> ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        stripped = line.strip()
+        if not buffer and stripped in ("\\q", "quit", "exit"):
+            return
+        if not buffer and stripped == "\\d":
+            for ref in engine.tables:
+                console.print(f"  {ref}")
+            continue
+        buffer.append(line)
+        if not stripped.endswith(";"):
+            continue
+        text = "\n".join(buffer).rstrip().rstrip(";")
+        buffer = []
+        try:
+            _print_result(engine.query(text), limit)
+        except ShoplakeError as err:
+            console.print(f"[bold red]Error:[/] {err}")
+
+
+def status(
+    lake: Lake = None,
+    landing: Landing = None,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    debug: Debug = False,
+) -> None:
+    """One screen: last run, failures, tables behind their SLA, quarantine growth, source lag."""
+    from shoplake.cli import load_pipeline
+    from shoplake.observe import monitor
+    from shoplake.observe.alerts import load_alert_settings, open_incidents
+    from shoplake.observe.redact import clean_text
+
+    try:
+        settings, reader = _lake(lake, landing)
+        loaded = load_pipeline(pipeline)
+        sla = load_alert_settings().sla_minutes
+        runs = monitor.runs(reader, limit=10)
+        fresh = monitor.freshness(reader, loaded, sla)
+        growth = monitor.quarantine_growth(reader)
+        lag = monitor.source_lag(reader, loaded, Path(settings.landing.removeprefix("file://")))
+        incidents = open_incidents(reader)
+    except ShoplakeError as err:
+        _fail(err, debug)
+        return
+    if runs.is_empty():
+        console.print(f"lake {settings.lake}: no runs yet — run `shoplake run` first")
+    else:
+        last = runs.row(0, named=True)
+        style = "green" if last["status"] == "completed" else "bold red"
+        ago = (datetime.now(UTC).replace(tzinfo=None) - last["ended"]).total_seconds() / 60
+        quality = "—" if last["quality_score"] is None else f"{last['quality_score']:.1f}"
+        console.print(
+            f"last run [bold]{last['run_id']}[/]: [{style}]{last['status']}[/] "
+            f"{ago:.0f} min ago in {last['duration_s'] or 0:.2f}s, "
+            f"{last['rows_written'] or 0:,} rows written, quality {quality}"
+        )
+    failures = monitor.flows(reader)
+    if not runs.is_empty():
+        failed = failures.filter(
+            (failures["run_id"] == runs["run_id"][0]) & (failures["status"] == "failed")
+        )
+        if failed.height:
+            table = Table(title="failures in the last run", title_justify="left")
+            table.add_column("table")
+            table.add_column("message", overflow="fold")
+            for row in failed.iter_rows(named=True):
+                table.add_row(row["table"], clean_text((row["message"] or "").split("\n")[0]))
+            console.print(table)
+        failed_runs = runs.filter(runs["status"] == "failed").height
+        console.print(f"{failed_runs} of the last {runs.height} run(s) failed")
+    stale = [f for f in fresh if f.stale]
+    with_sla = [f for f in fresh if f.sla_minutes is not None]
+    if not with_sla:
+        console.print(
+            "freshness: no SLAs set (sla_minutes on a table, or \\[alerts.sla_minutes] in "
+            "shoplake.toml)"
+        )
+    elif stale:
+        table = Table(title="behind their freshness SLA", title_justify="left")
+        for column in ("table", "last commit (UTC)", "age (min)", "SLA (min)"):
+            table.add_column(column)
+        for f in stale:
+            table.add_row(
+                f.table,
+                f"{f.last_commit:%Y-%m-%d %H:%M}",
+                f"{f.age_minutes:.0f}",
+                str(f.sla_minutes),
+            )
+        console.print(table)
+    else:
+        console.print(f"freshness: all {len(with_sla)} table(s) with an SLA are within it")
+    if growth.height:
+        table = Table(title="quarantine", title_justify="left")
+        for column in ("table", "latest run", "total", "share of latest input"):
+            table.add_column(column, justify="left" if column == "table" else "right")
+        for row in growth.iter_rows(named=True):
+            table.add_row(
+                row["table"], f"{row['last_run']:,}", f"{row['total']:,}", f"{row['share']:.1%}"
+            )
+        console.print(table)
+    else:
+        console.print("quarantine: empty")
+    table = Table(title="sources: files waiting in landing", title_justify="left")
+    for column in ("source", "files", "bytes", "oldest waiting (UTC)"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for s in lag:
+        oldest = "—" if s.oldest_waiting is None else f"{s.oldest_waiting:%Y-%m-%d %H:%M}"
+        table.add_row(s.source, f"{s.waiting_files:,}", f"{s.waiting_bytes:,}", oldest)
+    console.print(table)
+    console.print(f"open alert incidents: {len(incidents)}")
+
+
+@alerts_app.command("check")
+def alerts_check(
+    lake: Lake = None,
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    debug: Debug = False,
+) -> None:
+    """Evaluate the alert rules now; send each new incident once."""
+    from shoplake.cli import load_pipeline
+    from shoplake.observe.alerts import check, load_alert_settings
+
+    try:
+        _, reader = _lake(lake)
+        result = check(reader, load_alert_settings(), load_pipeline(pipeline))
+    except ShoplakeError as err:
+        _fail(err, debug)
+        return
+    show_check(result)
+    if result.delivery_errors:
+        raise typer.Exit(1)
+
+
+def show_check(result) -> None:  # type: ignore[no-untyped-def]
+    from shoplake.observe.redact import clean_text
+
+    for alert in result.fired:
+        console.print(f"[bold yellow]alert[/] {clean_text(alert.title)}")
+    for error in result.delivery_errors:
+        console.print(f"[bold red]alert not delivered:[/] {error}")
+    console.print(
+        f"alerts: {len(result.fired)} new, {len(result.still_open)} still open, "
+        f"{len(result.resolved)} resolved"
+    )
+
+
+@alerts_app.command("list")
+def alerts_list(lake: Lake = None, debug: Debug = False) -> None:
+    """Open incidents (fired and not yet resolved)."""
+    from shoplake.observe.alerts import open_incidents
+
+    try:
+        _, reader = _lake(lake)
+        incidents = open_incidents(reader)
+    except ShoplakeError as err:
+        _fail(err, debug)
+        return
+    if not incidents:
+        console.print("no open incidents")
+    for key, rule in sorted(incidents.items()):
+        console.print(f"{rule:18} {key}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(dashboard)
+    app.command()(report)
+    app.command()(sql)
+    app.command()(status)
+    app.add_typer(alerts_app, name="alerts")

@@ -1,0 +1,1 @@
+"""The web dashboard and the HTML report over gold and system tables."""

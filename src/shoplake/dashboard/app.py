@@ -1,0 +1,207 @@
+"""The Streamlit page: ``streamlit run app.py -- --lake DIR [--landing DIR] [--refresh S]``.
+
+Started by ``shoplake dashboard``. It polls the lake's Delta versions every few
+seconds in a fragment and reruns the page when any table has a new version, so
+fresh data shows without a reload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from shoplake.dashboard import business as b
+from shoplake.dashboard import pipeline_view as pv
+from shoplake.observe import monitor
+from shoplake.observe.lake import LakeReader
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lake", default="./lake")
+    parser.add_argument("--landing", default="./landing")
+    parser.add_argument("--pipeline", default="shoplake.ecommerce.pipeline:build_pipeline")
+    parser.add_argument("--refresh", type=float, default=2.0)
+    parser.add_argument("--sla", default="{}")
+    parser.add_argument("--show-pii", action="store_true")
+    return parser.parse_args(sys.argv[1:])
+
+
+ARGS = _args()
+st.set_page_config(page_title="shoplake", layout="wide")
+lake = LakeReader(ARGS.lake)
+PII = not ARGS.show_pii
+
+
+@st.cache_resource
+def _pipeline(spec: str):  # type: ignore[no-untyped-def]
+    from shoplake.cli import load_pipeline
+
+    try:
+        return load_pipeline(spec)
+    except Exception:
+        return None
+
+
+@st.fragment(run_every=ARGS.refresh)
+def _watch() -> None:
+    """Rerun the whole page when any table's Delta version changed."""
+    current = lake.versions()
+    seen = st.session_state.get("versions")
+    st.session_state["versions"] = current
+    if seen is not None and seen != current:
+        st.rerun()
+    st.caption(
+        f"live · {len(current)} tables · checked {datetime.now(UTC):%H:%M:%S} UTC · "
+        f"updates within {ARGS.refresh:g}s of a new Delta version"
+    )
+
+
+def _table(frame: pl.DataFrame | None, empty: str, limit: int = 500) -> None:
+    if frame is None or frame.is_empty():
+        st.info(empty)
+        return
+    st.dataframe(b.formatted(frame.head(limit), pii=PII), hide_index=True)
+
+
+def _filters() -> b.Filters:
+    opts = b.options(lake)
+    st.sidebar.header("Filters")
+    start = end = None
+    if opts.first_month and opts.last_month and opts.first_month < opts.last_month:
+        months = pl.date_range(opts.first_month, opts.last_month, "1mo", eager=True).to_list()
+        start, end_month = st.sidebar.select_slider(
+            "Months",
+            options=months,
+            value=(months[0], months[-1]),
+            format_func=lambda d: f"{d:%b %Y}",
+        )
+        # The end of the range is the whole last month.
+        end = date(end_month.year + end_month.month // 12, end_month.month % 12 + 1, 1)
+        end = date.fromordinal(end.toordinal() - 1)
+    categories = st.sidebar.multiselect("Category", opts.categories, key="category")
+    labels = opts.regions
+    regions = st.sidebar.multiselect(
+        "Region", list(labels), format_func=lambda r: labels.get(r, r), key="region"
+    )
+    return b.Filters(start, end, tuple(categories), tuple(regions))
+
+
+def business(f: b.Filters) -> None:
+    overall, month = b.kpis(lake)
+    if not overall:
+        st.info("No gold data yet: run `shoplake run` (or `shoplake demo`) and this page fills in.")
+        return
+    st.subheader("Executive KPIs — all time")
+    for start in range(0, len(overall), 3):
+        row = overall[start : start + 3]
+        for col, k in zip(st.columns(3), row, strict=False):
+            col.metric(k.label, k.value)
+    if month:
+        st.subheader("Current month")
+        for col, k in zip(st.columns(len(month)), month, strict=True):
+            col.metric(k.label, k.value, k.delta)
+    left, right = st.columns(2)
+    left.plotly_chart(b.revenue_trend(lake, f), key="revenue_trend")
+    right.plotly_chart(b.category_chart(lake, f), key="category_chart")
+    left, right = st.columns(2)
+    left.plotly_chart(b.segment_chart(lake, f), key="segment_chart")
+    with right:
+        st.markdown("**Customer segments**")
+        _table(b.segment_summary(lake, f), "no customers yet")
+    top, bottom = b.products(lake, f)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Top products by revenue**")
+        _table(top, "no products sold")
+    with right:
+        st.markdown("**Bottom products by revenue**")
+        _table(bottom, "no products sold")
+    left, right = st.columns(2)
+    left.plotly_chart(b.seasonal_heatmap(lake, f), key="seasonal")
+    right.plotly_chart(b.clv_chart(lake, f), key="clv")
+    st.subheader("Fraud alerts")
+    _table(b.fraud(lake), "No fraud alerts.")
+    for ref, note in b.OPTIONAL.items():
+        st.subheader(ref.split(".", 1)[1].replace("_", " ").capitalize())
+        frame = lake.read(ref)
+        if frame is None:
+            st.caption(f"Appears when {note}.")
+            continue
+        chart = b.generic_chart(ref, frame)
+        if chart is not None:
+            st.plotly_chart(chart, key=f"optional_{ref}")
+        _table(frame, f"{ref} is empty")
+
+
+def pipeline_page() -> None:
+    import json
+
+    runs = monitor.runs(lake)
+    if runs.is_empty():
+        st.info("No runs yet.")
+        return
+    last = runs.row(0, named=True)
+    cols = st.columns(4)
+    cols[0].metric("Last run", last["status"], last["run_id"], delta_color="off")
+    cols[1].metric("Duration", f"{last['duration_s'] or 0:.2f}s")
+    cols[2].metric("Rows written", b.count(last["rows_written"]))
+    cols[3].metric(
+        "Quality score", "—" if last["quality_score"] is None else f"{last['quality_score']:.1f}"
+    )
+    st.plotly_chart(pv.run_durations(runs), key="runs")
+    st.markdown("**Last runs**")
+    _table(runs, "no runs")
+    batches = monitor.batches(lake)
+    st.markdown("**Batches**")
+    if batches is None:
+        st.caption("Appears when the pipeline records batches (`_system/batches`).")
+    else:
+        _table(batches, "no batches yet", 100)
+    flows = monitor.flows(lake)
+    st.plotly_chart(pv.rows_per_table(flows), key="rows_per_table")
+    rules = monitor.rule_history(lake)
+    if not rules.is_empty():
+        st.plotly_chart(pv.rule_chart(rules), key="rules")
+        latest = rules.filter(pl.col("run_id") == rules["run_id"].last())
+        st.markdown("**Data quality per rule (latest run with checks)**")
+        _table(latest.drop("run_id"), "no checks")
+    st.subheader("Quarantine")
+    growth = monitor.quarantine_growth(lake)
+    _table(growth, "Nothing quarantined.")
+    _table(monitor.quarantine(lake), "Nothing quarantined.", 300)
+    pipeline = _pipeline(ARGS.pipeline)
+    st.subheader("Freshness")
+    items = monitor.freshness(lake, pipeline, json.loads(ARGS.sla))
+    _table(pv.freshness_frame(items), "no tables")
+    if pipeline is not None:
+        st.subheader("Dependencies")
+        st.plotly_chart(pv.dependency_graph(pipeline, lake), key="graph")
+        lag = monitor.source_lag(lake, pipeline, Path(ARGS.landing))
+        st.markdown("**Files waiting in landing**")
+        _table(
+            pl.DataFrame(
+                {
+                    "source": [s.source for s in lag],
+                    "waiting_files": [s.waiting_files for s in lag],
+                    "waiting_bytes": [s.waiting_bytes for s in lag],
+                    "oldest_waiting": [s.oldest_waiting for s in lag],
+                }
+            ),
+            "no sources",
+        )
+
+
+st.title("shoplake")
+_watch()
+filters = _filters()
+business_tab, pipeline_tab = st.tabs(["Business", "Pipeline"])
+with business_tab:
+    business(filters)
+with pipeline_tab:
+    pipeline_page()

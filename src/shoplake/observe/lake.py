@@ -1,0 +1,71 @@
+"""The read side of the lake for people: tables as Polars frames, their versions and ages.
+
+The dashboard, the HTML report, ``status`` and alerts all read through this thin
+layer, so that "is there a new version?" and "give me the rows" mean the same
+everywhere. Reads go through the engine; frames come back eager, for display.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from shoplake.engines.polars_delta import PolarsDeltaEngine
+
+
+class LakeReader:
+    """Read-only access to one lake.
+
+    Example::
+
+        lake = LakeReader("./lake")
+        lake.read("gold.executive_kpis")  # a polars DataFrame, or None if not there yet
+    """
+
+    def __init__(self, lake: str) -> None:
+        self.engine = PolarsDeltaEngine(lake)
+        self.lake = self.engine.lake
+
+    def tables(self) -> list[str]:
+        return self.engine.list_tables()
+
+    def exists(self, ref: str) -> bool:
+        return self.version(ref) is not None
+
+    def version(self, ref: str) -> int | None:
+        return self.engine.version(ref)
+
+    def versions(self) -> dict[str, int]:
+        """Every table's latest Delta version: the cheap signal that something changed."""
+        out: dict[str, int] = {}
+        for ref in self.tables():
+            version = self.version(ref)
+            if version is not None:
+                out[ref] = version
+        return out
+
+    def read(self, ref: str, version: int | None = None) -> pl.DataFrame | None:
+        """The table's rows (at ``version``), or None if the table does not exist."""
+        if self.version(ref) is None:
+            return None
+        native = self.engine.collect(self.engine.read(ref, version)).to_native()
+        assert isinstance(native, pl.DataFrame)
+        return native
+
+    def last_commit(self, ref: str) -> datetime | None:
+        """When the table last committed (UTC, naive), or None."""
+        try:
+            table = DeltaTable(self.engine.uri(ref))
+        except TableNotFoundError:
+            return None
+        history = table.history(limit=1)
+        stamp = history[0].get("timestamp") if history else None
+        if not stamp:
+            return None
+        return datetime.fromtimestamp(stamp / 1000, tz=UTC).replace(tzinfo=None)
+
+    def commit_metadata(self, ref: str, key: str) -> list[str]:
+        return self.engine.commit_metadata(ref, key)

@@ -1,0 +1,94 @@
+"""SQL over the lake: DuckDB with every Delta table visible as ``layer.name``.
+
+Each layer becomes a DuckDB schema and each table a view over an Arrow dataset
+from delta-rs, so queries read only the files and columns they need and a
+query can join across layers (``SELECT … FROM gold.x JOIN silver.y …``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from shoplake.errors import ShoplakeError
+from shoplake.observe.lake import LakeReader
+
+_TABLE_REF = re.compile(r"\b(?:from|join)\s+\"?([a-z_][a-z0-9_]*)\"?\.\"?([a-z_][a-z0-9_]*)", re.I)
+
+
+class SqlError(ShoplakeError):
+    """A query could not run: unknown table, bad SQL, or an unwritable output."""
+
+
+class LakeSql:
+    """A DuckDB connection with the lake's tables registered.
+
+    Example::
+
+        with LakeSql(LakeReader("./lake")) as sql:
+            sql.query("SELECT tier, count(*) FROM gold.customer_segments GROUP BY tier")
+    """
+
+    def __init__(self, lake: LakeReader) -> None:
+        self.lake = lake
+        self.con = duckdb.connect()
+        self.tables = lake.tables()
+        self._datasets: dict[str, object] = {}
+        for ref in self.tables:
+            layer, name = ref.split(".", 1)
+            self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+            dataset = DeltaTable(lake.engine.uri(ref)).to_pyarrow_dataset()
+            self._datasets[ref] = dataset  # keep a reference: the view reads it lazily
+            alias = f"__{layer}__{name}"
+            self.con.register(alias, dataset)
+            self.con.execute(f'CREATE VIEW "{layer}"."{name}" AS SELECT * FROM "{alias}"')
+
+    def __enter__(self) -> LakeSql:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
+
+    def _unknown(self, query: str) -> list[str]:
+        known = set(self.tables)
+        return [
+            f"{layer}.{name}"
+            for layer, name in _TABLE_REF.findall(query)
+            if f"{layer}.{name}" not in known
+            and layer.lower() not in ("main", "information_schema")
+        ]
+
+    def query(self, query: str) -> pa.Table:
+        """Run ``query`` and return its result as Arrow; errors name the fix."""
+        unknown = self._unknown(query)
+        if unknown:
+            listing = ", ".join(self.tables) or "none yet (run `shoplake run` first)"
+            raise SqlError(
+                f"unknown table {', '.join(sorted(set(unknown)))}; the lake's tables are: {listing}"
+            )
+        try:
+            relation = self.con.sql(query)
+            # A statement without a result (SET, CREATE VIEW …) returns None.
+            return pa.table({}) if relation is None else relation.to_arrow_table()
+        except duckdb.Error as err:
+            message = str(err).split("\n\nLINE", 1)[0]
+            raise SqlError(f"the query failed: {message}") from err
+
+
+def write_result(result: pa.Table, out: Path) -> None:
+    """Write a query result as CSV or Parquet, chosen by the file's suffix."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as papq
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise SqlError(f"--out {out}: use a .csv or .parquet file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        pacsv.write_csv(result, out)
+    else:
+        papq.write_table(result, out)
