@@ -158,7 +158,7 @@ def _run_rules(lake: LakeReader) -> list[Alert]:
                     detail=(
                         f"{hit['rows']} row(s) broke '{hit['rule']}'; nothing was committed "
                         f"to {flow['table']} and its downstream tables were skipped. "
-                        + message.split("Sample", 1)[0].strip()
+                        + _sample(message)
                     ),
                     look_at=f"shoplake events --run {run['run_id']} --table {flow['table']}",
                 )
@@ -179,6 +179,13 @@ def _run_rules(lake: LakeReader) -> list[Alert]:
     return alerts
 
 
+def _sample(message: str, lines: int = 3) -> str:
+    """The first offending rows the error message carries (masked later, like all text)."""
+    _, _, sample = message.partition("Sample of offending rows:")
+    rows = [r.strip() for r in sample.strip().splitlines()[:lines] if r.strip()]
+    return ("Sample: " + " | ".join(rows)) if rows else ""
+
+
 def _quarantine_rules(lake: LakeReader, threshold: float) -> list[Alert]:
     growth = monitor.quarantine_growth(lake).filter(pl.col("share") > threshold)
     return [
@@ -193,8 +200,8 @@ def _quarantine_rules(lake: LakeReader, threshold: float) -> list[Alert]:
                 f"(threshold {threshold:.1%}; {row['total']:,} in total)"
             ),
             look_at=(
-                f'shoplake sql "SELECT rule, count(*) FROM quarantine.{row["table"].split(".", 1)[1]}'
-                ' GROUP BY rule"'
+                'shoplake sql "SELECT rule, count(*) FROM '
+                f'quarantine.{row["table"].split(".", 1)[1]} GROUP BY rule"'
             ),
         )
         for row in growth.iter_rows(named=True)
