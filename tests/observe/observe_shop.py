@@ -45,5 +45,3 @@ def make_shop(root: Path) -> Shop:
     shop = Shop(root, landing, root / "lake", later)
     assert shop.run().status == "completed"
     return shop
-
-

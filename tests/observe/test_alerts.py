@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from email import message_from_bytes
 import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -149,8 +149,13 @@ def test_failed_run_and_fail_expectation_alert_without_pii(
     text = json.dumps(posts) + mail + (tmp_path / "a.log").read_text()
     assert "no_emails_allowed" in text and "silver.customers" in text
     assert "Sample:" in mail and "***@" in mail  # offending rows shown, emails masked
-    emails = [e for e in pl.read_delta(str(fresh_shop.lake / "silver" / "customers"))["email"]
-              .drop_nulls().to_list() if "@" in e]
+    emails = [
+        e
+        for e in pl.read_delta(str(fresh_shop.lake / "silver" / "customers"))["email"]
+        .drop_nulls()
+        .to_list()
+        if "@" in e
+    ]
     assert not any(e in text for e in emails)  # PII never leaves in an alert
     assert check(LakeReader(str(fresh_shop.lake)), settings).fired == []
     assert "run_failed" in open_incidents(LakeReader(str(fresh_shop.lake))).values()
@@ -161,8 +166,12 @@ def test_a_dead_channel_is_reported_and_retried(fresh_shop: Shop, tmp_path: Path
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    settings = AlertSettings(webhook_url=f"http://127.0.0.1:{dead}/", rules=["quarantine_share"],
-                             quarantine_share=0.0, webhook_timeout_s=2)
+    settings = AlertSettings(
+        webhook_url=f"http://127.0.0.1:{dead}/",
+        rules=["quarantine_share"],
+        quarantine_share=0.0,
+        webhook_timeout_s=2,
+    )
     result = check(lake, settings)
     assert result.fired == [] and result.delivery_errors
     assert open_incidents(lake) == {}  # not recorded, so the next check tries again

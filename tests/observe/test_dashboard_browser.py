@@ -10,11 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from observe_shop import Shop
 
 from shoplake.dashboard import business as b
 from shoplake.dashboard.server import command
-
-from observe_shop import Shop
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -83,12 +82,16 @@ def test_dashboard_shows_gold_values_filters_and_refreshes_live(
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.on(
             "request",
-            lambda r: outside.append(r.url)
-            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:"))
-            else None,
+            lambda r: (
+                outside.append(r.url)
+                if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:"))
+                else None
+            ),
         )
         navigations: list[str] = []
-        page.on("framenavigated", lambda f: navigations.append(f.url) if f == page.main_frame else None)
+        page.on(
+            "framenavigated", lambda f: navigations.append(f.url) if f == page.main_frame else None
+        )
         page.goto(url)
         values = page.locator('[data-testid="stMetricValue"]')
         values.first.wait_for(timeout=20_000)
