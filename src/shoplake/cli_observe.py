@@ -62,6 +62,7 @@ def dashboard(
     """Serve the live dashboard (business and pipeline views) on http://HOST:PORT."""
     from shoplake.dashboard.server import serve
     from shoplake.observe.alerts import load_alert_settings
+    from shoplake.observe.redact import clean_text
 
     try:
         settings, _ = _lake(lake, landing)
@@ -69,7 +70,8 @@ def dashboard(
     except ShoplakeError as err:
         _fail(err, debug)
         return
-    console.print(f"dashboard on http://{host}:{port} — lake {settings.lake} (Ctrl+C stops it)")
+    shown = clean_text(settings.lake, pii=False)
+    console.print(f"dashboard on http://{host}:{port} — lake {shown} (Ctrl+C stops it)")
     code = serve(
         settings.lake,
         landing=settings.landing,
@@ -206,7 +208,9 @@ def status(
         _fail(err, debug)
         return
     if runs.is_empty():
-        console.print(f"lake {settings.lake}: no runs yet — run `shoplake run` first")
+        console.print(
+            f"lake {clean_text(settings.lake, pii=False)}: no runs yet — run `shoplake run` first"
+        )
     else:
         last = runs.row(0, named=True)
         style = "green" if last["status"] == "completed" else "bold red"

@@ -114,3 +114,24 @@ def test_secrets_and_pii_are_masked() -> None:
     assert "1320.56" in cleaned
     assert "jane.doe@example.com" in clean_text(text, pii=False)
     assert "hunter2" not in clean_text(text, pii=False)
+
+
+def test_optional_panels_render_any_columns_when_the_table_appears(fresh_shop: Shop) -> None:
+    from deltalake import write_deltalake
+
+    from shoplake.dashboard.report import build_report
+    from shoplake.observe.lake import LakeReader
+
+    shipping = pl.DataFrame(
+        {
+            "carrier": ["Parcelo", "QuickShip"],
+            "shipments": [120, 80],
+            "avg_delivery_days": [3.2, 4.1],
+            "late_share": [0.05, 0.125],
+        }
+    )
+    write_deltalake(str(fresh_shop.lake / "gold" / "shipping_performance"), shipping.to_arrow())
+    html = build_report(LakeReader(str(fresh_shop.lake)))
+    assert "Appears when the shipments" not in html
+    assert "QuickShip" in html and "12.5%" in html  # a formatted table of its rows
+    assert "Appears when the inventory source" in html  # still absent

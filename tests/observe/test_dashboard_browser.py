@@ -133,7 +133,7 @@ def test_dashboard_shows_gold_values_filters_and_refreshes_live(
         assert len(navigations) == before  # no reload happened
         page.screenshot(path=str(ARTIFACTS / "dashboard-after-run.png"))
 
-        page.get_by_role("tab", name="Pipeline").click()
+        page.get_by_text("Pipeline", exact=True).click()
         page.get_by_text("Table dependency graph").first.wait_for(timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline.png"))
         browser.close()

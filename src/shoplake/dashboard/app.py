@@ -34,7 +34,15 @@ def _args() -> argparse.Namespace:
 
 ARGS = _args()
 st.set_page_config(page_title="shoplake", layout="wide")
-lake = LakeReader(ARGS.lake)
+
+
+@st.cache_resource
+def _reader(path: str) -> LakeReader:
+    """One reader per server: its (table, version) cache survives reruns."""
+    return LakeReader(path, cache=True)
+
+
+lake = _reader(ARGS.lake)
 PII = not ARGS.show_pii
 
 
@@ -200,8 +208,9 @@ def pipeline_page() -> None:
 st.title("shoplake")
 _watch()
 filters = _filters()
-business_tab, pipeline_tab = st.tabs(["Business", "Pipeline"])
-with business_tab:
+# Only the chosen view is computed and drawn: half the work of tabs on every refresh.
+view = st.radio("View", ["Business", "Pipeline"], horizontal=True, key="view")
+if view == "Business":
     business(filters)
-with pipeline_tab:
+else:
     pipeline_page()

@@ -12,6 +12,7 @@ import polars as pl
 
 from shoplake.dashboard import business as b
 from shoplake.observe.lake import LakeReader
+from shoplake.observe.redact import clean_text
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2937}
@@ -83,7 +84,7 @@ def build_report(lake: LakeReader, filters: b.Filters | None = None) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>shoplake business report</title>
 <style>{_STYLE}</style></head><body>
 <h1>shoplake business report</h1>
-<p class="sub">lake {html.escape(lake.lake)} · generated {generated}</p>
+<p class="sub">lake {html.escape(clean_text(lake.lake, pii=False))} · generated {generated}</p>
 <h2>Executive KPIs (all time)</h2>{_kpi_html(overall)}
 <h2>Current month</h2>{_kpi_html(month)}
 <div class="grid"><div>{charts[0]}</div><div>{charts[1]}</div></div>

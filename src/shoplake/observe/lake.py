@@ -7,6 +7,7 @@ everywhere. Reads go through the engine; frames come back eager, for display.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 import polars as pl
@@ -14,6 +15,8 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from shoplake.engines.polars_delta import PolarsDeltaEngine
+
+CACHED_TABLES = 64
 
 
 class LakeReader:
@@ -25,9 +28,14 @@ class LakeReader:
         lake.read("gold.executive_kpis")  # a polars DataFrame, or None if not there yet
     """
 
-    def __init__(self, lake: str) -> None:
+    def __init__(self, lake: str, *, cache: bool = False) -> None:
         self.engine = PolarsDeltaEngine(lake)
         self.lake = self.engine.lake
+        # A table at a given version never changes, so its rows can be kept: a page that
+        # redraws every few seconds then reads only what has a new version.
+        self._cache: OrderedDict[tuple[str, int], pl.DataFrame] | None = (
+            OrderedDict() if cache else None
+        )
 
     def tables(self) -> list[str]:
         return self.engine.list_tables()
@@ -49,10 +57,19 @@ class LakeReader:
 
     def read(self, ref: str, version: int | None = None) -> pl.DataFrame | None:
         """The table's rows (at ``version``), or None if the table does not exist."""
-        if self.version(ref) is None:
+        latest = self.version(ref)
+        if latest is None:
             return None
-        native = self.engine.collect(self.engine.read(ref, version)).to_native()
+        key = (ref, latest if version is None else version)
+        if self._cache is not None and key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        native = self.engine.collect(self.engine.read(ref, key[1])).to_native()
         assert isinstance(native, pl.DataFrame)
+        if self._cache is not None:
+            self._cache[key] = native
+            while len(self._cache) > CACHED_TABLES:
+                self._cache.popitem(last=False)
         return native
 
     def last_commit(self, ref: str) -> datetime | None:
