@@ -18,6 +18,7 @@ import streamlit as st
 from shoplake.dashboard import business as b
 from shoplake.dashboard import pipeline_view as pv
 from shoplake.observe import monitor
+from shoplake.observe.alerts import ALERTS
 from shoplake.observe.lake import LakeReader
 
 
@@ -156,7 +157,7 @@ def pipeline_page() -> None:
         return
     last = runs.row(0, named=True)
     cols = st.columns(4)
-    cols[0].metric("Last run", last["status"], last["run_id"], delta_color="off")
+    cols[0].metric("Last run", last["status"], help=f"run {last['run_id']}")
     cols[1].metric("Duration", f"{last['duration_s'] or 0:.2f}s")
     cols[2].metric("Rows written", b.count(last["rows_written"]))
     cols[3].metric(
@@ -183,6 +184,14 @@ def pipeline_page() -> None:
     growth = monitor.quarantine_growth(lake)
     _table(growth, "Nothing quarantined.")
     _table(monitor.quarantine(lake), "Nothing quarantined.", 300)
+    st.subheader("Alerts")
+    alerts = lake.read(ALERTS)
+    if alerts is None:
+        st.caption(
+            "Appears after the first alert check (`shoplake run` or `shoplake alerts check`)."
+        )
+    else:
+        _table(alerts.sort("at", descending=True), "No alerts.", 200)
     pipeline = _pipeline(ARGS.pipeline)
     st.subheader("Freshness")
     items = monitor.freshness(lake, pipeline, json.loads(ARGS.sla))
