@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import narwhals as nw
 
-from shoplake import Materialized, Pipeline, Upsert, expect, expect_exists
+from shoplake import Materialized, Partitioned, Pipeline, Upsert, expect, expect_exists
 from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
+from shoplake.ecommerce.incremental import OrderMonths, by_year_month
 
 
 def _well_formed() -> object:
@@ -159,16 +160,23 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Returns, with a second filing of the same line flagged as suspected fraud."""
         return silver.returns(bronze_returns, this)
 
+    # Full recompute (Materialized) where a batch can change every row: segments and CLV
+    # depend on the latest order date (recency), product ranks and fraud rates are global
+    # within a category or a customer, the KPIs are two rows over all history.
     gold = Materialized()
+    by_month = Partitioned(by=["month"], plan=OrderMonths(growth=True))
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(layer="gold", kind=by_month)
     def monthly_revenue(
         silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
     ) -> nw.LazyFrame:
         """Revenue, orders and average order value by month, with month-over-month growth."""
         return marts.monthly_revenue(silver_orders, silver_order_items)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(
+        layer="gold",
+        kind=Partitioned(by=["month"], plan=OrderMonths(products="silver_products")),
+    )
     def category_sales(
         silver_orders: nw.LazyFrame,
         silver_order_items: nw.LazyFrame,
@@ -205,7 +213,10 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             silver_orders, silver_order_items, silver_products, silver_returns
         )
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(
+        layer="gold",
+        kind=Partitioned(by=["year", "month_of_year"], plan=OrderMonths(keys=by_year_month)),
+    )
     def seasonal_trends(
         silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
     ) -> nw.LazyFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import narwhals as nw
 import polars as pl
@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from shoplake.engines.base import TableInfo, WriteResult
+from shoplake.engines.base import MaintenanceResult, TableInfo, WriteResult
 
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 
@@ -81,6 +81,37 @@ class PolarsDeltaEngine:
         frame = pl.from_arrow(pa.table(reader.read_all()))
         assert isinstance(frame, pl.DataFrame)
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
+
+    def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+        old, new = self._table(ref, after), self._table(ref, until)
+        if old is None or new is None or new.metadata().partition_columns:
+            # Partition values live in paths, not in the files: read in full instead.
+            return None
+        changed = sorted(set(old.file_uris()) ^ set(new.file_uris()))
+        current = self.read(ref, version=until).to_native()
+        assert isinstance(current, pl.LazyFrame)
+        schema = current.collect_schema()
+        if not changed:
+            return nw.from_native(current.head(0))
+        if not all(self._exists(uri) for uri in changed):
+            return None  # an old version's files were vacuumed: its rows are unknown
+        parts = [pl.scan_parquet(uri, storage_options=self.storage_options) for uri in changed]
+        frame = pl.concat(parts, how="diagonal_relaxed")
+        present = frame.collect_schema().names()
+        frame = frame.select(
+            [
+                (pl.col(c) if c in present else pl.lit(None)).cast(t).alias(c)
+                for c, t in schema.items()
+            ]
+        )
+        return nw.from_native(frame)
+
+    def _exists(self, uri: str) -> bool:
+        if _is_uri(uri):
+            fs, path = pafs.FileSystem.from_uri(uri)
+        else:
+            fs, path = pafs.LocalFileSystem(), uri
+        return bool(fs.get_file_info(path).type == pafs.FileType.File)
 
     def empty(self, schema: Mapping[str, object]) -> nw.LazyFrame:
         return nw.from_native(pl.DataFrame(schema=dict(nw.Schema(schema).to_polars())).lazy())
@@ -168,6 +199,38 @@ class PolarsDeltaEngine:
     ) -> WriteResult:
         return self._write(ref, frame, "overwrite", partition_by, transactions, metadata)
 
+    def replace_partitions(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        keys: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str],
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        if self._table(ref) is None:
+            return self.overwrite(
+                ref,
+                frame,
+                partition_by=partition_by,
+                transactions=transactions,
+                metadata=metadata,
+            )
+        data = self._arrow(frame)
+        write_deltalake(
+            self.uri(ref),
+            data,
+            mode="overwrite",
+            partition_by=list(partition_by),
+            predicate=partition_predicate(keys.select(list(partition_by)).rows(), partition_by),
+            storage_options=self.storage_options,
+            commit_properties=self._properties(transactions, metadata),
+        )
+        version = self.version(ref)
+        assert version is not None
+        return WriteResult(version=version, rows_inserted=data.num_rows)
+
     def upsert(
         self,
         ref: str,
@@ -184,6 +247,9 @@ class PolarsDeltaEngine:
         data = self._arrow(frame)
         # Null-safe: a batch keeps one row for a null key, so the merge must match it too.
         predicate = " AND ".join(f'(t."{k}" IS NOT DISTINCT FROM s."{k}")' for k in keys)
+        pruning = _key_range(frame, keys[0])
+        if pruning:
+            predicate = f"{pruning} AND {predicate}"
         merger = table.merge(
             data,
             predicate,
@@ -209,6 +275,50 @@ class PolarsDeltaEngine:
             rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
             rows_updated=int(metrics.get("num_target_rows_updated", 0)),
         )
+
+    # -- maintenance --------------------------------------------------------------------
+    def _require(self, ref: str) -> DeltaTable:
+        table = self._table(ref)
+        if table is None:
+            raise FileNotFoundError(f"{ref}: no Delta table at {self.uri(ref)}")
+        return table
+
+    def compact(self, ref: str) -> MaintenanceResult:
+        table = self._require(ref)
+        metrics = table.optimize.compact()
+        return MaintenanceResult(
+            "compact",
+            int(metrics.get("numFilesRemoved", 0)),
+            int(metrics.get("numFilesAdded", 0)),
+            table.version(),
+        )
+
+    def zorder(self, ref: str, columns: Sequence[str]) -> MaintenanceResult:
+        table = self._require(ref)
+        metrics = table.optimize.z_order(list(columns))
+        return MaintenanceResult(
+            "zorder",
+            int(metrics.get("numFilesRemoved", 0)),
+            int(metrics.get("numFilesAdded", 0)),
+            table.version(),
+        )
+
+    def vacuum(self, ref: str, retention_hours: int, *, force: bool = False) -> MaintenanceResult:
+        table = self._require(ref)
+        deleted = table.vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=not force
+        )
+        return MaintenanceResult("vacuum", len(deleted), 0, table.version())
+
+    def checkpoint(self, ref: str) -> MaintenanceResult:
+        table = self._require(ref)
+        table.create_checkpoint()
+        table.cleanup_metadata()
+        return MaintenanceResult("checkpoint", 0, 0, table.version())
+
+    def history(self, ref: str, limit: int | None = None) -> list[dict[str, object]]:
+        table = self._table(ref)
+        return [] if table is None else list(table.history(limit))
 
     # -- catalog ------------------------------------------------------------------------
     def info(self, ref: str) -> TableInfo | None:
@@ -240,3 +350,49 @@ class PolarsDeltaEngine:
                 if log.type == pafs.FileType.Directory:
                     refs.append(f"{layer.base_name}.{table.base_name}")
         return sorted(refs)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return "'" + value.isoformat(sep=" ") + "'"
+    if isinstance(value, date):
+        return "'" + value.isoformat() + "'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def partition_predicate(rows: Sequence[tuple[object, ...]], columns: Sequence[str]) -> str:
+    """A SQL predicate matching exactly the partitions ``rows`` (values of ``columns``)."""
+    if not rows:
+        return "false"
+
+    def equal(column: str, value: object) -> str:
+        return f'"{column}" IS NULL' if value is None else f'"{column}" = {_literal(value)}'
+
+    if len(columns) == 1:
+        values = sorted({r[0] for r in rows if r[0] is not None}, key=str)
+        parts = [f'"{columns[0]}" IN ({", ".join(_literal(v) for v in values)})'] if values else []
+        if any(r[0] is None for r in rows):
+            parts.append(f'"{columns[0]}" IS NULL')
+        return " OR ".join(parts)
+    clauses = sorted(
+        {
+            "(" + " AND ".join(equal(c, v) for c, v in zip(columns, r, strict=True)) + ")"
+            for r in rows
+        }
+    )
+    return " OR ".join(clauses)
+
+
+def _key_range(frame: nw.DataFrame[object], key: str) -> str:
+    """``t.key`` between the batch's smallest and largest key: lets a merge skip the target
+    files whose statistics lie outside (delta-rs otherwise scans and rewrites the whole
+    target). Left out when the batch holds a null key, which only a full scan can match."""
+    column = frame[key]
+    if len(column) == 0 or column.null_count() > 0:
+        return ""
+    low, high = column.min(), column.max()
+    return f'(t."{key}" >= {_literal(low)} AND t."{key}" <= {_literal(high)})'
