@@ -131,19 +131,29 @@ def run(
         bool,
         typer.Option("--full-refresh", help="Rebuild the selected tables from all their input"),
     ] = False,
+    maintain_every: Annotated[
+        int | None,
+        typer.Option(
+            "--maintain-every",
+            help="Maintain tables with this many commits since their last optimize "
+            "[default: maintain_every setting, 0 = off]",
+        ),
+    ] = None,
     pipeline: PipelineOpt = DEFAULT_PIPELINE,
     debug: Debug = False,
 ) -> None:
     """One triggered update: process what is new, in dependency order."""
+    from shoplake.cli_gold import auto_maintain
+
     try:
         settings = _settings(lake, landing)
-        result = execute_run(
-            load_pipeline(pipeline), settings, select=select, full_refresh=full_refresh
-        )
+        loaded = load_pipeline(pipeline)
+        result = execute_run(loaded, settings, select=select, full_refresh=full_refresh)
     except ShoplakeError as err:
         _fail(err, debug)
         return
     console.print(run_table(result))
+    auto_maintain(loaded, settings, maintain_every, result)
     for message in run_messages(result):
         console.print(f"[bold red]Error:[/] {message}")
     if result.status == "failed":
@@ -382,6 +392,11 @@ def bench(
         run_benchmark(orders, dir, console)
     except (ShoplakeError, FileExistsError) as err:
         _fail(err, debug)
+
+
+from shoplake import cli_gold  # noqa: E402
+
+cli_gold.register(app)
 
 
 def main() -> None:  # pragma: no cover

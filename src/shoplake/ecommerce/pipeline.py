@@ -85,6 +85,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     @p.table(
         layer="silver",
         kind=Upsert(keys=["product_id"], sequence_by="updated_at"),
+        zorder_by=["category"],
         expectations=[
             _well_formed(),
             _not_null("product_id"),
@@ -106,6 +107,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     @p.table(
         layer="silver",
         kind=Upsert(keys=["order_id"], sequence_by="updated_at"),
+        zorder_by=["order_ts"],  # clusters orders by year and month
         expectations=[
             _well_formed(),
             _not_null("order_id"),
@@ -176,6 +178,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     @p.table(
         layer="gold",
         kind=Partitioned(by=["month"], plan=OrderMonths(products="silver_products")),
+        zorder_by=["category"],
     )
     def category_sales(
         silver_orders: nw.LazyFrame,
@@ -185,7 +188,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Revenue, units and margin by month and category."""
         return marts.category_sales(silver_orders, silver_order_items, silver_products)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(layer="gold", kind=gold, zorder_by=["tier"])
     def customer_segments(
         silver_orders: nw.LazyFrame,
         silver_order_items: nw.LazyFrame,
