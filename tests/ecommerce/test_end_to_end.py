@@ -28,6 +28,7 @@ NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
     "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",
     "product_performance", "seasonal_trends", "executive_kpis", "fraud_alerts",
+    "inventory_health", "shipping_performance",
 )
 Versions = Callable[[Path], dict[str, int]]
 
@@ -116,7 +117,10 @@ def test_bronze_keeps_every_generated_row(shop: Shop, source: str) -> None:
 def test_silver_rows_match_the_manifest(shop: Shop, source: str) -> None:
     silver = shop.read(f"silver.{source}")
     assert silver.height == shop.expected(source)["silver"]
-    key = {"order_items": ["order_id", "line_number"]}.get(source, [f"{source[:-1]}_id"])
+    key = {
+        "order_items": ["order_id", "line_number"],
+        "inventory": ["snapshot_date", "product_id", "warehouse"],
+    }.get(source, [f"{source[:-1]}_id"])
     assert silver.select(key).is_duplicated().sum() == 0
     assert silver.select(key).null_count().sum_horizontal().item() == 0
 

@@ -138,9 +138,7 @@ def test_a_crash_around_the_replace_commit_converges_on_the_rerun(
 ) -> None:
     landing, lake = shop
     generate_batch(landing, orders=30, day=date(2026, 10, 2))
-    crashed = run_pipeline(
-        build_pipeline(now=NOW), engine=engine_class(str(lake)), landing=landing
-    )
+    crashed = run_pipeline(build_pipeline(now=NOW), engine=engine_class(str(lake)), landing=landing)
     failed = {f.table for f in crashed.flows if f.status == "failed"}
     assert "gold.monthly_revenue" in failed
     _run(lake, landing)

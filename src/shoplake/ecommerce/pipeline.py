@@ -15,6 +15,7 @@ from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.incremental import OrderMonths, by_year_month
+from shoplake.ecommerce.operations import add_operations_tables
 
 
 def _well_formed() -> object:
@@ -231,13 +232,17 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         silver_orders: nw.LazyFrame,
         silver_order_items: nw.LazyFrame,
         silver_returns: nw.LazyFrame,
+        silver_shipments: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """Headline KPIs overall and for the current month."""
-        return marts.executive_kpis(silver_orders, silver_order_items, silver_returns)
+        return marts.executive_kpis(
+            silver_orders, silver_order_items, silver_returns, silver_shipments
+        )
 
     @p.table(layer="gold", kind=gold)
     def fraud_alerts(silver_returns: nw.LazyFrame, silver_orders: nw.LazyFrame) -> nw.LazyFrame:
         """Duplicate returns and customers with abnormal return rates."""
         return marts.fraud_alerts(silver_returns, silver_orders)
 
+    add_operations_tables(p)
     return p

@@ -15,6 +15,7 @@ from shoplake.ecommerce.marts.common import (
     ratio,
     sale_lines,
 )
+from shoplake.ecommerce.marts.operations import on_time
 
 OVERALL = "overall"
 CURRENT_MONTH = "current_month"
@@ -36,7 +37,10 @@ def _scoped_orders(orders: nw.LazyFrame) -> nw.LazyFrame:
 
 
 def executive_kpis(
-    orders: nw.LazyFrame, order_items: nw.LazyFrame, returns: nw.LazyFrame
+    orders: nw.LazyFrame,
+    order_items: nw.LazyFrame,
+    returns: nw.LazyFrame,
+    shipments: nw.LazyFrame | None = None,
 ) -> nw.LazyFrame:
     """The headline numbers: how much, how many, and how well did orders go?
 
@@ -48,8 +52,10 @@ def executive_kpis(
     revenue / orders. ``completion_rate`` and ``cancellation_rate`` are delivered
     and cancelled orders over all orders in scope (cancelled and line-less ones
     included); ``return_rate`` is the share of the scope's sold orders with at
-    least one return (whenever it was filed). ``on_time_delivery_rate`` is null
-    until shipments exist. Money in cents, rates to 4 places.
+    least one return (whenever it was filed). ``on_time_delivery_rate`` is the share
+    of the scope's delivered shipments that arrived by the end of their promised day
+    (null without ``shipments`` or without a delivered one). Money in cents, rates to
+    4 places.
 
     Columns: ``scope, revenue, orders, customers, avg_order_value, completion_rate,
     cancellation_rate, return_rate, on_time_delivery_rate, as_of``; sorted by
@@ -80,9 +86,26 @@ def executive_kpis(
         .group_by("scope")
         .agg(returned_orders=integer(nw.len()))
     )
+    if shipments is not None:
+        delivered = (
+            scoped.select("scope", "order_id")
+            .join(on_time(shipments).select("order_id", "late"), on="order_id", how="inner")
+            .group_by("scope")
+            .agg(
+                delivered_shipments=integer(nw.len()),
+                on_time_shipments=integer((~nw.col("late")).cast(nw.Int64).sum()),
+            )
+        )
+    else:
+        delivered = status.select(
+            "scope",
+            delivered_shipments=nw.lit(None, dtype=nw.Int64),
+            on_time_shipments=nw.lit(None, dtype=nw.Int64),
+        )
     return (
         status.join(sales, on="scope", how="left")
         .join(returned, on="scope", how="left")
+        .join(delivered, on="scope", how="left")
         .join(as_of(orders), how="cross")
         .with_columns(
             revenue=nw.col("revenue").fill_null(0.0),
@@ -99,7 +122,9 @@ def executive_kpis(
             completion_rate=rate(ratio(nw.col("delivered"), nw.col("all_orders"))),
             cancellation_rate=rate(ratio(nw.col("cancelled"), nw.col("all_orders"))),
             return_rate=rate(ratio(nw.col("returned_orders"), nw.col("orders"))),
-            on_time_delivery_rate=nw.lit(None, dtype=nw.Float64),
+            on_time_delivery_rate=rate(
+                ratio(nw.col("on_time_shipments"), nw.col("delivered_shipments"))
+            ),
             as_of=nw.col("as_of"),
         )
         .sort("scope")
