@@ -147,3 +147,26 @@ def test_a_crash_around_the_replace_commit_converges_on_the_rerun(
     version = engine.version("gold.monthly_revenue")
     _run(lake, landing)
     assert engine.version("gold.monthly_revenue") == version  # converged: nothing left to do
+
+
+def test_compacting_silver_is_no_change_for_gold(shop: tuple[Path, Path]) -> None:
+    """An OPTIMIZE rewrites silver files without changing rows: the next batch still
+    recomputes only its own months."""
+    from shoplake.pipeline.maintenance import maintain_table
+
+    landing, lake = shop
+    engine = PolarsDeltaEngine(str(lake))
+    generate_batch(landing, orders=20, day=date(2026, 11, 5))
+    _run(lake, landing)
+    for ref in ("silver.orders", "silver.order_items"):
+        assert maintain_table(engine, ref).operation in ("compact", "zorder")
+    generate_batch(landing, orders=20, day=date(2026, 12, 5))
+    _run(lake, landing)
+    _assert_matches_full_recompute(lake)
+    touched = {
+        a[kind]["partitionValues"]["month"]
+        for a in _last_commit(lake, "monthly_revenue")
+        for kind in ("add", "remove")
+        if kind in a
+    }
+    assert touched == {"2026-12-01"}  # January 2027 has no orders: nothing to replace there

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from urllib.parse import unquote
 
 import narwhals as nw
 import polars as pl
@@ -83,11 +85,13 @@ class PolarsDeltaEngine:
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
 
     def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
-        old, new = self._table(ref, after), self._table(ref, until)
-        if old is None or new is None or new.metadata().partition_columns:
+        table = self._table(ref, until)
+        if table is None or table.metadata().partition_columns:
             # Partition values live in paths, not in the files: read in full instead.
             return None
-        changed = sorted(set(old.file_uris()) ^ set(new.file_uris()))
+        changed = self._data_files(ref, after, until)
+        if changed is None:
+            return None
         current = self.read(ref, version=until).to_native()
         assert isinstance(current, pl.LazyFrame)
         schema = current.collect_schema()
@@ -105,6 +109,30 @@ class PolarsDeltaEngine:
             ]
         )
         return nw.from_native(frame)
+
+    def _data_files(self, ref: str, after: int, until: int) -> list[str] | None:
+        """Files added or removed with ``dataChange`` by the commits in (after, until], read
+        from the commit files themselves: an OPTIMIZE (same rows in new files) is no
+        change. None when a commit file is gone (log cleaned up)."""
+        base = self.uri(ref)
+        if _is_uri(base):
+            fs, root = pafs.FileSystem.from_uri(base)
+        else:
+            fs, root = pafs.LocalFileSystem(), base
+        files: set[str] = set()
+        for version in range(after + 1, until + 1):
+            try:
+                with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as handle:
+                    lines = handle.read().splitlines()
+            except (FileNotFoundError, OSError):
+                return None
+            for line in lines:
+                action = json.loads(line)
+                for kind in ("add", "remove"):
+                    entry = action.get(kind)
+                    if entry and entry.get("dataChange", True):
+                        files.add(f"{base}/{unquote(entry['path'])}")
+        return sorted(files)
 
     def _exists(self, uri: str) -> bool:
         if _is_uri(uri):
