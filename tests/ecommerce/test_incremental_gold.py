@@ -26,6 +26,7 @@ PARTITIONED = {
     "monthly_revenue": ["month"],
     "category_sales": ["month", "category"],
     "seasonal_trends": ["year", "quarter", "month_of_year", "weekday", "hour"],
+    "customer_lifetime_value": ["customer_id"],
 }
 
 
@@ -103,6 +104,10 @@ def test_batches_recompute_only_their_months_and_match_a_full_recompute(
             "gold.monthly_revenue<-silver.orders",
             "gold.monthly_revenue<-silver.order_items",
         }
+        clv = _last_commit(lake, "customer_lifetime_value")
+        clv_info = next(a["commitInfo"] for a in clv if "commitInfo" in a)
+        assert clv_info["operation"] == "MERGE"
+        assert any("txn" in a for a in clv)
     monthly = pl.read_delta(str(lake / "gold" / "monthly_revenue"))
     assert monthly.height == months_before + 2  # November and December are new
     dec = monthly.filter(pl.col("month") == date(2026, 12, 1))

@@ -104,3 +104,41 @@ class OrderMonths:
         kept = self._keyed(orders).join(needed, on=cols, how="semi").drop(*cols)
         lines = inputs[self.order_items].join(kept.select("order_id"), on="order_id", how="semi")
         return {self.orders: kept, self.order_items: lines}
+
+
+class OrderCustomers:
+    """The customers of the orders a batch touched, for marts with one row per customer.
+
+    A changed order (either image: an order moved to another customer touches both)
+    touches its customer; a changed order line touches its order's customer. The
+    inputs are narrowed to those customers' orders and their lines.
+
+    Example::
+
+        Partitioned(by=["customer_id"], plan=OrderCustomers(), store="rows")
+    """
+
+    def __init__(
+        self, *, orders: str = "silver_orders", order_items: str = "silver_order_items"
+    ) -> None:
+        self.orders = orders
+        self.order_items = order_items
+
+    def affected(
+        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
+    ) -> nw.LazyFrame:
+        orders = inputs[self.orders]
+        parts = [orders.select("customer_id").head(0)]
+        if self.orders in changed:
+            parts.append(changed[self.orders].select("customer_id"))
+        if self.order_items in changed:
+            ids = changed[self.order_items].select("order_id").unique()
+            parts.append(orders.join(ids, on="order_id", how="semi").select("customer_id"))
+        return nw.concat(parts, how="vertical").unique()
+
+    def restrict(
+        self, keys: nw.LazyFrame, inputs: Mapping[str, nw.LazyFrame]
+    ) -> Mapping[str, nw.LazyFrame]:
+        orders = inputs[self.orders].join(keys, on="customer_id", how="semi")
+        lines = inputs[self.order_items].join(orders.select("order_id"), on="order_id", how="semi")
+        return {self.orders: orders, self.order_items: lines}

@@ -14,7 +14,7 @@ from shoplake import Materialized, Partitioned, Pipeline, Upsert, expect, expect
 from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
-from shoplake.ecommerce.incremental import OrderMonths, by_year_month
+from shoplake.ecommerce.incremental import OrderCustomers, OrderMonths, by_year_month
 from shoplake.ecommerce.operations import add_operations_tables
 
 
@@ -163,9 +163,9 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Returns, with a second filing of the same line flagged as suspected fraud."""
         return silver.returns(bronze_returns, this)
 
-    # Full recompute (Materialized) where a batch can change every row: segments and CLV
-    # depend on the latest order date (recency), product ranks and fraud rates are global
-    # within a category or a customer, the KPIs are two rows over all history.
+    # Full recompute (Materialized) where a batch can change every row: segments depend on
+    # the latest order date (recency), product ranks and fraud rates are global within a
+    # category or over all returns, the KPIs are two rows over all history.
     gold = Materialized()
     by_month = Partitioned(by=["month"], plan=OrderMonths(growth=True))
 
@@ -198,7 +198,10 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """VIP / Premium / Standard / Basic tiers by spend, with recency and frequency."""
         return marts.customer_segments(silver_orders, silver_order_items, silver_customers)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(
+        layer="gold",
+        kind=Partitioned(by=["customer_id"], plan=OrderCustomers(), store="rows"),
+    )
     def customer_lifetime_value(
         silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
     ) -> nw.LazyFrame:

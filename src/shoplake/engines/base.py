@@ -128,6 +128,19 @@ class Engine(Protocol):
         """Atomically replace the partitions named by the rows of ``keys`` (columns
         ``partition_by``) with ``frame``, in one commit (Delta replaceWhere)."""
 
+    def replace_rows(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        keys: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str],
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        """Atomically make the rows whose ``partition_by`` values are in ``keys`` exactly
+        ``frame`` (update, insert, delete the rest of those keys), in one commit."""
+
     def compact(self, ref: str) -> MaintenanceResult:
         """Rewrite small files into larger ones (same rows, one commit)."""
 

@@ -259,6 +259,48 @@ class PolarsDeltaEngine:
         assert version is not None
         return WriteResult(version=version, rows_inserted=data.num_rows)
 
+    def replace_rows(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        keys: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str],
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        table = self._table(ref)
+        if table is None:
+            return self.overwrite(ref, frame, transactions=transactions, metadata=metadata)
+        columns = list(partition_by)
+        match = " AND ".join(f'(t."{c}" IS NOT DISTINCT FROM s."{c}")' for c in columns)
+        affected = partition_predicate(keys.select(columns).rows(), columns, alias="t")
+        before = table.version()
+        metrics = (
+            table.merge(
+                self._arrow(frame),
+                match,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=self._properties(transactions, metadata),
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(predicate=affected)
+            .execute()
+        )
+        version = self.version(ref)
+        assert version is not None
+        if version == before:  # nothing changed: still record what was consumed
+            version = self.append(
+                ref, frame.head(0), transactions=transactions, metadata=metadata
+            ).version
+        return WriteResult(
+            version=version,
+            rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            rows_updated=int(metrics.get("num_target_rows_updated", 0)),
+        )
+
     def upsert(
         self,
         ref: str,
@@ -392,27 +434,33 @@ def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def partition_predicate(rows: Sequence[tuple[object, ...]], columns: Sequence[str]) -> str:
-    """A SQL predicate matching exactly the partitions ``rows`` (values of ``columns``)."""
+def partition_predicate(
+    rows: Sequence[tuple[object, ...]], columns: Sequence[str], alias: str = ""
+) -> str:
+    """A SQL predicate matching exactly the partitions ``rows`` (values of ``columns``),
+    with columns qualified by ``alias`` when given."""
     if not rows:
         return "false"
+    prefix = f"{alias}." if alias else ""
 
     def equal(column: str, value: object) -> str:
-        return f'"{column}" IS NULL' if value is None else f'"{column}" = {_literal(value)}'
+        name = f'{prefix}"{column}"'
+        return f"{name} IS NULL" if value is None else f"{name} = {_literal(value)}"
 
     if len(columns) == 1:
+        name = f'{prefix}"{columns[0]}"'
         values = sorted({r[0] for r in rows if r[0] is not None}, key=str)
-        parts = [f'"{columns[0]}" IN ({", ".join(_literal(v) for v in values)})'] if values else []
+        parts = [f"{name} IN ({', '.join(_literal(v) for v in values)})"] if values else []
         if any(r[0] is None for r in rows):
-            parts.append(f'"{columns[0]}" IS NULL')
-        return " OR ".join(parts)
+            parts.append(f"{name} IS NULL")
+        return "(" + " OR ".join(parts) + ")"
     clauses = sorted(
         {
             "(" + " AND ".join(equal(c, v) for c, v in zip(columns, r, strict=True)) + ")"
             for r in rows
         }
     )
-    return " OR ".join(clauses)
+    return "(" + " OR ".join(clauses) + ")"
 
 
 def _key_range(frame: nw.DataFrame[object], key: str) -> str:

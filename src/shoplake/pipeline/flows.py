@@ -166,7 +166,9 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         written = write(
             target,
             kept,
-            partition_by=kind.by if isinstance(kind, Partitioned) else definition.partition_by,
+            partition_by=kind.partition_by
+            if isinstance(kind, Partitioned)
+            else definition.partition_by,
             transactions=transactions,
             metadata=metadata,
         )

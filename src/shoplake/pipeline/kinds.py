@@ -83,12 +83,18 @@ class PartitionPlan(Protocol):
 class Partitioned:
     """Like :class:`Materialized`, but a batch recomputes only the partitions it touched.
 
-    The table is stored partitioned by ``by`` (output columns). On each run the
-    ``plan`` derives the affected partition keys from the changed input rows, the
-    table function runs on the inputs the plan narrows to those partitions, and
-    the result replaces exactly those partitions in one commit (Delta
-    replaceWhere) carrying the input versions consumed. The first run, a full
-    refresh, or an input whose changes cannot be read recompute everything.
+    On each run the ``plan`` derives the affected keys (values of the ``by``
+    output columns) from the changed input rows, the table function runs on the
+    inputs the plan narrows to those keys, and the result replaces exactly the
+    rows of those keys in one commit carrying the input versions consumed. The
+    first run, a full refresh, or an input whose changes cannot be read
+    recompute everything.
+
+    ``store="partitions"`` (for few keys, such as months) stores the table
+    Delta-partitioned by ``by`` and replaces whole partitions (replaceWhere);
+    ``store="rows"`` (for many keys, such as customers) keeps one unpartitioned
+    table and replaces the keys' rows with one MERGE that also deletes the rows of
+    affected keys the function no longer returns.
 
     Example::
 
@@ -98,12 +104,21 @@ class Partitioned:
 
     by: tuple[str, ...]
     plan: PartitionPlan
+    store: str = "partitions"
     name: str = "partitioned"
 
-    def __init__(self, by: list[str] | tuple[str, ...], plan: PartitionPlan) -> None:
+    def __init__(
+        self, by: list[str] | tuple[str, ...], plan: PartitionPlan, store: str = "partitions"
+    ) -> None:
         object.__setattr__(self, "by", tuple(by))
         object.__setattr__(self, "plan", plan)
+        object.__setattr__(self, "store", store)
         object.__setattr__(self, "name", "partitioned")
+
+    @property
+    def partition_by(self) -> tuple[str, ...]:
+        """The Delta partition columns of the stored table."""
+        return self.by if self.store == "partitions" else ()
 
 
 Kind = Append | Upsert | Materialized | Partitioned

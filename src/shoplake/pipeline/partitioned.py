@@ -90,7 +90,8 @@ def run_partitioned(
     except Exception as err:
         raise_flow_error(target, err)
     outcome = _apply_rules(ctx, definition, flagged, versions, False)
-    written = engine.replace_partitions(
+    replace = engine.replace_rows if kind.store == "rows" else engine.replace_partitions
+    written = replace(
         target,
         outcome.kept,
         keys,
@@ -109,7 +110,7 @@ def run_partitioned(
         rules=outcome.rules,
         version=written.version,
         duration_s=time.perf_counter() - start,
-        message=f"{len(keys)} partition(s) recomputed",
+        message=f"{len(keys)} {'key' if kind.store == 'rows' else 'partition'}(s) recomputed",
     )
 
 

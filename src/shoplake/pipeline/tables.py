@@ -172,9 +172,15 @@ class Pipeline:
             )
         if isinstance(chosen_kind, Partitioned) and not chosen_kind.by:
             raise DefinitionError("Partitioned(by=[...]) needs at least one partition column")
+        if isinstance(chosen_kind, Partitioned) and chosen_kind.store not in ("partitions", "rows"):
+            raise DefinitionError(
+                f"Partitioned(store={chosen_kind.store!r}): use 'partitions' or 'rows'"
+            )
         zorder = tuple(zorder_by)
         overlap = set(zorder) & set(partition_by) | (
-            set(zorder) & set(chosen_kind.by) if isinstance(chosen_kind, Partitioned) else set()
+            set(zorder) & set(chosen_kind.partition_by)
+            if isinstance(chosen_kind, Partitioned)
+            else set()
         )
         if overlap:
             raise DefinitionError(
