@@ -256,3 +256,18 @@ def test_a_new_order_file_flows_through_to_gold(
 
 def monthly_revenue(frame: pl.DataFrame) -> dict[date, float]:
     return dict(frame.select("month", "revenue").iter_rows())
+
+
+def test_inventory_and_shipping_marts_cover_every_product_and_carrier(
+    defective_shop: Shop,
+) -> None:
+    inventory = defective_shop.read("silver.inventory")
+    health = defective_shop.read("gold.inventory_health")
+    assert health.height == inventory["product_id"].n_unique()
+    assert inventory["snapshot_date"].n_unique() == 1  # every date format parsed alike
+    shipping = defective_shop.read("gold.shipping_performance")
+    assert sorted(shipping["carrier"].to_list()) == ["dhl", "fedex", "ups", "usps"]
+    assert shipping["shipments"].sum() == defective_shop.read("silver.shipments").height
+    assert all(0 < share < 1 for share in shipping["late_share"].to_list())
+    kpis = defective_shop.read("gold.executive_kpis")
+    assert kpis["on_time_delivery_rate"].is_between(0, 1).all()

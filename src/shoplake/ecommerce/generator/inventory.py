@@ -12,7 +12,7 @@ import numpy as np
 from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.defects import Defect, DefectPlan, malformed_csv
-from shoplake.ecommerce.generator.ids import PRODUCT, format_ids, one_id
+from shoplake.ecommerce.generator.ids import PRODUCT, format_dates, format_ids, one_id
 
 WAREHOUSES = ("east", "west")
 INVENTORY_DEFECTS = DefectPlan(
@@ -46,9 +46,10 @@ class InventorySource(SourceGenerator):
         ids = format_ids(PRODUCT, numbers, rng, rate)
         on_hand = rng.integers(0, 400, size=size)
         reorder = rng.integers(10, 60, size=size)
-        day = self.ctx.history.end_date.isoformat()
+        # The snapshot date in ISO, US or European form, like every date in the feeds.
+        days = format_dates(np.full(size, self.ctx.history.end_ts, dtype=np.int64), rng, rate)
         rows: list[list[str]] = [
-            [day, ids[k], WAREHOUSES[warehouses[k]], str(on_hand[k]), str(reorder[k])]
+            [days[k], ids[k], WAREHOUSES[warehouses[k]], str(on_hand[k]), str(reorder[k])]
             for k in range(size)
         ]
         written: list[list[str]] = []
