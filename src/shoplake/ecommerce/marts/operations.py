@@ -43,13 +43,18 @@ def inventory_health(
             reorder_point=integer(nw.col("reorder_point").sum()),
         )
     )
-    recent = (
-        sale_lines(orders, order_items)
-        .join(as_of(orders), how="cross")
+    # The window is applied to the orders before their lines are joined: a month of
+    # orders, not all of history, meets the lines.
+    window = (
+        orders.join(as_of(orders), how="cross")
         .filter(
             (nw.col("as_of") - nw.col("order_ts")).dt.total_seconds()
             < SALES_WINDOW_DAYS * SECONDS_PER_DAY
         )
+        .drop("as_of")
+    )
+    recent = (
+        sale_lines(window, order_items)
         .group_by("product_id")
         .agg(units_30d=integer(nw.col("quantity").sum()))
     )
