@@ -175,3 +175,18 @@ def test_compacting_silver_is_no_change_for_gold(shop: tuple[Path, Path]) -> Non
         if kind in a
     }
     assert touched == {"2026-12-01"}  # January 2027 has no orders: nothing to replace there
+
+
+def test_a_batch_needs_a_generated_landing_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="run generate there first"):
+        generate_batch(tmp_path, orders=5)
+
+
+def test_batches_continue_the_order_ids(tmp_path: Path) -> None:
+    generate(tmp_path, orders=200, seed=1, defect_rate=0.0)
+    first = generate_batch(tmp_path, orders=7)
+    second = generate_batch(tmp_path, orders=5)
+    assert (first.first_order, second.first_order) == (201, 208)
+    assert (first.day, second.day) == (date(2026, 11, 1), date(2026, 11, 2))
+    ids = pl.read_ndjson(tmp_path / second.files[0])["order_id"].to_list()
+    assert ids == [f"O{n:08d}" for n in range(208, 213)]
