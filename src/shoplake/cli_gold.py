@@ -125,12 +125,13 @@ def register(app: typer.Typer) -> None:
         dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path(
             "bench-incremental-out"
         ),
+        repeat: Annotated[int, typer.Option(help="Timed runs per lake (median shown)")] = 3,
         debug: Debug = False,
     ) -> None:
         """Time one batch of new orders into a lake holding ORDERS orders vs an empty lake."""
         from shoplake.bench_incremental import run_incremental_benchmark
 
         try:
-            run_incremental_benchmark(orders, batch, dir, console)
+            run_incremental_benchmark(orders, batch, dir, console, repeat=max(1, repeat))
         except (ShoplakeError, FileExistsError, FileNotFoundError) as err:
             _fail(err, debug)
