@@ -190,3 +190,20 @@ def test_batches_continue_the_order_ids(tmp_path: Path) -> None:
     assert (first.day, second.day) == (date(2026, 11, 1), date(2026, 11, 2))
     ids = pl.read_ndjson(tmp_path / second.files[0])["order_id"].to_list()
     assert ids == [f"O{n:08d}" for n in range(208, 213)]
+
+
+def test_maintaining_bronze_keeps_silver_incremental(shop: tuple[Path, Path]) -> None:
+    """Compaction and vacuum commits are not rewrites: silver still reads only new rows."""
+    from shoplake.pipeline.maintenance import maintain_table
+
+    landing, lake = shop
+    engine = PolarsDeltaEngine(str(lake))
+    generate_batch(landing, orders=15, day=date(2026, 11, 5))
+    _run(lake, landing)
+    for ref in ("bronze.orders", "bronze.order_items"):
+        maintain_table(engine, ref, retention_hours=0, force=True)
+    batch = generate_batch(landing, orders=12, day=date(2026, 11, 6))
+    result = run_pipeline(build_pipeline(now=NOW), engine=engine, landing=landing)
+    assert result.flow("silver.orders").rows_read == 12
+    assert result.flow("silver.order_items").rows_read == batch.lines
+    _assert_matches_full_recompute(lake)

@@ -17,6 +17,8 @@ from deltalake.exceptions import TableNotFoundError
 from shoplake.engines.base import MaintenanceResult, TableInfo, WriteResult
 
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
+"""Commits that change files but not rows (compaction, Z-order, vacuum)."""
 
 
 def _is_uri(path: str) -> bool:
@@ -76,6 +78,8 @@ class PolarsDeltaEngine:
         for commit in table.history(limit=until - after):
             if commit["version"] <= after:
                 continue
+            if commit.get("operation") in _SAME_ROWS:
+                continue  # maintenance: the change feed skips its rewritten files
             mode = (commit.get("operationParameters") or {}).get("mode")
             if commit.get("operation") != "WRITE" or mode != "Append":
                 return None
