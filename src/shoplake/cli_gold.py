@@ -26,8 +26,10 @@ def maintenance_table(results: Sequence[TableMaintenance], retention_hours: int)
         "files after",
         "vacuumed",
         "version",
+        "note",
     ):
-        table.add_column(column, justify="left" if column in ("table", "operation") else "right")
+        left = column in ("table", "operation", "z-order by", "note")
+        table.add_column(column, justify="left" if left else "right")
     for r in results:
         table.add_row(
             r.ref,
@@ -38,6 +40,7 @@ def maintenance_table(results: Sequence[TableMaintenance], retention_hours: int)
             str(r.files_after),
             str(r.files_vacuumed),
             f"{r.version_before} → {r.version_after}",
+            r.message[:100],
         )
     return table
 

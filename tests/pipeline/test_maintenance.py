@@ -90,3 +90,23 @@ def test_every_skips_tables_with_few_commits(tmp_path: Path) -> None:
     pipeline = Pipeline("t")
     assert maintain(pipeline, engine, every=5) == []
     assert [r.ref for r in maintain(pipeline, engine, every=3)] == ["silver.facts"]
+
+
+class _Conflicting(PolarsDeltaEngine):
+    def compact(self, ref: str):  # type: ignore[no-untyped-def]
+        if ref == "silver.facts":
+            raise RuntimeError("CommitFailedError: a concurrent transaction won")
+        return super().compact(ref)
+
+
+def test_a_failed_table_is_reported_and_the_others_are_maintained(tmp_path: Path) -> None:
+    _small_files(tmp_path, commits=3)
+    engine = _Conflicting(str(tmp_path))
+    frame = nw.from_native(pl.DataFrame({"id": [1]}), eager_only=True)
+    engine.append("silver.other", frame)
+    engine.append("silver.other", frame)
+    results = {r.ref: r for r in maintain(Pipeline("t"), engine)}
+    assert results["silver.facts"].operation == "failed"
+    assert "run maintain again" in results["silver.facts"].message
+    assert results["silver.other"].operation == "compact"
+    assert _rows(tmp_path).height == 30

@@ -134,13 +134,20 @@ def maintain(
             continue
         if progress:
             progress(ref)
-        results.append(
-            maintain_table(
+        try:
+            done = maintain_table(
                 engine,
                 ref,
                 zorder_by=zorders.get(ref, ()),
                 retention_hours=retention_hours,
                 force=force,
             )
-        )
+        except Exception as err:  # a concurrent writer won the commit: the table is as it was
+            info = engine.info(ref)
+            files, version = (info.files, info.version) if info else (0, -1)
+            message = f"{type(err).__name__}: {err}; the table is unchanged, run maintain again"
+            done = TableMaintenance(
+                ref, "failed", files, files, 0, 0, version, version, zorders.get(ref, ()), message
+            )
+        results.append(done)
     return results
