@@ -28,7 +28,7 @@ from shoplake.errors import (
     ValidationError,
 )
 from shoplake.pipeline.expectations import Action, Severity, expect, expect_exists
-from shoplake.pipeline.kinds import Append, Materialized, Upsert
+from shoplake.pipeline.kinds import Append, Materialized, Partitioned, PartitionPlan, Upsert
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline
 
@@ -41,6 +41,8 @@ __all__ = [
     "FlowError",
     "FlowResult",
     "Materialized",
+    "PartitionPlan",
+    "Partitioned",
     "Pipeline",
     "RuleResult",
     "RunResult",

@@ -131,10 +131,20 @@ def run(
         bool,
         typer.Option("--full-refresh", help="Rebuild the selected tables from all their input"),
     ] = False,
+    maintain_every: Annotated[
+        int | None,
+        typer.Option(
+            "--maintain-every",
+            help="Maintain tables with this many commits since their last optimize "
+            "[default: maintain_every setting, 0 = off]",
+        ),
+    ] = None,
     pipeline: PipelineOpt = DEFAULT_PIPELINE,
     debug: Debug = False,
 ) -> None:
     """One triggered update: process what is new, in dependency order."""
+    from shoplake.cli_gold import auto_maintain
+
     try:
         settings = _settings(lake, landing)
         loaded = load_pipeline(pipeline)
@@ -143,6 +153,7 @@ def run(
         _fail(err, debug)
         return
     console.print(run_table(result))
+    auto_maintain(loaded, settings, maintain_every, result)
     for message in run_messages(result):
         console.print(f"[bold red]Error:[/] {message}")
     check_alerts(settings.lake, loaded)
@@ -398,8 +409,9 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-from shoplake import cli_observe  # noqa: E402
+from shoplake import cli_gold, cli_observe  # noqa: E402
 
+cli_gold.register(app)
 cli_observe.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,9 @@ KEYS = ("lake", "landing")
 class Settings:
     lake: str = "./lake"
     landing: str = "./landing"
+    maintain_every: int = 0
+    """``run`` maintains a table once it has this many commits since its last OPTIMIZE
+    (0: never; ``shoplake maintain`` does it on demand)."""
 
 
 def load_settings(
@@ -47,7 +50,7 @@ def load_settings(
         values["lake"] = lake
     if landing:
         values["landing"] = landing
-    return Settings(**values)
+    return Settings(**values, maintain_every=_maintain_every(path))
 
 
 def load_section(name: str, config: Path | None = None) -> dict[str, object]:
@@ -64,3 +67,21 @@ def load_section(name: str, config: Path | None = None) -> dict[str, object]:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")
     return section
+
+
+def _maintain_every(path: Path) -> int:
+    """``maintain_every`` from ``SHOPLAKE_MAINTAIN_EVERY`` or the config file, else 0."""
+    raw: object = os.environ.get("SHOPLAKE_MAINTAIN_EVERY")
+    where = "SHOPLAKE_MAINTAIN_EVERY"
+    if raw is None and path.exists():
+        data = tomllib.loads(path.read_text())
+        raw, where = data.get("shoplake", data).get("maintain_every"), str(path)
+    if raw is None:
+        return 0
+    try:
+        value = int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: maintain_every must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{where}: maintain_every must be 0 (off) or more, got {value}")
+    return value

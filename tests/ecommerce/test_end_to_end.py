@@ -28,6 +28,7 @@ NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
     "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",
     "product_performance", "seasonal_trends", "executive_kpis", "fraud_alerts",
+    "inventory_health", "shipping_performance",
 )
 Versions = Callable[[Path], dict[str, int]]
 
@@ -116,7 +117,10 @@ def test_bronze_keeps_every_generated_row(shop: Shop, source: str) -> None:
 def test_silver_rows_match_the_manifest(shop: Shop, source: str) -> None:
     silver = shop.read(f"silver.{source}")
     assert silver.height == shop.expected(source)["silver"]
-    key = {"order_items": ["order_id", "line_number"]}.get(source, [f"{source[:-1]}_id"])
+    key = {
+        "order_items": ["order_id", "line_number"],
+        "inventory": ["snapshot_date", "product_id", "warehouse"],
+    }.get(source, [f"{source[:-1]}_id"])
     assert silver.select(key).is_duplicated().sum() == 0
     assert silver.select(key).null_count().sum_horizontal().item() == 0
 
@@ -252,3 +256,18 @@ def test_a_new_order_file_flows_through_to_gold(
 
 def monthly_revenue(frame: pl.DataFrame) -> dict[date, float]:
     return dict(frame.select("month", "revenue").iter_rows())
+
+
+def test_inventory_and_shipping_marts_cover_every_product_and_carrier(
+    defective_shop: Shop,
+) -> None:
+    inventory = defective_shop.read("silver.inventory")
+    health = defective_shop.read("gold.inventory_health")
+    assert health.height == inventory["product_id"].n_unique()
+    assert inventory["snapshot_date"].n_unique() == 1  # every date format parsed alike
+    shipping = defective_shop.read("gold.shipping_performance")
+    assert sorted(shipping["carrier"].to_list()) == ["dhl", "fedex", "ups", "usps"]
+    assert shipping["shipments"].sum() == defective_shop.read("silver.shipments").height
+    assert all(0 < share < 1 for share in shipping["late_share"].to_list())
+    kpis = defective_shop.read("gold.executive_kpis")
+    assert kpis["on_time_delivery_rate"].is_between(0, 1).all()

@@ -91,5 +91,22 @@ SOURCES: dict[str, SourceContract] = {
                 "refund_amount",
             ),
         ),
+        SourceContract(
+            "inventory",
+            "csv",
+            ("snapshot_date", "product_id", "warehouse", "quantity_on_hand", "reorder_point"),
+        ),
+        SourceContract(
+            "shipments",
+            "jsonl",
+            (
+                "shipment_id",
+                "order_id",
+                "carrier",
+                "shipped_at",
+                "delivered_at",
+                "promised_date",
+            ),
+        ),
     )
 }

@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import narwhals as nw
 
-from shoplake import Materialized, Pipeline, Upsert, expect, expect_exists
+from shoplake import Materialized, Partitioned, Pipeline, Upsert, expect, expect_exists
 from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
+from shoplake.ecommerce.incremental import OrderCustomers, OrderMonths, by_year_month
+from shoplake.ecommerce.operations import add_operations_tables
 
 
 def _well_formed() -> object:
@@ -84,6 +86,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     @p.table(
         layer="silver",
         kind=Upsert(keys=["product_id"], sequence_by="updated_at"),
+        zorder_by=["category"],
         expectations=[
             _well_formed(),
             _not_null("product_id"),
@@ -105,6 +108,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     @p.table(
         layer="silver",
         kind=Upsert(keys=["order_id"], sequence_by="updated_at"),
+        zorder_by=["order_ts"],  # clusters orders by year and month
         expectations=[
             _well_formed(),
             _not_null("order_id"),
@@ -159,16 +163,24 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Returns, with a second filing of the same line flagged as suspected fraud."""
         return silver.returns(bronze_returns, this)
 
+    # Full recompute (Materialized) where a batch can change every row: segments depend on
+    # the latest order date (recency), product ranks and fraud rates are global within a
+    # category or over all returns, the KPIs are two rows over all history.
     gold = Materialized()
+    by_month = Partitioned(by=["month"], plan=OrderMonths(growth=True))
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(layer="gold", kind=by_month)
     def monthly_revenue(
         silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
     ) -> nw.LazyFrame:
         """Revenue, orders and average order value by month, with month-over-month growth."""
         return marts.monthly_revenue(silver_orders, silver_order_items)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(
+        layer="gold",
+        kind=Partitioned(by=["month"], plan=OrderMonths(products="silver_products")),
+        zorder_by=["category"],
+    )
     def category_sales(
         silver_orders: nw.LazyFrame,
         silver_order_items: nw.LazyFrame,
@@ -177,7 +189,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Revenue, units and margin by month and category."""
         return marts.category_sales(silver_orders, silver_order_items, silver_products)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(layer="gold", kind=gold, zorder_by=["tier"])
     def customer_segments(
         silver_orders: nw.LazyFrame,
         silver_order_items: nw.LazyFrame,
@@ -186,7 +198,10 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """VIP / Premium / Standard / Basic tiers by spend, with recency and frequency."""
         return marts.customer_segments(silver_orders, silver_order_items, silver_customers)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(
+        layer="gold",
+        kind=Partitioned(by=["customer_id"], plan=OrderCustomers(), store="rows"),
+    )
     def customer_lifetime_value(
         silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
     ) -> nw.LazyFrame:
@@ -205,7 +220,10 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             silver_orders, silver_order_items, silver_products, silver_returns
         )
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(
+        layer="gold",
+        kind=Partitioned(by=["year", "month_of_year"], plan=OrderMonths(keys=by_year_month)),
+    )
     def seasonal_trends(
         silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
     ) -> nw.LazyFrame:
@@ -217,13 +235,17 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         silver_orders: nw.LazyFrame,
         silver_order_items: nw.LazyFrame,
         silver_returns: nw.LazyFrame,
+        silver_shipments: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """Headline KPIs overall and for the current month."""
-        return marts.executive_kpis(silver_orders, silver_order_items, silver_returns)
+        return marts.executive_kpis(
+            silver_orders, silver_order_items, silver_returns, silver_shipments
+        )
 
     @p.table(layer="gold", kind=gold)
     def fraud_alerts(silver_returns: nw.LazyFrame, silver_orders: nw.LazyFrame) -> nw.LazyFrame:
         """Duplicate returns and customers with abnormal return rates."""
         return marts.fraud_alerts(silver_returns, silver_orders)
 
+    add_operations_tables(p)
     return p

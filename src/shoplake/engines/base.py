@@ -24,6 +24,16 @@ class TableInfo:
 
 
 @dataclass(frozen=True)
+class MaintenanceResult:
+    """What one maintenance step did to a table (files counted, not rows: rows never change)."""
+
+    operation: str
+    files_removed: int = 0
+    files_added: int = 0
+    version: int | None = None
+
+
+@dataclass(frozen=True)
 class WriteResult:
     version: int
     rows_inserted: int
@@ -98,6 +108,53 @@ class Engine(Protocol):
     ) -> WriteResult:
         """Merge ``frame`` (unique on ``keys``) into the table: insert new keys, replace
         a key's row when the incoming ``sequence_by`` is newer."""
+
+    def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+        """Every row of the data files added or removed by commits in (after, until]:
+        a superset of the rows that changed, with both their old and new images.
+        None when that cannot be known (files vacuumed, a partitioned table): the
+        caller must then treat the whole table as changed."""
+
+    def replace_partitions(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        keys: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str],
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        """Atomically replace the partitions named by the rows of ``keys`` (columns
+        ``partition_by``) with ``frame``, in one commit (Delta replaceWhere)."""
+
+    def replace_rows(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        keys: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str],
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        """Atomically make the rows whose ``partition_by`` values are in ``keys`` exactly
+        ``frame`` (update, insert, delete the rest of those keys), in one commit."""
+
+    def compact(self, ref: str) -> MaintenanceResult:
+        """Rewrite small files into larger ones (same rows, one commit)."""
+
+    def zorder(self, ref: str, columns: Sequence[str]) -> MaintenanceResult:
+        """Rewrite the files clustered along ``columns`` (same rows, one commit)."""
+
+    def vacuum(self, ref: str, retention_hours: int, *, force: bool = False) -> MaintenanceResult:
+        """Delete files no version younger than ``retention_hours`` references."""
+
+    def checkpoint(self, ref: str) -> MaintenanceResult:
+        """Write a Delta log checkpoint and clean up expired log files."""
+
+    def history(self, ref: str, limit: int | None = None) -> list[dict[str, object]]:
+        """The table's commits, newest first (Delta commit info)."""
 
     def info(self, ref: str) -> TableInfo | None: ...
 

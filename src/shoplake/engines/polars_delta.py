@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from urllib.parse import unquote
 
 import narwhals as nw
 import polars as pl
@@ -12,9 +14,11 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from shoplake.engines.base import TableInfo, WriteResult
+from shoplake.engines.base import MaintenanceResult, TableInfo, WriteResult
 
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
+"""Commits that change files but not rows (compaction, Z-order, vacuum)."""
 
 
 def _is_uri(path: str) -> bool:
@@ -74,6 +78,8 @@ class PolarsDeltaEngine:
         for commit in table.history(limit=until - after):
             if commit["version"] <= after:
                 continue
+            if commit.get("operation") in _SAME_ROWS:
+                continue  # maintenance: the change feed skips its rewritten files
             mode = (commit.get("operationParameters") or {}).get("mode")
             if commit.get("operation") != "WRITE" or mode != "Append":
                 return None
@@ -81,6 +87,63 @@ class PolarsDeltaEngine:
         frame = pl.from_arrow(pa.table(reader.read_all()))
         assert isinstance(frame, pl.DataFrame)
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
+
+    def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+        table = self._table(ref, until)
+        if table is None or table.metadata().partition_columns:
+            # Partition values live in paths, not in the files: read in full instead.
+            return None
+        changed = self._data_files(ref, after, until)
+        if changed is None:
+            return None
+        current = self.read(ref, version=until).to_native()
+        assert isinstance(current, pl.LazyFrame)
+        schema = current.collect_schema()
+        if not changed:
+            return nw.from_native(current.head(0))
+        if not all(self._exists(uri) for uri in changed):
+            return None  # an old version's files were vacuumed: its rows are unknown
+        parts = [pl.scan_parquet(uri, storage_options=self.storage_options) for uri in changed]
+        frame = pl.concat(parts, how="diagonal_relaxed")
+        present = frame.collect_schema().names()
+        frame = frame.select(
+            [
+                (pl.col(c) if c in present else pl.lit(None)).cast(t).alias(c)
+                for c, t in schema.items()
+            ]
+        )
+        return nw.from_native(frame)
+
+    def _data_files(self, ref: str, after: int, until: int) -> list[str] | None:
+        """Files added or removed with ``dataChange`` by the commits in (after, until], read
+        from the commit files themselves: an OPTIMIZE (same rows in new files) is no
+        change. None when a commit file is gone (log cleaned up)."""
+        base = self.uri(ref)
+        if _is_uri(base):
+            fs, root = pafs.FileSystem.from_uri(base)
+        else:
+            fs, root = pafs.LocalFileSystem(), base
+        files: set[str] = set()
+        for version in range(after + 1, until + 1):
+            try:
+                with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as handle:
+                    lines = handle.read().splitlines()
+            except (FileNotFoundError, OSError):
+                return None
+            for line in lines:
+                action = json.loads(line)
+                for kind in ("add", "remove"):
+                    entry = action.get(kind)
+                    if entry and entry.get("dataChange", True):
+                        files.add(f"{base}/{unquote(entry['path'])}")
+        return sorted(files)
+
+    def _exists(self, uri: str) -> bool:
+        if _is_uri(uri):
+            fs, path = pafs.FileSystem.from_uri(uri)
+        else:
+            fs, path = pafs.LocalFileSystem(), uri
+        return bool(fs.get_file_info(path).type == pafs.FileType.File)
 
     def empty(self, schema: Mapping[str, object]) -> nw.LazyFrame:
         return nw.from_native(pl.DataFrame(schema=dict(nw.Schema(schema).to_polars())).lazy())
@@ -168,6 +231,80 @@ class PolarsDeltaEngine:
     ) -> WriteResult:
         return self._write(ref, frame, "overwrite", partition_by, transactions, metadata)
 
+    def replace_partitions(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        keys: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str],
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        if self._table(ref) is None:
+            return self.overwrite(
+                ref,
+                frame,
+                partition_by=partition_by,
+                transactions=transactions,
+                metadata=metadata,
+            )
+        data = self._arrow(frame)
+        write_deltalake(
+            self.uri(ref),
+            data,
+            mode="overwrite",
+            partition_by=list(partition_by),
+            predicate=partition_predicate(keys.select(list(partition_by)).rows(), partition_by),
+            storage_options=self.storage_options,
+            commit_properties=self._properties(transactions, metadata),
+        )
+        version = self.version(ref)
+        assert version is not None
+        return WriteResult(version=version, rows_inserted=data.num_rows)
+
+    def replace_rows(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        keys: nw.DataFrame[object],
+        *,
+        partition_by: Sequence[str],
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        table = self._table(ref)
+        if table is None:
+            return self.overwrite(ref, frame, transactions=transactions, metadata=metadata)
+        columns = list(partition_by)
+        match = " AND ".join(f'(t."{c}" IS NOT DISTINCT FROM s."{c}")' for c in columns)
+        affected = partition_predicate(keys.select(columns).rows(), columns, alias="t")
+        before = table.version()
+        metrics = (
+            table.merge(
+                self._arrow(frame),
+                match,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=self._properties(transactions, metadata),
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(predicate=affected)
+            .execute()
+        )
+        version = self.version(ref)
+        assert version is not None
+        if version == before:  # nothing changed: still record what was consumed
+            version = self.append(
+                ref, frame.head(0), transactions=transactions, metadata=metadata
+            ).version
+        return WriteResult(
+            version=version,
+            rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            rows_updated=int(metrics.get("num_target_rows_updated", 0)),
+        )
+
     def upsert(
         self,
         ref: str,
@@ -184,6 +321,9 @@ class PolarsDeltaEngine:
         data = self._arrow(frame)
         # Null-safe: a batch keeps one row for a null key, so the merge must match it too.
         predicate = " AND ".join(f'(t."{k}" IS NOT DISTINCT FROM s."{k}")' for k in keys)
+        pruning = _key_range(frame, keys[0])
+        if pruning:
+            predicate = f"{pruning} AND {predicate}"
         merger = table.merge(
             data,
             predicate,
@@ -209,6 +349,50 @@ class PolarsDeltaEngine:
             rows_inserted=int(metrics.get("num_target_rows_inserted", 0)),
             rows_updated=int(metrics.get("num_target_rows_updated", 0)),
         )
+
+    # -- maintenance --------------------------------------------------------------------
+    def _require(self, ref: str) -> DeltaTable:
+        table = self._table(ref)
+        if table is None:
+            raise FileNotFoundError(f"{ref}: no Delta table at {self.uri(ref)}")
+        return table
+
+    def compact(self, ref: str) -> MaintenanceResult:
+        table = self._require(ref)
+        metrics = table.optimize.compact()
+        return MaintenanceResult(
+            "compact",
+            int(metrics.get("numFilesRemoved", 0)),
+            int(metrics.get("numFilesAdded", 0)),
+            table.version(),
+        )
+
+    def zorder(self, ref: str, columns: Sequence[str]) -> MaintenanceResult:
+        table = self._require(ref)
+        metrics = table.optimize.z_order(list(columns))
+        return MaintenanceResult(
+            "zorder",
+            int(metrics.get("numFilesRemoved", 0)),
+            int(metrics.get("numFilesAdded", 0)),
+            table.version(),
+        )
+
+    def vacuum(self, ref: str, retention_hours: int, *, force: bool = False) -> MaintenanceResult:
+        table = self._require(ref)
+        deleted = table.vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=not force
+        )
+        return MaintenanceResult("vacuum", len(deleted), 0, table.version())
+
+    def checkpoint(self, ref: str) -> MaintenanceResult:
+        table = self._require(ref)
+        table.create_checkpoint()
+        table.cleanup_metadata()
+        return MaintenanceResult("checkpoint", 0, 0, table.version())
+
+    def history(self, ref: str, limit: int | None = None) -> list[dict[str, object]]:
+        table = self._table(ref)
+        return [] if table is None else list(table.history(limit))
 
     # -- catalog ------------------------------------------------------------------------
     def info(self, ref: str) -> TableInfo | None:
@@ -240,3 +424,55 @@ class PolarsDeltaEngine:
                 if log.type == pafs.FileType.Directory:
                     refs.append(f"{layer.base_name}.{table.base_name}")
         return sorted(refs)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return "'" + value.isoformat(sep=" ") + "'"
+    if isinstance(value, date):
+        return "'" + value.isoformat() + "'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def partition_predicate(
+    rows: Sequence[tuple[object, ...]], columns: Sequence[str], alias: str = ""
+) -> str:
+    """A SQL predicate matching exactly the partitions ``rows`` (values of ``columns``),
+    with columns qualified by ``alias`` when given."""
+    if not rows:
+        return "false"
+    prefix = f"{alias}." if alias else ""
+
+    def equal(column: str, value: object) -> str:
+        name = f'{prefix}"{column}"'
+        return f"{name} IS NULL" if value is None else f"{name} = {_literal(value)}"
+
+    if len(columns) == 1:
+        name = f'{prefix}"{columns[0]}"'
+        values = sorted({r[0] for r in rows if r[0] is not None}, key=str)
+        parts = [f"{name} IN ({', '.join(_literal(v) for v in values)})"] if values else []
+        if any(r[0] is None for r in rows):
+            parts.append(f"{name} IS NULL")
+        return "(" + " OR ".join(parts) + ")"
+    clauses = sorted(
+        {
+            "(" + " AND ".join(equal(c, v) for c, v in zip(columns, r, strict=True)) + ")"
+            for r in rows
+        }
+    )
+    return "(" + " OR ".join(clauses) + ")"
+
+
+def _key_range(frame: nw.DataFrame[object], key: str) -> str:
+    """``t.key`` between the batch's smallest and largest key: lets a merge skip the target
+    files whose statistics lie outside (delta-rs otherwise scans and rewrites the whole
+    target). Left out when the batch holds a null key, which only a full scan can match."""
+    column = frame[key]
+    if len(column) == 0 or column.null_count() > 0:
+        return ""
+    low, high = column.min(), column.max()
+    return f'(t."{key}" >= {_literal(low)} AND t."{key}" <= {_literal(high)})'

@@ -19,7 +19,7 @@ from shoplake.engines.base import Engine
 from shoplake.errors import ExpectationFailed, FlowError
 from shoplake.pipeline.expectations import Action, ExistsIn, add_rule_flags, flag_column
 from shoplake.pipeline.graph import Graph
-from shoplake.pipeline.kinds import Append, Materialized, Upsert
+from shoplake.pipeline.kinds import Append, Materialized, Partitioned, Upsert
 from shoplake.pipeline.results import FlowResult, RuleResult
 from shoplake.pipeline.tables import THIS, TableDef
 
@@ -71,6 +71,13 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         versions[ref] = version
     exists = engine.version(target) is not None
     full = ctx.full_refresh or not exists
+    if isinstance(definition.kind, Partitioned) and not full:
+        from shoplake.pipeline.partitioned import run_partitioned
+
+        partial = run_partitioned(ctx, definition, graph, versions, start)
+        if partial is not None:
+            return partial
+        full = True
 
     frames: dict[str, nw.LazyFrame | None] = {}
     consumed: dict[str, int] = {}
@@ -154,11 +161,14 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
             duplicates += len(unique) - written.rows_inserted
         rows_written = written.rows_inserted + written.rows_updated
     else:
-        write = engine.overwrite if full or isinstance(kind, Materialized) else engine.append
+        replace = full or isinstance(kind, Materialized | Partitioned)
+        write = engine.overwrite if replace else engine.append
         written = write(
             target,
             kept,
-            partition_by=definition.partition_by,
+            partition_by=kind.partition_by
+            if isinstance(kind, Partitioned)
+            else definition.partition_by,
             transactions=transactions,
             metadata=metadata,
         )

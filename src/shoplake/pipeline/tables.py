@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from shoplake.errors import DefinitionError
 from shoplake.pipeline.expectations import Rule
-from shoplake.pipeline.kinds import Append, Kind, Materialized, Upsert
+from shoplake.pipeline.kinds import Append, Kind, Materialized, Partitioned, Upsert
 
 LAYERS = ("bronze", "silver", "gold")
 SYSTEM_LAYERS = ("quarantine", "_system")
@@ -43,6 +43,7 @@ class TableDef:
     description: str
     rules: tuple[Rule, ...]
     sla_minutes: int | None = None
+    zorder_by: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -148,6 +149,7 @@ class Pipeline:
         description: str | None = None,
         expectations: Iterable[Rule] = (),
         sla_minutes: int | None = None,
+        zorder_by: Iterable[str] = (),
     ) -> Callable[[Callable[..., object]], TableDef]:
         """Declare a table computed by the decorated function.
 
@@ -157,14 +159,33 @@ class Pipeline:
         explicitly; ``this`` receives the table's own current rows (or None
         before its first commit). Incremental kinds read their *stream* input
         (``stream=``, default the first parameter) as new rows only and every
-        other input in full.
+        other input in full. ``zorder_by`` names the columns ``shoplake maintain``
+        clusters the table's files by.
         """
         if layer not in LAYERS:
             raise DefinitionError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
         chosen_kind: Kind = kind if kind is not None else Materialized()
-        if not isinstance(chosen_kind, Append | Upsert | Materialized):
+        if not isinstance(chosen_kind, Append | Upsert | Materialized | Partitioned):
             raise DefinitionError(
-                f"kind must be Append(), Upsert(keys=[...]) or Materialized(), not {chosen_kind!r}"
+                "kind must be Append(), Upsert(keys=[...]), Materialized() or "
+                f"Partitioned(by=[...], plan=...), not {chosen_kind!r}"
+            )
+        if isinstance(chosen_kind, Partitioned) and not chosen_kind.by:
+            raise DefinitionError("Partitioned(by=[...]) needs at least one partition column")
+        if isinstance(chosen_kind, Partitioned) and chosen_kind.store not in ("partitions", "rows"):
+            raise DefinitionError(
+                f"Partitioned(store={chosen_kind.store!r}): use 'partitions' or 'rows'"
+            )
+        zorder = tuple(zorder_by)
+        overlap = set(zorder) & set(partition_by) | (
+            set(zorder) & set(chosen_kind.partition_by)
+            if isinstance(chosen_kind, Partitioned)
+            else set()
+        )
+        if overlap:
+            raise DefinitionError(
+                f"zorder_by {sorted(overlap)} are partition columns: Z-order only orders rows "
+                "within files, so list other columns"
             )
 
         def decorate(fn: Callable[..., object]) -> TableDef:
@@ -205,6 +226,7 @@ class Pipeline:
                 description=description or inspect.getdoc(fn) or "",
                 rules=tuple(expectations),
                 sla_minutes=sla_minutes,
+                zorder_by=zorder,
             )
             self._add(definition)
             return definition

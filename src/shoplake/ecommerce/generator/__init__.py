@@ -13,6 +13,7 @@ files), `manifest` (outcome counts and the report), `run` (`generate`). Only the
 library, numpy, Faker and orjson are used.
 """
 
+from shoplake.ecommerce.generator.batch import BatchReport, generate_batch
 from shoplake.ecommerce.generator.context import SourceGenerator
 from shoplake.ecommerce.generator.manifest import (
     Expected,
@@ -24,10 +25,12 @@ from shoplake.ecommerce.generator.run import SOURCES, generate
 
 __all__ = [
     "SOURCES",
+    "BatchReport",
     "Expected",
     "GenerationReport",
     "SourceGenerator",
     "SourceReport",
     "generate",
+    "generate_batch",
     "read_manifest",
 ]

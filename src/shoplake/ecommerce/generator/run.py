@@ -10,6 +10,7 @@ from pathlib import Path
 from shoplake.ecommerce.generator.calendar import History
 from shoplake.ecommerce.generator.context import Context, SourceGenerator
 from shoplake.ecommerce.generator.customers import CustomersSource
+from shoplake.ecommerce.generator.inventory import InventorySource
 from shoplake.ecommerce.generator.manifest import GenerationReport
 from shoplake.ecommerce.generator.order_items import OrderItemsSource
 from shoplake.ecommerce.generator.orders import OrdersSource
@@ -18,6 +19,7 @@ from shoplake.ecommerce.generator.pools import build_pools
 from shoplake.ecommerce.generator.products import ProductsSource
 from shoplake.ecommerce.generator.regions import RegionsSource
 from shoplake.ecommerce.generator.returns import ReturnsSource
+from shoplake.ecommerce.generator.shipments import ShipmentsSource
 from shoplake.ecommerce.generator.simulation import Shop
 
 SOURCES: tuple[type[SourceGenerator], ...] = (
@@ -27,6 +29,8 @@ SOURCES: tuple[type[SourceGenerator], ...] = (
     OrdersSource,
     OrderItemsSource,
     ReturnsSource,
+    InventorySource,
+    ShipmentsSource,
 )
 """The source generators, in run order: dimensions first (facts sample from them)."""
 
@@ -44,7 +48,8 @@ def generate(
     """Write a synthetic e-commerce data set into the landing folder `landing`.
 
     Writes the sources of docs/data-contract.md (`regions`, `customers`, `products`,
-    `orders`, `order_items`, `returns`) as `<landing>/<source>/<source>-NNNNN.<ext>` files of
+    `orders`, `order_items`, `returns`, `inventory`, `shipments`) as
+    `<landing>/<source>/<source>-NNNNN.<ext>` files of
     at most `chunk_rows` rows (plus `-updates-` files for changes over time), covering the
     24 months up to `end_date`, and `<landing>/_generator/manifest.json` with the rows
     written and the outcomes silver must produce (rows kept, duplicates, quarantined per

@@ -10,6 +10,7 @@ runs on Polars, DuckDB and any other narwhals lazy backend. Shared definitions
 from shoplake.ecommerce.marts.customers import customer_lifetime_value, customer_segments
 from shoplake.ecommerce.marts.fraud import fraud_alerts
 from shoplake.ecommerce.marts.kpis import executive_kpis
+from shoplake.ecommerce.marts.operations import inventory_health, shipping_performance
 from shoplake.ecommerce.marts.products import product_performance
 from shoplake.ecommerce.marts.revenue import category_sales, monthly_revenue
 from shoplake.ecommerce.marts.seasonal import seasonal_trends
@@ -20,7 +21,9 @@ __all__ = [
     "customer_segments",
     "executive_kpis",
     "fraud_alerts",
+    "inventory_health",
     "monthly_revenue",
     "product_performance",
     "seasonal_trends",
+    "shipping_performance",
 ]

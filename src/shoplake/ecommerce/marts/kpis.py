@@ -15,28 +15,83 @@ from shoplake.ecommerce.marts.common import (
     ratio,
     sale_lines,
 )
+from shoplake.ecommerce.marts.operations import on_time
 
 OVERALL = "overall"
 CURRENT_MONTH = "current_month"
 
 
-def _scoped_orders(orders: nw.LazyFrame) -> nw.LazyFrame:
-    """``scope, order_id, status``: every order under ``overall``, and again under
-    ``current_month`` if placed in the calendar month of the as-of."""
-    base = orders.select("order_id", "status", "order_ts")
-    this_month = (
-        base.join(as_of(orders), how="cross")
-        .filter(month_start(nw.col("order_ts")) == month_start(nw.col("as_of")))
-        .select(scope=nw.lit(CURRENT_MONTH), order_id=nw.col("order_id"), status=nw.col("status"))
+def _order_facts(
+    orders: nw.LazyFrame,
+    order_items: nw.LazyFrame,
+    returns: nw.LazyFrame,
+    shipments: nw.LazyFrame | None,
+) -> nw.LazyFrame:
+    """One row per order: ``customer_id, status, current`` (placed in the as-of's month),
+    ``revenue`` (its sale lines' sum; null when it has none: cancelled or line-less),
+    ``returned``, and its ``delivered_shipments``/``on_time_shipments``.
+
+    Everything is brought to the order grain first so that each KPI is one pass over
+    one row per order (joining the scopes to the lines repeats millions of rows).
+    """
+    revenue = (
+        sale_lines(orders, order_items).group_by("order_id").agg(revenue=nw.col("revenue").sum())
     )
-    overall = base.select(
-        scope=nw.lit(OVERALL), order_id=nw.col("order_id"), status=nw.col("status")
+    returned = returns.select("order_id").unique().with_columns(returned=nw.lit(True))
+    facts = (
+        orders.select("order_id", "customer_id", "status", "order_ts")
+        .join(as_of(orders), how="cross")
+        .with_columns(current=month_start(nw.col("order_ts")) == month_start(nw.col("as_of")))
+        .join(revenue, on="order_id", how="left")
+        .join(returned, on="order_id", how="left")
     )
-    return nw.concat([overall, this_month], how="vertical")
+    if shipments is None:
+        return facts.with_columns(
+            delivered_shipments=nw.lit(None, dtype=nw.Int64),
+            on_time_shipments=nw.lit(None, dtype=nw.Int64),
+        )
+    delivered = (
+        on_time(shipments)
+        .group_by("order_id")
+        .agg(
+            delivered_shipments=integer(nw.len()),
+            on_time_shipments=integer((~nw.col("late")).cast(nw.Int64).sum()),
+        )
+    )
+    return facts.join(delivered, on="order_id", how="left")
+
+
+def _summary(facts: nw.LazyFrame, scope: str) -> nw.LazyFrame:
+    sold = ~nw.col("revenue").is_null()
+    buyer = nw.when(sold).then(nw.col("customer_id"))
+
+    def count(condition: nw.Expr) -> nw.Expr:
+        return integer(condition.cast(nw.Int64).sum())
+
+    return (
+        facts.with_columns(scope=nw.lit(scope))
+        .group_by("scope")
+        .agg(
+            all_orders=integer(nw.len()),
+            delivered=count(nw.col("status") == DELIVERED),
+            cancelled=count(nw.col("status") == CANCELLED),
+            revenue=money(nw.col("revenue").sum()),
+            orders=count(sold),
+            # n_unique counts a null as one value: take it back out.
+            customers=integer(buyer.n_unique() - buyer.is_null().any().cast(nw.Int64)),
+            returned_orders=count(sold & nw.col("returned").fill_null(value=False)),
+            delivered_shipments=integer(nw.col("delivered_shipments").sum()),
+            on_time_shipments=integer(nw.col("on_time_shipments").sum()),
+            as_of=nw.col("as_of").max(),
+        )
+    )
 
 
 def executive_kpis(
-    orders: nw.LazyFrame, order_items: nw.LazyFrame, returns: nw.LazyFrame
+    orders: nw.LazyFrame,
+    order_items: nw.LazyFrame,
+    returns: nw.LazyFrame,
+    shipments: nw.LazyFrame | None = None,
 ) -> nw.LazyFrame:
     """The headline numbers: how much, how many, and how well did orders go?
 
@@ -48,59 +103,29 @@ def executive_kpis(
     revenue / orders. ``completion_rate`` and ``cancellation_rate`` are delivered
     and cancelled orders over all orders in scope (cancelled and line-less ones
     included); ``return_rate`` is the share of the scope's sold orders with at
-    least one return (whenever it was filed). ``on_time_delivery_rate`` is null
-    until shipments exist. Money in cents, rates to 4 places.
+    least one return (whenever it was filed). ``on_time_delivery_rate`` is the share
+    of the scope's delivered shipments that arrived by the end of their promised day
+    (null without ``shipments`` or without a delivered one). Money in cents, rates to
+    4 places.
 
     Columns: ``scope, revenue, orders, customers, avg_order_value, completion_rate,
     cancellation_rate, return_rate, on_time_delivery_rate, as_of``; sorted by
     ``scope``.
     """
-    scoped = _scoped_orders(orders)
-    status = scoped.group_by("scope").agg(
-        all_orders=integer(nw.len()),
-        delivered=integer((nw.col("status") == DELIVERED).cast(nw.Int64).sum()),
-        cancelled=integer((nw.col("status") == CANCELLED).cast(nw.Int64).sum()),
-    )
-    lines = sale_lines(orders, order_items).select("order_id", "customer_id", "revenue")
-    sales = (
-        scoped.select("scope", "order_id")
-        .join(lines, on="order_id", how="inner")
-        .group_by("scope")
-        .agg(
-            revenue=money(nw.col("revenue").sum()),
-            orders=integer(nw.col("order_id").n_unique()),
-            customers=integer(nw.col("customer_id").n_unique()),
-        )
-    )
-    returned_orders = returns.select("order_id").unique()
-    returned = (
-        scoped.select("scope", "order_id")
-        .join(lines.select("order_id").unique(), on="order_id", how="semi")
-        .join(returned_orders, on="order_id", how="semi")
-        .group_by("scope")
-        .agg(returned_orders=integer(nw.len()))
-    )
-    return (
-        status.join(sales, on="scope", how="left")
-        .join(returned, on="scope", how="left")
-        .join(as_of(orders), how="cross")
-        .with_columns(
-            revenue=nw.col("revenue").fill_null(0.0),
-            orders=integer(nw.col("orders").fill_null(0)),
-            customers=integer(nw.col("customers").fill_null(0)),
-            returned_orders=integer(nw.col("returned_orders").fill_null(0)),
-        )
-        .select(
-            "scope",
-            "revenue",
-            "orders",
-            "customers",
-            avg_order_value=money(ratio(nw.col("revenue"), nw.col("orders"))),
-            completion_rate=rate(ratio(nw.col("delivered"), nw.col("all_orders"))),
-            cancellation_rate=rate(ratio(nw.col("cancelled"), nw.col("all_orders"))),
-            return_rate=rate(ratio(nw.col("returned_orders"), nw.col("orders"))),
-            on_time_delivery_rate=nw.lit(None, dtype=nw.Float64),
-            as_of=nw.col("as_of"),
-        )
-        .sort("scope")
-    )
+    facts = _order_facts(orders, order_items, returns, shipments)
+    current = facts.filter(nw.col("current"))
+    scoped = nw.concat([_summary(facts, OVERALL), _summary(current, CURRENT_MONTH)])
+    return scoped.select(
+        "scope",
+        nw.col("revenue").fill_null(0.0),
+        "orders",
+        "customers",
+        avg_order_value=money(ratio(nw.col("revenue"), nw.col("orders"))),
+        completion_rate=rate(ratio(nw.col("delivered"), nw.col("all_orders"))),
+        cancellation_rate=rate(ratio(nw.col("cancelled"), nw.col("all_orders"))),
+        return_rate=rate(ratio(nw.col("returned_orders"), nw.col("orders"))),
+        on_time_delivery_rate=rate(
+            ratio(nw.col("on_time_shipments"), nw.col("delivered_shipments"))
+        ),
+        as_of=nw.col("as_of"),
+    ).sort("scope")

@@ -1,0 +1,144 @@
+"""Partition plans for the gold marts that can be recomputed month by month.
+
+A new batch of orders touches a few calendar months. :class:`OrderMonths` finds
+them from the changed rows of orders, order lines and products, and narrows the
+inputs to those months' orders and lines, so a mart recomputes only them.
+
+Month-over-month growth reads the previous month: a changed month also changes
+the next month's growth, so with ``growth=True`` the next month is recomputed
+too, and the month before every recomputed month is kept in the inputs (its
+revenue is the base of the growth). Growth is stored, not computed at read time,
+so the dashboard and SQL readers see one plain table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import narwhals as nw
+
+from shoplake.ecommerce.marts.common import integer, month_start
+
+KeyExprs = Callable[[nw.Expr], dict[str, nw.Expr]]
+
+
+def by_month(ts: nw.Expr) -> dict[str, nw.Expr]:
+    """Partition ``month`` (the first day of the order's month), as monthly marts have it."""
+    return {"month": month_start(ts)}
+
+
+def by_year_month(ts: nw.Expr) -> dict[str, nw.Expr]:
+    """Partition ``year, month_of_year``, as ``seasonal_trends`` has it."""
+    return {"year": integer(ts.dt.year()), "month_of_year": integer(ts.dt.month())}
+
+
+class OrderMonths:
+    """The months (by ``order_ts``) of the orders a batch touched.
+
+    A changed order (either image) touches its month; a changed order line touches
+    its order's month; a changed product touches the months of every order with a
+    line of it (its category and cost are read in the current version).
+
+    Example::
+
+        Partitioned(by=["month"], plan=OrderMonths(growth=True))
+    """
+
+    def __init__(
+        self,
+        *,
+        keys: KeyExprs = by_month,
+        orders: str = "silver_orders",
+        order_items: str = "silver_order_items",
+        products: str | None = None,
+        growth: bool = False,
+    ) -> None:
+        self.keys = keys
+        self.orders = orders
+        self.order_items = order_items
+        self.products = products
+        self.growth = growth
+        self.columns = tuple(keys(nw.col("order_ts")))
+        if growth and self.columns != ("month",):
+            raise ValueError("growth=True needs the partition key 'month'")
+
+    def _keyed(self, orders: nw.LazyFrame) -> nw.LazyFrame:
+        return orders.with_columns(**self.keys(nw.col("order_ts")))
+
+    def affected(
+        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
+    ) -> nw.LazyFrame:
+        cols = list(self.columns)
+        orders = inputs[self.orders]
+        touched_orders: list[nw.LazyFrame] = []
+        parts: list[nw.LazyFrame] = []
+        if self.orders in changed:
+            parts.append(self._keyed(changed[self.orders]).select(cols))
+        if self.order_items in changed:
+            touched_orders.append(changed[self.order_items].select("order_id"))
+        if self.products and self.products in changed:
+            products = changed[self.products].select("product_id").unique()
+            lines = inputs[self.order_items].join(products, on="product_id", how="semi")
+            touched_orders.append(lines.select("order_id"))
+        for ids in touched_orders:
+            parts.append(
+                self._keyed(orders.join(ids.unique(), on="order_id", how="semi")).select(cols)
+            )
+        if not parts:
+            return self._keyed(orders).select(cols).head(0)
+        keys = nw.concat(parts, how="vertical").unique()
+        if self.growth:
+            following = keys.select(month=nw.col("month").dt.offset_by("1mo").cast(nw.Date))
+            keys = nw.concat([keys, following], how="vertical").unique()
+        return keys
+
+    def restrict(
+        self, keys: nw.LazyFrame, inputs: Mapping[str, nw.LazyFrame]
+    ) -> Mapping[str, nw.LazyFrame]:
+        needed = keys
+        if self.growth:
+            previous = keys.select(month=nw.col("month").dt.offset_by("-1mo").cast(nw.Date))
+            needed = nw.concat([keys, previous], how="vertical").unique()
+        cols = list(self.columns)
+        orders = inputs[self.orders]
+        kept = self._keyed(orders).join(needed, on=cols, how="semi").drop(*cols)
+        lines = inputs[self.order_items].join(kept.select("order_id"), on="order_id", how="semi")
+        return {self.orders: kept, self.order_items: lines}
+
+
+class OrderCustomers:
+    """The customers of the orders a batch touched, for marts with one row per customer.
+
+    A changed order (either image: an order moved to another customer touches both)
+    touches its customer; a changed order line touches its order's customer. The
+    inputs are narrowed to those customers' orders and their lines.
+
+    Example::
+
+        Partitioned(by=["customer_id"], plan=OrderCustomers(), store="rows")
+    """
+
+    def __init__(
+        self, *, orders: str = "silver_orders", order_items: str = "silver_order_items"
+    ) -> None:
+        self.orders = orders
+        self.order_items = order_items
+
+    def affected(
+        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
+    ) -> nw.LazyFrame:
+        orders = inputs[self.orders]
+        parts = [orders.select("customer_id").head(0)]
+        if self.orders in changed:
+            parts.append(changed[self.orders].select("customer_id"))
+        if self.order_items in changed:
+            ids = changed[self.order_items].select("order_id").unique()
+            parts.append(orders.join(ids, on="order_id", how="semi").select("customer_id"))
+        return nw.concat(parts, how="vertical").unique()
+
+    def restrict(
+        self, keys: nw.LazyFrame, inputs: Mapping[str, nw.LazyFrame]
+    ) -> Mapping[str, nw.LazyFrame]:
+        orders = inputs[self.orders].join(keys, on="customer_id", how="semi")
+        lines = inputs[self.order_items].join(orders.select("order_id"), on="order_id", how="semi")
+        return {self.orders: orders, self.order_items: lines}
