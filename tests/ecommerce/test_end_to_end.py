@@ -28,7 +28,7 @@ NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
     "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",
     "product_performance", "seasonal_trends", "executive_kpis", "fraud_alerts",
-    "inventory_health", "shipping_performance",
+    "inventory_health", "shipping_performance", "order_month_facts", "product_month_sales",
 )
 Versions = Callable[[Path], dict[str, int]]
 

@@ -37,7 +37,10 @@ class OrderMonths:
 
     A changed order (either image) touches its month; a changed order line touches
     its order's month; a changed product touches the months of every order with a
-    line of it (its category and cost are read in the current version).
+    line of it (its category and cost are read in the current version). A changed
+    row of a ``related`` input (one with an ``order_id``, such as returns or
+    shipments) touches its order's month, and that input is narrowed to the kept
+    orders too.
 
     Example::
 
@@ -51,12 +54,14 @@ class OrderMonths:
         orders: str = "silver_orders",
         order_items: str = "silver_order_items",
         products: str | None = None,
+        related: tuple[str, ...] = (),
         growth: bool = False,
     ) -> None:
         self.keys = keys
         self.orders = orders
         self.order_items = order_items
         self.products = products
+        self.related = related
         self.growth = growth
         self.columns = tuple(keys(nw.col("order_ts")))
         if growth and self.columns != ("month",):
@@ -74,8 +79,9 @@ class OrderMonths:
         parts: list[nw.LazyFrame] = []
         if self.orders in changed:
             parts.append(self._keyed(changed[self.orders]).select(cols))
-        if self.order_items in changed:
-            touched_orders.append(changed[self.order_items].select("order_id"))
+        for name in (self.order_items, *self.related):
+            if name in changed:
+                touched_orders.append(changed[name].select("order_id"))
         if self.products and self.products in changed:
             products = changed[self.products].select("product_id").unique()
             lines = inputs[self.order_items].join(products, on="product_id", how="semi")
@@ -103,7 +109,10 @@ class OrderMonths:
         orders = inputs[self.orders]
         kept = self._keyed(orders).join(needed, on=cols, how="semi").drop(*cols)
         lines = inputs[self.order_items].join(kept.select("order_id"), on="order_id", how="semi")
-        return {self.orders: kept, self.order_items: lines}
+        narrowed = {self.orders: kept, self.order_items: lines}
+        for name in self.related:
+            narrowed[name] = inputs[name].join(kept.select("order_id"), on="order_id", how="semi")
+        return narrowed
 
 
 class OrderCustomers:

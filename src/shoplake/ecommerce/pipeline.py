@@ -12,6 +12,7 @@ import narwhals as nw
 
 from shoplake import Materialized, Partitioned, Pipeline, Upsert, expect, expect_exists
 from shoplake.ecommerce import marts, silver
+from shoplake.ecommerce.aggregates import add_aggregate_tables
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.incremental import OrderCustomers, OrderMonths, by_year_month
@@ -165,7 +166,9 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     # Full recompute (Materialized) where a batch can change every row: segments depend on
     # the latest order date (recency), product ranks and fraud rates are global within a
-    # category or over all returns, the KPIs are two rows over all history.
+    # category or over all returns, the KPIs are two rows over all history. Segments, ranks
+    # and KPIs are recomputed from small incrementally maintained tables (per customer,
+    # per month and product, per month), not from every order line.
     gold = Materialized()
     by_month = Partitioned(by=["month"], plan=OrderMonths(growth=True))
 
@@ -191,12 +194,14 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(layer="gold", kind=gold, zorder_by=["tier"])
     def customer_segments(
+        gold_customer_lifetime_value: nw.LazyFrame,
         silver_orders: nw.LazyFrame,
-        silver_order_items: nw.LazyFrame,
         silver_customers: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """VIP / Premium / Standard / Basic tiers by spend, with recency and frequency."""
-        return marts.customer_segments(silver_orders, silver_order_items, silver_customers)
+        return marts.segments_from_totals(
+            gold_customer_lifetime_value, silver_orders, silver_customers
+        )
 
     @p.table(
         layer="gold",
@@ -210,14 +215,13 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(layer="gold", kind=gold)
     def product_performance(
-        silver_orders: nw.LazyFrame,
-        silver_order_items: nw.LazyFrame,
+        gold_product_month_sales: nw.LazyFrame,
         silver_products: nw.LazyFrame,
         silver_returns: nw.LazyFrame,
     ) -> nw.LazyFrame:
         """Units, revenue, margin, return rate and rank in category per product."""
-        return marts.product_performance(
-            silver_orders, silver_order_items, silver_products, silver_returns
+        return marts.performance_from_sales(
+            gold_product_month_sales, silver_products, silver_returns
         )
 
     @p.table(
@@ -232,15 +236,10 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(layer="gold", kind=gold)
     def executive_kpis(
-        silver_orders: nw.LazyFrame,
-        silver_order_items: nw.LazyFrame,
-        silver_returns: nw.LazyFrame,
-        silver_shipments: nw.LazyFrame,
+        gold_order_month_facts: nw.LazyFrame, gold_customer_lifetime_value: nw.LazyFrame
     ) -> nw.LazyFrame:
         """Headline KPIs overall and for the current month."""
-        return marts.executive_kpis(
-            silver_orders, silver_order_items, silver_returns, silver_shipments
-        )
+        return marts.kpis_from_months(gold_order_month_facts, gold_customer_lifetime_value)
 
     @p.table(layer="gold", kind=gold)
     def fraud_alerts(silver_returns: nw.LazyFrame, silver_orders: nw.LazyFrame) -> nw.LazyFrame:
@@ -248,4 +247,5 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         return marts.fraud_alerts(silver_returns, silver_orders)
 
     add_operations_tables(p)
+    add_aggregate_tables(p)
     return p

@@ -71,9 +71,20 @@ def customer_segments(
     recency_bucket, frequency_bucket, region_id, city, state, country``; sorted by
     ``customer_id``.
     """
+    return segments_from_totals(_per_customer(orders, order_items), orders, customers)
+
+
+def segments_from_totals(
+    totals: nw.LazyFrame, orders: nw.LazyFrame, customers: nw.LazyFrame
+) -> nw.LazyFrame:
+    """:func:`customer_segments` projected from per-customer totals (``customer_id,
+    total_spend`` (rounded), ``orders, last_order_ts``, such as
+    :func:`customer_lifetime_value`): one row per customer, not per order line.
+    ``orders`` is read only for the as-of (its latest ``order_ts``).
+    """
     places = current_rows(customers).select("customer_id", "region_id", "city", "state", "country")
     return (
-        _per_customer(orders, order_items)
+        totals.select("customer_id", "total_spend", "orders", "last_order_ts")
         .join(as_of(orders), how="cross")
         .with_columns(recency_days=whole_days(nw.col("as_of"), nw.col("last_order_ts")))
         .with_columns(

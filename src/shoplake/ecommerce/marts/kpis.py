@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import narwhals as nw
 
+from shoplake.ecommerce.marts.aggregates import order_month_facts
 from shoplake.ecommerce.marts.common import (
-    CANCELLED,
-    DELIVERED,
-    as_of,
     integer,
     money,
     month_start,
@@ -15,71 +13,24 @@ from shoplake.ecommerce.marts.common import (
     ratio,
     sale_lines,
 )
-from shoplake.ecommerce.marts.operations import on_time
 
 OVERALL = "overall"
 CURRENT_MONTH = "current_month"
 
 
-def _order_facts(
-    orders: nw.LazyFrame,
-    order_items: nw.LazyFrame,
-    returns: nw.LazyFrame,
-    shipments: nw.LazyFrame | None,
-) -> nw.LazyFrame:
-    """One row per order: ``customer_id, status, current`` (placed in the as-of's month),
-    ``revenue`` (its sale lines' sum; null when it has none: cancelled or line-less),
-    ``returned``, and its ``delivered_shipments``/``on_time_shipments``.
-
-    Everything is brought to the order grain first so that each KPI is one pass over
-    one row per order (joining the scopes to the lines repeats millions of rows).
-    """
-    revenue = (
-        sale_lines(orders, order_items).group_by("order_id").agg(revenue=nw.col("revenue").sum())
-    )
-    returned = returns.select("order_id").unique().with_columns(returned=nw.lit(True))
-    facts = (
-        orders.select("order_id", "customer_id", "status", "order_ts")
-        .join(as_of(orders), how="cross")
-        .with_columns(current=month_start(nw.col("order_ts")) == month_start(nw.col("as_of")))
-        .join(revenue, on="order_id", how="left")
-        .join(returned, on="order_id", how="left")
-    )
-    if shipments is None:
-        return facts.with_columns(
-            delivered_shipments=nw.lit(None, dtype=nw.Int64),
-            on_time_shipments=nw.lit(None, dtype=nw.Int64),
-        )
-    delivered = (
-        on_time(shipments)
-        .group_by("order_id")
-        .agg(
-            delivered_shipments=integer(nw.len()),
-            on_time_shipments=integer((~nw.col("late")).cast(nw.Int64).sum()),
-        )
-    )
-    return facts.join(delivered, on="order_id", how="left")
-
-
-def _summary(facts: nw.LazyFrame, scope: str) -> nw.LazyFrame:
-    sold = ~nw.col("revenue").is_null()
-    buyer = nw.when(sold).then(nw.col("customer_id"))
-
-    def count(condition: nw.Expr) -> nw.Expr:
-        return integer(condition.cast(nw.Int64).sum())
-
+def _summary(months: nw.LazyFrame, scope: str) -> nw.LazyFrame:
+    """One row: the months' facts added up, ``revenue`` back from cents."""
     return (
-        facts.with_columns(scope=nw.lit(scope))
+        months.with_columns(scope=nw.lit(scope))
         .group_by("scope")
         .agg(
-            all_orders=integer(nw.len()),
-            delivered=count(nw.col("status") == DELIVERED),
-            cancelled=count(nw.col("status") == CANCELLED),
-            revenue=money(nw.col("revenue").sum()),
-            orders=count(sold),
-            # n_unique counts a null as one value: take it back out.
-            customers=integer(buyer.n_unique() - buyer.is_null().any().cast(nw.Int64)),
-            returned_orders=count(sold & nw.col("returned").fill_null(value=False)),
+            all_orders=integer(nw.col("all_orders").sum()),
+            delivered=integer(nw.col("delivered").sum()),
+            cancelled=integer(nw.col("cancelled").sum()),
+            revenue=integer(nw.col("revenue_cents").sum()) / 100,
+            orders=integer(nw.col("orders").sum()),
+            customers=integer(nw.col("customers").sum()),
+            returned_orders=integer(nw.col("returned_orders").sum()),
             delivered_shipments=integer(nw.col("delivered_shipments").sum()),
             on_time_shipments=integer(nw.col("on_time_shipments").sum()),
             as_of=nw.col("as_of").max(),
@@ -112,20 +63,41 @@ def executive_kpis(
     cancellation_rate, return_rate, on_time_delivery_rate, as_of``; sorted by
     ``scope``.
     """
-    facts = _order_facts(orders, order_items, returns, shipments)
-    current = facts.filter(nw.col("current"))
-    scoped = nw.concat([_summary(facts, OVERALL), _summary(current, CURRENT_MONTH)])
-    return scoped.select(
-        "scope",
-        nw.col("revenue").fill_null(0.0),
-        "orders",
-        "customers",
-        avg_order_value=money(ratio(nw.col("revenue"), nw.col("orders"))),
-        completion_rate=rate(ratio(nw.col("delivered"), nw.col("all_orders"))),
-        cancellation_rate=rate(ratio(nw.col("cancelled"), nw.col("all_orders"))),
-        return_rate=rate(ratio(nw.col("returned_orders"), nw.col("orders"))),
-        on_time_delivery_rate=rate(
-            ratio(nw.col("on_time_shipments"), nw.col("delivered_shipments"))
-        ),
-        as_of=nw.col("as_of"),
-    ).sort("scope")
+    facts = order_month_facts(orders, order_items, returns, shipments)
+    buyers = sale_lines(orders, order_items).select("customer_id")
+    return kpis_from_months(facts, buyers)
+
+
+def kpis_from_months(months: nw.LazyFrame, buyers: nw.LazyFrame) -> nw.LazyFrame:
+    """:func:`executive_kpis` projected from
+    :func:`~shoplake.ecommerce.marts.aggregates.order_month_facts` and the customers who
+    bought anything (``buyers``: a ``customer_id`` column, repeats and nulls allowed,
+    such as ``customer_lifetime_value``). Both are small: this reads no order line.
+    """
+    latest = months.select(as_of=nw.col("last_order_ts").max())
+    scoped = months.join(latest, how="cross")
+    current = scoped.filter(nw.col("month") == month_start(nw.col("as_of")))
+    distinct = buyers.filter(~nw.col("customer_id").is_null()).select("customer_id").unique()
+    everyone = distinct.select(customers=integer(nw.len()), scope=nw.lit(OVERALL))
+    overall = _summary(scoped, OVERALL).drop("customers").join(everyone, on="scope", how="left")
+    columns = overall.collect_schema().names()
+    scoped_rows = nw.concat([overall, _summary(current, CURRENT_MONTH).select(columns)])
+    # Rounded before the average, as the average is defined on the rounded revenue.
+    return (
+        scoped_rows.with_columns(revenue=money(nw.col("revenue")))
+        .select(
+            "scope",
+            nw.col("revenue").fill_null(0.0),
+            "orders",
+            nw.col("customers").fill_null(0),
+            avg_order_value=money(ratio(nw.col("revenue"), nw.col("orders"))),
+            completion_rate=rate(ratio(nw.col("delivered"), nw.col("all_orders"))),
+            cancellation_rate=rate(ratio(nw.col("cancelled"), nw.col("all_orders"))),
+            return_rate=rate(ratio(nw.col("returned_orders"), nw.col("orders"))),
+            on_time_delivery_rate=rate(
+                ratio(nw.col("on_time_shipments"), nw.col("delivered_shipments"))
+            ),
+            as_of=nw.col("as_of"),
+        )
+        .sort("scope")
+    )

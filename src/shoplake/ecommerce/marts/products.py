@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import narwhals as nw
 
+from shoplake.ecommerce.marts.aggregates import product_month_sales
 from shoplake.ecommerce.marts.common import (
     current_rows,
     integer,
@@ -11,7 +12,6 @@ from shoplake.ecommerce.marts.common import (
     money_margin,
     rate,
     ratio,
-    sale_lines,
 )
 
 
@@ -36,13 +36,28 @@ def product_performance(
     margin_pct, returned_units, return_rate, rank_in_category``; sorted by
     ``product_id``.
     """
+    return performance_from_sales(product_month_sales(orders, order_items), products, returns)
+
+
+def performance_from_sales(
+    sales: nw.LazyFrame, products: nw.LazyFrame, returns: nw.LazyFrame
+) -> nw.LazyFrame:
+    """:func:`product_performance` projected from
+    :func:`~shoplake.ecommerce.marts.aggregates.product_month_sales` (months × products
+    rows, not order lines). ``cost`` is units × the current cost: the same as summing
+    quantity × cost over the lines, since every line of a product is costed at its
+    current cost.
+    """
+    costs = current_rows(products).select("product_id", unit_cost=nw.col("cost"))
     sold = (
-        sale_lines(orders, order_items, products)
-        .group_by("product_id")
-        .agg(
-            units=integer(nw.col("quantity").sum()),
-            revenue=money(nw.col("revenue").sum()),
-            cost=money(nw.col("cost").sum()),
+        sales.group_by("product_id")
+        .agg(units=nw.col("units").sum(), revenue_cents=nw.col("revenue_cents").sum())
+        .join(costs, on="product_id", how="left")
+        .select(
+            "product_id",
+            units=integer(nw.col("units")),
+            revenue=money(integer(nw.col("revenue_cents")) / 100),
+            cost=money(nw.col("units") * nw.col("unit_cost")),
         )
     )
     returned = returns.group_by("product_id").agg(returned_units=integer(nw.len()))

@@ -1,0 +1,121 @@
+"""The history-wide marts (segments, product ranks, KPIs) come from small incrementally
+maintained tables; after several batches they must equal a full recompute from silver.
+
+The batches mix what moves those marts: new orders in a past and in a new month, a
+late return and a late shipment of an old order, and an old order cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import narwhals as nw
+import polars as pl
+import pytest
+
+from shoplake.ecommerce import marts
+from shoplake.ecommerce.generator import generate, generate_batch
+from shoplake.ecommerce.pipeline import build_pipeline
+from shoplake.engines.polars_delta import PolarsDeltaEngine
+from shoplake.pipeline.runner import run_pipeline
+
+NOW = datetime(2027, 1, 31)
+GRAIN = {
+    "customer_segments": ["customer_id"],
+    "product_performance": ["product_id"],
+    "executive_kpis": ["scope"],
+    "order_month_facts": ["month"],
+    "product_month_sales": ["month", "product_id"],
+}
+
+
+def _run(lake: Path, landing: Path) -> dict[str, str]:
+    result = run_pipeline(
+        build_pipeline(now=NOW), engine=PolarsDeltaEngine(str(lake)), landing=landing
+    )
+    assert result.status == "completed", [f.message for f in result.flows if f.message]
+    return {f.table: f.message for f in result.flows}
+
+
+def _silver(lake: Path, name: str) -> nw.LazyFrame:
+    return nw.from_native(pl.scan_delta(str(lake / "silver" / name)))
+
+
+def _full(lake: Path, mart: str) -> pl.DataFrame:
+    s = {n: _silver(lake, n) for n in ("orders", "order_items", "customers", "products")}
+    returns, shipments = _silver(lake, "returns"), _silver(lake, "shipments")
+    frames = {
+        "customer_segments": lambda: marts.customer_segments(
+            s["orders"], s["order_items"], s["customers"]
+        ),
+        "product_performance": lambda: marts.product_performance(
+            s["orders"], s["order_items"], s["products"], returns
+        ),
+        "executive_kpis": lambda: marts.executive_kpis(
+            s["orders"], s["order_items"], returns, shipments
+        ),
+        "order_month_facts": lambda: marts.order_month_facts(
+            s["orders"], s["order_items"], returns, shipments
+        ),
+        "product_month_sales": lambda: marts.product_month_sales(s["orders"], s["order_items"]),
+    }
+    return frames[mart]().collect().to_native()
+
+
+def _assert_matches_full_recompute(lake: Path) -> None:
+    for mart, grain in GRAIN.items():
+        want = _full(lake, mart).sort(grain)
+        got = pl.read_delta(str(lake / "gold" / mart)).select(want.columns).sort(grain)
+        assert got.equals(want), f"{mart} differs from a full recompute"
+
+
+def _first(path: Path) -> dict[str, object]:
+    line = path.read_text().splitlines()[0]
+    return json.loads(line)  # type: ignore[no-any-return]
+
+
+def _write(landing: Path, source: str, name: str, row: dict[str, object]) -> None:
+    (landing / source / f"{name}.jsonl").write_text(json.dumps(row) + "\n")
+
+
+@pytest.fixture()
+def shop(tmp_path: Path) -> tuple[Path, Path]:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    generate(landing, orders=1500, seed=3)
+    _run(lake, landing)
+    return landing, lake
+
+
+def test_segments_ranks_and_kpis_match_a_full_recompute_after_batches(
+    shop: tuple[Path, Path],
+) -> None:
+    landing, lake = shop
+    _assert_matches_full_recompute(lake)
+    old_order = _first(sorted((landing / "orders").glob("*.jsonl"))[0])
+    old_return = _first(sorted((landing / "returns").glob("*.jsonl"))[0])
+    old_shipment = _first(sorted((landing / "shipments").glob("*.jsonl"))[0])
+
+    generate_batch(landing, orders=40, day=date(2026, 9, 14))  # late, inside the history
+    _write(landing, "returns", "late-return", {**old_return, "return_id": "RT9000001"})
+    _write(landing, "shipments", "late-shipment", {**old_shipment, "shipment_id": "SH90000001"})
+    messages = _run(lake, landing)
+    assert "recomputed" in messages["gold.order_month_facts"]
+    _assert_matches_full_recompute(lake)
+
+    generate_batch(landing, orders=40, day=date(2026, 11, 3))  # a new month: as-of moves
+    cancelled = {**old_order, "status": "cancelled", "updated_at": "2026-11-04T10:00:00"}
+    _write(landing, "orders", "orders-late-cancel", cancelled)
+    _run(lake, landing)
+    _assert_matches_full_recompute(lake)
+
+    generate_batch(landing, orders=40, day=date(2026, 12, 20))
+    messages = _run(lake, landing)
+    _assert_matches_full_recompute(lake)
+    # Only December changed, and December's next month (none yet) is not stored.
+    assert messages["gold.product_month_sales"] == "1 partition(s) recomputed"
+    kpis = pl.read_delta(str(lake / "gold" / "executive_kpis"))
+    current = kpis.filter(pl.col("scope") == "current_month")
+    assert current["orders"].item() == 40
+    assert current["as_of"].item().date() >= date(2026, 12, 20)
