@@ -84,7 +84,9 @@ class PolarsDeltaEngine:
             if commit.get("operation") != "WRITE" or mode != "Append":
                 return None
         reader = table.load_cdf(starting_version=after + 1, ending_version=until)
-        frame = pl.from_arrow(pa.table(reader.read_all()))
+        # Through a stream reader, not pa.table(): that probes for pandas and imports it
+        # (half a second, on every incremental run).
+        frame = pl.from_arrow(pa.RecordBatchReader.from_stream(reader).read_all())
         assert isinstance(frame, pl.DataFrame)
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
 
