@@ -14,6 +14,7 @@ so the dashboard and SQL readers see one plain table.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date, datetime
 
 import narwhals as nw
 
@@ -30,6 +31,53 @@ def by_month(ts: nw.Expr) -> dict[str, nw.Expr]:
 def by_year_month(ts: nw.Expr) -> dict[str, nw.Expr]:
     """Partition ``year, month_of_year``, as ``seasonal_trends`` has it."""
     return {"year": integer(ts.dt.year()), "month_of_year": integer(ts.dt.month())}
+
+
+def _first_days(keys: nw.DataFrame[object]) -> list[date]:
+    """The first day of each key's month, for the two month layouts used here (else [])."""
+    names = keys.columns
+    if names == ["month"]:
+        return [d for d in keys.get_column("month").to_list() if d is not None]
+    if sorted(names) == ["month_of_year", "year"]:
+        return [
+            date(r["year"], r["month_of_year"], 1)
+            for r in keys.rows(named=True)
+            if r["year"] is not None and r["month_of_year"] is not None
+        ]
+    return []
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def within_months(frame: nw.LazyFrame, keys: nw.DataFrame[object]) -> nw.LazyFrame:
+    """``frame`` (orders) filtered to the span of the keys' months by a plain ``order_ts``
+    range: a literal predicate the scan can check against Parquet statistics, so row
+    groups of other months are skipped. A superset: callers still join on the keys."""
+    days = _first_days(keys)
+    if not days:
+        return frame
+    lo, hi = min(days), _next_month(max(days))
+    ts = nw.col("order_ts")
+    return frame.filter(
+        (ts >= datetime(lo.year, lo.month, 1)) & (ts < datetime(hi.year, hi.month, 1))
+    )
+
+
+def within_ids(frame: nw.LazyFrame, ids: nw.DataFrame[object]) -> nw.LazyFrame:
+    """``frame`` filtered to the ``order_id`` range of ``ids`` (a superset, like
+    :func:`within_months`; empty when ``ids`` is)."""
+    known = ids.filter(~nw.col("order_id").is_null())
+    if len(known) == 0:
+        return frame.head(0)
+    bounds = known.select(lo=nw.col("order_id").min(), hi=nw.col("order_id").max()).row(0)
+    oid = nw.col("order_id")
+    return frame.filter((oid >= nw.lit(bounds[0])) & (oid <= nw.lit(bounds[1])))
+
+
+def _semi_by_ids(frame: nw.LazyFrame, ids: nw.DataFrame[object]) -> nw.LazyFrame:
+    return within_ids(frame, ids).join(ids.lazy(), on="order_id", how="semi")
 
 
 class OrderMonths:
@@ -87,9 +135,8 @@ class OrderMonths:
             lines = inputs[self.order_items].join(products, on="product_id", how="semi")
             touched_orders.append(lines.select("order_id"))
         for ids in touched_orders:
-            parts.append(
-                self._keyed(orders.join(ids.unique(), on="order_id", how="semi")).select(cols)
-            )
+            unique = ids.unique().collect()
+            parts.append(self._keyed(_semi_by_ids(orders, unique)).select(cols))
         if not parts:
             return self._keyed(orders).select(cols).head(0)
         keys = nw.concat(parts, how="vertical").unique()
@@ -106,12 +153,22 @@ class OrderMonths:
             previous = keys.select(month=nw.col("month").dt.offset_by("-1mo").cast(nw.Date))
             needed = nw.concat([keys, previous], how="vertical").unique()
         cols = list(self.columns)
-        orders = inputs[self.orders]
-        kept = self._keyed(orders).join(needed, on=cols, how="semi").drop(*cols)
-        lines = inputs[self.order_items].join(kept.select("order_id"), on="order_id", how="semi")
-        narrowed = {self.orders: kept, self.order_items: lines}
+        wanted = needed.unique().collect()
+        # Collected once (a few months of orders): the literal bounds below need its ids,
+        # and the table function reads it again.
+        kept = (
+            self._keyed(within_months(inputs[self.orders], wanted))
+            .join(wanted.lazy(), on=cols, how="semi")
+            .drop(*cols)
+            .collect()
+        )
+        ids = kept.select("order_id")
+        narrowed = {
+            self.orders: kept.lazy(),
+            self.order_items: _semi_by_ids(inputs[self.order_items], ids),
+        }
         for name in self.related:
-            narrowed[name] = inputs[name].join(kept.select("order_id"), on="order_id", how="semi")
+            narrowed[name] = _semi_by_ids(inputs[name], ids)
         return narrowed
 
 
@@ -141,8 +198,8 @@ class OrderCustomers:
         if self.orders in changed:
             parts.append(changed[self.orders].select("customer_id"))
         if self.order_items in changed:
-            ids = changed[self.order_items].select("order_id").unique()
-            parts.append(orders.join(ids, on="order_id", how="semi").select("customer_id"))
+            ids = changed[self.order_items].select("order_id").unique().collect()
+            parts.append(_semi_by_ids(orders, ids).select("customer_id"))
         return nw.concat(parts, how="vertical").unique()
 
     def restrict(

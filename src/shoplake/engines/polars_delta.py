@@ -11,11 +11,15 @@ import narwhals as nw
 import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from shoplake.engines.base import MaintenanceResult, TableInfo, WriteResult
 
+ROW_GROUP_ROWS = 65_536
+"""Rows per Parquet row group. Each group carries min/max statistics, so a filtered read
+(the orders of a few months, the lines of a range of order ids) skips the groups it
+cannot match instead of decoding the whole file."""
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 _SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
 """Commits that change files but not rows (compaction, Z-order, vacuum)."""
@@ -206,6 +210,7 @@ class PolarsDeltaEngine:
             schema_mode="merge" if mode == "append" else "overwrite",
             storage_options=self.storage_options,
             commit_properties=self._properties(transactions, metadata),
+            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
         )
         version = self.version(ref)
         assert version is not None
@@ -260,6 +265,7 @@ class PolarsDeltaEngine:
             predicate=partition_predicate(keys.select(list(partition_by)).rows(), partition_by),
             storage_options=self.storage_options,
             commit_properties=self._properties(transactions, metadata),
+            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
         )
         version = self.version(ref)
         assert version is not None
@@ -289,6 +295,7 @@ class PolarsDeltaEngine:
                 source_alias="s",
                 target_alias="t",
                 commit_properties=self._properties(transactions, metadata),
+                writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
             )
             .when_matched_update_all()
             .when_not_matched_insert_all()
@@ -333,6 +340,7 @@ class PolarsDeltaEngine:
             target_alias="t",
             merge_schema=True,
             commit_properties=self._properties(transactions, metadata),
+            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
         )
         if sequence_by is not None:
             newer = f's."{sequence_by}" > t."{sequence_by}" OR t."{sequence_by}" IS NULL'
