@@ -10,12 +10,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+from shoplake.cli_ingest import (
+    Archive,
+    ManifestsOnly,
+    MaxBytes,
+    MaxFiles,
+    Wait,
+    batch_line,
+    execute_batches,
+    loader_config,
+)
+from shoplake.cli_ingest import register as register_ingest
 from shoplake.config import Settings, load_settings
 from shoplake.console import console, kpi_table, rules_table, run_messages, run_table, tables_table
 from shoplake.errors import ConfigError, ShoplakeError
-from shoplake.pipeline.results import FlowResult, RunResult
+from shoplake.pipeline.loader import LoaderConfig
+from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.tables import Pipeline
 
 app = typer.Typer(
@@ -85,36 +97,20 @@ def execute_run(
     *,
     select: list[str] | None = None,
     full_refresh: bool = False,
+    config: LoaderConfig | None = None,
+    manifests_only: bool = False,
 ) -> RunResult:
-    """Run with a live progress line per table."""
-    from shoplake.pipeline.runner import run_pipeline
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def report(ref: str, result: FlowResult | None) -> None:
-            if result is None:
-                progress.update(task, description=ref)
-            else:
-                progress.advance(task)
-
-        graph_size = len(pipeline.definitions)
-        progress.update(task, total=graph_size if not select else None)
-        return run_pipeline(
-            pipeline,
-            engine=_engine(settings),
-            landing=_landing_path(settings),
-            select=select,
-            full_refresh=full_refresh,
-            progress=report,
-        )
+    """Process everything available in batches (progress bars); the last batch's run."""
+    results = execute_batches(
+        pipeline,
+        settings,
+        config or loader_config(settings),
+        select=select,
+        full_refresh=full_refresh,
+        manifests_only=manifests_only,
+    )
+    runs = [r.run for r in results if r.run is not None]
+    return runs[-1] if runs else RunResult("none")
 
 
 @app.command()
@@ -131,22 +127,41 @@ def run(
         bool,
         typer.Option("--full-refresh", help="Rebuild the selected tables from all their input"),
     ] = False,
+    max_files: MaxFiles = None,
+    max_bytes: MaxBytes = None,
+    archive: Archive = None,
+    wait: Wait = 0.0,
+    manifests_only: ManifestsOnly = False,
     pipeline: PipelineOpt = DEFAULT_PIPELINE,
     debug: Debug = False,
 ) -> None:
-    """One triggered update: process what is new, in dependency order."""
+    """Process everything available, in batches, and stop (Auto Loader's availableNow)."""
     try:
         settings = _settings(lake, landing)
-        result = execute_run(
-            load_pipeline(pipeline), settings, select=select, full_refresh=full_refresh
+        config = loader_config(
+            settings, max_files=max_files, max_bytes=max_bytes, archive=archive, wait_s=wait
+        )
+        results = execute_batches(
+            load_pipeline(pipeline),
+            settings,
+            config,
+            select=select,
+            full_refresh=full_refresh,
+            manifests_only=manifests_only,
         )
     except ShoplakeError as err:
         _fail(err, debug)
         return
-    console.print(run_table(result))
-    for message in run_messages(result):
-        console.print(f"[bold red]Error:[/] {message}")
-    if result.status == "failed":
+    if not results:
+        console.print("nothing to do: no new files, every table skipped (up to date)")
+        return
+    for result in results:
+        if result.run is not None and len(results) <= 3:
+            console.print(run_table(result.run))
+            for message in run_messages(result.run):
+                console.print(f"[bold red]Error:[/] {message}")
+        console.print(batch_line(result))
+    if any(r.status != "succeeded" for r in results):
         raise typer.Exit(1)
 
 
@@ -242,6 +257,10 @@ def demo(
         _fail(err, debug)
         return
     show_summary(settings, result)
+    archived = dir / "archive"
+    if archived.is_dir():
+        count = sum(1 for p in archived.rglob("*") if p.is_file())
+        console.print(f"{count} landing file(s) ingested and moved to {archived}")
     console.print(f"demo finished in {time.perf_counter() - started:.2f}s — lake at {lake}")
     if result.status == "failed":
         raise typer.Exit(1)
@@ -249,6 +268,9 @@ def demo(
 
 def _reset_demo(landing: Path, lake: Path) -> None:
     """Remove a previous demo's folders — only if they are recognisably shoplake's."""
+    archive = landing.parent / "archive"
+    if archive.is_dir() and (lake.is_dir() or landing.is_dir()):
+        shutil.rmtree(archive)  # the previous demo's archived landing files
     if landing.exists():
         if not (landing / "_generator" / "manifest.json").exists() and any(landing.iterdir()):
             raise ShoplakeError(
@@ -382,6 +404,9 @@ def bench(
         run_benchmark(orders, dir, console)
     except (ShoplakeError, FileExistsError) as err:
         _fail(err, debug)
+
+
+register_ingest(app)
 
 
 def main() -> None:  # pragma: no cover

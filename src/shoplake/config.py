@@ -12,12 +12,25 @@ from shoplake.errors import ConfigError
 
 CONFIG_FILE = "shoplake.toml"
 KEYS = ("lake", "landing")
+# Ingestion settings: archive = move | delete | leave; the limits bound one batch.
+INGEST_KEYS: dict[str, type] = {
+    "archive": str,
+    "archive_dir": str,
+    "retention_days": int,
+    "max_files": int,
+    "max_bytes": int,
+}
 
 
 @dataclass(frozen=True)
 class Settings:
     lake: str = "./lake"
     landing: str = "./landing"
+    archive: str = "move"
+    archive_dir: str | None = None
+    retention_days: int = 30
+    max_files: int | None = None
+    max_bytes: int | None = None
 
 
 def load_settings(
@@ -25,6 +38,7 @@ def load_settings(
 ) -> Settings:
     """Resolve the lake and landing locations (paths or object-store URIs)."""
     values: dict[str, str] = {}
+    ingest: dict[str, object] = {}
     path = config or Path(CONFIG_FILE)
     if path.exists():
         try:
@@ -37,14 +51,27 @@ def load_settings(
                 if not isinstance(section[key], str):
                     raise ConfigError(f"{path}: '{key}' must be a string path or URI")
                 values[key] = section[key]
+        for key, kind in INGEST_KEYS.items():
+            if key in section:
+                if not isinstance(section[key], kind) or isinstance(section[key], bool):
+                    raise ConfigError(f"{path}: '{key}' must be a {kind.__name__}")
+                ingest[key] = section[key]
     elif config is not None:
         raise ConfigError(f"{path}: no such config file")
     for key in KEYS:
         env = os.environ.get(f"SHOPLAKE_{key.upper()}")
         if env:
             values[key] = env
+    for key, kind in INGEST_KEYS.items():
+        env = os.environ.get(f"SHOPLAKE_{key.upper()}")
+        if env:
+            try:
+                ingest[key] = kind(env)
+            except ValueError:
+                name = f"SHOPLAKE_{key.upper()}"
+                raise ConfigError(f"{name}={env!r}: not a {kind.__name__}") from None
     if lake:
         values["lake"] = lake
     if landing:
         values["landing"] = landing
-    return Settings(**values)
+    return Settings(**values, **ingest)  # type: ignore[arg-type]

@@ -61,6 +61,14 @@ class PolarsDeltaEngine:
             return []
         return [str(c[key]) for c in table.history() if key in c]
 
+    def commit_metadata_since(self, ref: str, key: str, after: int) -> list[tuple[int, str]]:
+        table = self._table(ref)
+        if table is None or table.version() <= after:
+            return []
+        commits = table.history(limit=table.version() - after)
+        found = [(int(c["version"]), str(c[key])) for c in commits if key in c]
+        return sorted(v for v in found if v[0] > after)
+
     # -- reading ------------------------------------------------------------------------
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame:
         return nw.from_native(
