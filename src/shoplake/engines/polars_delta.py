@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from shoplake.engines.base import TableInfo, WriteResult
 
@@ -85,10 +85,26 @@ class PolarsDeltaEngine:
             mode = (commit.get("operationParameters") or {}).get("mode")
             if commit.get("operation") != "WRITE" or mode != "Append":
                 return None
-        reader = table.load_cdf(starting_version=after + 1, ending_version=until)
-        frame = pl.from_arrow(pa.table(reader.read_all()))
+        try:
+            reader = table.load_cdf(starting_version=after + 1, ending_version=until)
+            frame = pl.from_arrow(pa.table(reader.read_all()))
+        except DeltaError:
+            # A commit that evolved the schema (a new column) cannot be read as a change
+            # feed; the appended rows are then the data files added in the range.
+            return self._added_files(ref, table, after)
         assert isinstance(frame, pl.DataFrame)
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
+
+    def _added_files(self, ref: str, table: DeltaTable, after: int) -> nw.LazyFrame | None:
+        before = self._table(ref, after)
+        if before is None or table.metadata().partition_columns:
+            return None
+        old = set(before.file_uris())
+        added = [uri for uri in table.file_uris() if uri not in old]
+        schema = pl.DataFrame(schema=dict(pl.scan_delta(table).collect_schema()))
+        frames = [schema] + [pl.read_parquet(uri, storage_options=self.storage_options)
+                             for uri in added]  # fmt: skip
+        return nw.from_native(pl.concat(frames, how="diagonal_relaxed").lazy())
 
     def empty(self, schema: Mapping[str, object]) -> nw.LazyFrame:
         return nw.from_native(pl.DataFrame(schema=dict(nw.Schema(schema).to_polars())).lazy())
