@@ -78,8 +78,6 @@ def settle(
     root = policy.root_for(landing)
     moved: list[tuple[str, Path]] = []
     for source in sources:
-        if engine.version(source.ref) is None:
-            continue
         for record in file_records(engine, source):
             target = record.get("archive")
             if not target:

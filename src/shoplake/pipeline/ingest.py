@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from shoplake.engines.base import Engine
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.flows import FlowContext
 from shoplake.pipeline.results import FlowResult
@@ -79,11 +80,24 @@ def schema_fingerprint(source: SourceDef) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def file_records(engine: object, source: SourceDef) -> list[dict[str, object]]:
+# Per table: the version read up to and its records. A long-running watch then reads
+# only the commits since its last batch, not the whole history each time.
+_SEEN: dict[str, tuple[int, list[dict[str, object]]]] = {}
+
+
+def file_records(engine: Engine, source: SourceDef) -> list[dict[str, object]]:
     """Every file record the source's bronze commits hold, oldest first."""
-    records: list[dict[str, object]] = []
-    for value in engine.commit_metadata(source.ref, FILES_KEY):  # type: ignore[attr-defined]
-        records = json.loads(value) + records  # history is newest first
+    version = engine.version(source.ref)
+    if version is None:
+        return []
+    uri = engine.uri(source.ref)
+    read, records = _SEEN.get(uri, (-1, []))
+    if read > version:  # the table was recreated
+        read, records = -1, []
+    if read < version:
+        found = engine.commit_metadata_since(source.ref, FILES_KEY, read)
+        records = records + [r for _, value in found for r in json.loads(value)]
+        _SEEN[uri] = (version, records)
     return records
 
 
@@ -140,13 +154,9 @@ def plan(
     return Plan(taken, new_rejected, len(new) - len(taken))
 
 
-def pending(engine: object, source: SourceDef, landing: Path) -> int:
+def pending(engine: Engine, source: SourceDef, landing: Path) -> int:
     """How many files of ``source`` a run would take (names refused included)."""
-    if engine.version(source.ref) is None:  # type: ignore[attr-defined]
-        records: list[dict[str, object]] = []
-    else:
-        records = file_records(engine, source)
-    p = plan(records, source, landing, IngestOptions())
+    p = plan(file_records(engine, source), source, landing, IngestOptions())
     return len(p.todo) + len(p.rejected)
 
 

@@ -133,9 +133,7 @@ def run_batch(
         error = f"{type(err).__name__}: {err}"
         _record(engine, _finish(row, clock, "failed", error=error))
         raise
-    records = [
-        r for s in sources if engine.version(s.ref) is not None for r in file_records(engine, s)
-    ]
+    records = [r for s in sources for r in file_records(engine, s)]
     mine = [r for r in records if r.get("batch_id") == batch_id]
     failed_files = [f"{r['path']}: {r['reason']}" for r in mine if r.get("status") == "failed"]
     errors = [f"{f.table}: {f.message}" for f in run.flows if f.status == "failed"]
