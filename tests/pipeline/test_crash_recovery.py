@@ -107,9 +107,7 @@ class Lake:
 @pytest.mark.parametrize(
     "point", ["before_bronze_commit", "after_bronze_commit", "before_archive", "mid_archive"]
 )
-def test_sigkill_at_any_step_then_rerun_ingests_every_file_once(
-    tmp_path: Path, point: str
-) -> None:
+def test_sigkill_at_any_step_then_rerun_ingests_every_file_once(tmp_path: Path, point: str) -> None:
     lake = Lake(tmp_path)
     crashed = lake.run(SHOPLAKE_FAULT=f"{point}:kill")
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr

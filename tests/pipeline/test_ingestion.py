@@ -73,9 +73,7 @@ class Shop:
         return path
 
     def run(self, **kwargs: object):  # type: ignore[no-untyped-def]
-        return run_available(
-            self.pipeline, self.engine, self.landing, config=self.config, **kwargs
-        )
+        return run_available(self.pipeline, self.engine, self.landing, config=self.config, **kwargs)
 
     def bronze(self) -> pl.DataFrame:
         native = self.engine.collect(self.engine.read("bronze.orders")).to_native()

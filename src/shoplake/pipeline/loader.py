@@ -262,6 +262,7 @@ def run_available(
         if manifests_only:
             return results
         if not full_refresh and backlog(engine, pipeline, landing) == 0:
+            clock = time.perf_counter()
             run = run_pipeline(
                 pipeline, engine=engine, landing=landing, select=select, progress=progress
             )
@@ -271,7 +272,7 @@ def run_available(
                 errors = [f"{f.table}: {f.message}" for f in run.flows if f.status == "failed"]
                 rows = {f.table: f.rows_written for f in run.flows if f.status == "completed"}
                 _record(
-                    engine, _finish(row, 0.0, status, error="\n".join(errors) or None, rows=rows)
+                    engine, _finish(row, clock, status, error="\n".join(errors) or None, rows=rows)
                 )
                 note(BatchResult(run.run_id, trigger, status, run))
             return results

@@ -68,9 +68,11 @@ def watch(
     """Run until ``stop`` is set; returns the number of batches run."""
     landing.mkdir(parents=True, exist_ok=True)
     count = 0
+    retry_at: float | None = None  # the lake was busy: try again without a new event
 
     def update(trigger: str) -> None:
-        nonlocal count
+        nonlocal count, retry_at
+        retry_at = None
         try:
             results = run_available(
                 pipeline,
@@ -85,6 +87,7 @@ def watch(
         except LakeBusy as err:
             if on_wait:
                 on_wait(str(err))
+            retry_at = time.time() + 1.0
             return
         count += len(results)
 
@@ -106,7 +109,8 @@ def watch(
         if stop.is_set():
             break
         now = time.time()
-        if any(change != Change.deleted for change, _ in changes):
+        arrived = any(change != Change.deleted for change, _ in changes)
+        if arrived or (retry_at is not None and now >= retry_at):
             update("watch")
         elif due is not None and now >= due:
             update("schedule")
