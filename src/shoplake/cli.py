@@ -57,11 +57,6 @@ def _fail(err: Exception, debug: bool) -> None:
 
 def _settings(lake: str | None, landing: str | None) -> Settings:
     settings = load_settings(lake=lake, landing=landing)
-    if "://" in settings.landing and not settings.landing.startswith("file://"):
-        raise ConfigError(
-            f"landing {settings.landing!r}: landing folders are local paths for now; copy the "
-            "files locally or mount the bucket (the lake itself may be an object-store URI)"
-        )
     return settings
 
 
@@ -204,6 +199,11 @@ def generate(
     """Generate realistic shop data, with defects, into the landing folder."""
     try:
         settings = _settings(None, landing)
+        if "://" in settings.landing and not settings.landing.startswith("file://"):
+            raise ConfigError(
+                f"landing {settings.landing!r}: generate writes to a local folder; generate "
+                "locally, then copy the files to the bucket"
+            )
         _generate(_landing_path(settings), orders, seed, defect_rate, chunk_rows)
     except (ShoplakeError, FileExistsError, ValueError) as err:
         _fail(err, debug)

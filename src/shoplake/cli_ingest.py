@@ -88,12 +88,13 @@ def execute_batches(
     manifests_only: bool = False,
 ) -> list[BatchResult]:
     """Everything available, batch by batch, with a files bar and the table being built."""
-    from shoplake.cli import _engine, _landing_path
+    from shoplake.cli import _engine
     from shoplake.pipeline.loader import backlog, run_available
+    from shoplake.sources.remote import open_landing
 
     engine = _engine(settings)
-    landing = _landing_path(settings)
-    waiting = backlog(engine, pipeline, landing) if landing.is_dir() else 0
+    landing = open_landing(settings.landing)
+    waiting = backlog(engine, pipeline, landing)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -175,9 +176,10 @@ def watch(
 
     Ctrl-C or SIGTERM stops after the batch being committed.
     """
-    from shoplake.cli import _engine, _fail, _landing_path, _settings, load_pipeline
+    from shoplake.cli import _engine, _fail, _settings, load_pipeline
     from shoplake.pipeline.watch import WatchConfig
     from shoplake.pipeline.watch import watch as watch_loop
+    from shoplake.sources.remote import open_landing
 
     stop = threading.Event()
 
@@ -195,7 +197,7 @@ def watch(
         watching = WatchConfig(
             interval_s=interval, cron=cron, poll=poll, manifests_only=manifests_only
         )
-        folder = _landing_path(settings)
+        folder = open_landing(settings.landing)
         count = watch_loop(
             load_pipeline(pipeline),
             _engine(settings),
@@ -320,9 +322,10 @@ def reprocess(
     debug: Debug = False,
 ) -> None:
     """Replay a failed or suspect batch from its archived files, without duplicating rows."""
-    from shoplake.cli import _engine, _fail, _landing_path, _settings, load_pipeline
+    from shoplake.cli import _engine, _fail, _settings, load_pipeline
     from shoplake.console import run_messages, run_table
     from shoplake.pipeline.loader import reprocess as replay
+    from shoplake.sources.remote import open_landing
 
     try:
         settings = _settings(lake, landing)
@@ -330,7 +333,7 @@ def reprocess(
         result = replay(
             load_pipeline(pipeline),
             _engine(settings),
-            _landing_path(settings),
+            open_landing(settings.landing),
             batch,
             config=config,
         )

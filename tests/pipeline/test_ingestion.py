@@ -409,3 +409,37 @@ def test_a_batch_finishes_quickly_on_a_small_lake(shop: Shop) -> None:
     start = time.perf_counter()
     shop.run()
     assert time.perf_counter() - start < 10
+
+
+# -- an object-store landing (fsspec) -----------------------------------------------------
+
+
+def test_a_memory_landing_is_listed_read_archived_and_replayed(tmp_path: Path) -> None:
+    import fsspec
+
+    from shoplake.sources.remote import RemoteLanding
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/shop-test/landing/orders/a.jsonl", b'{"order_id": "1", "amount": "2"}\n')
+    fs.pipe("/shop-test/landing/orders/bad.jsonl.gz", b"not gzip")
+    fs.pipe("/shop-test/landing/orders/ctl\x07.jsonl", b'{"order_id": "x", "amount": "2"}\n')
+    try:
+        landing = RemoteLanding("memory://shop-test/landing")
+        shop = Shop(tmp_path)
+        [batch] = run_available(shop.pipeline, shop.engine, landing, config=shop.config)
+        assert (batch.status, batch.files, batch.quarantined, batch.archived) == (
+            "succeeded", 1, 1, 2,
+        )  # fmt: skip
+        assert shop.bronze()["order_id"].to_list() == ["1"]
+        assert fs.find("/shop-test/landing/orders") == ["/shop-test/landing/orders/ctl\x07.jsonl"]
+        archived = fs.find("/shop-test/archive")
+        assert sorted(p.rpartition("/")[2] for p in archived) == ["a.jsonl", "bad.jsonl.gz"]
+        assert shop.files(status="rejected")[0]["reason"] == "the name holds control characters"
+        fs.pipe("/shop-test/landing/orders/a-again.jsonl", b'{"order_id": "1", "amount": "2"}\n')
+        [again] = run_available(shop.pipeline, shop.engine, landing, config=shop.config)
+        assert again.files == 0 and shop.gold_count() == 1  # same content: skipped
+        replay = reprocess(shop.pipeline, shop.engine, landing, batch.batch_id, config=shop.config)
+        assert (replay.files, replay.quarantined) == (0, 1)  # read back from the archive
+        assert shop.gold_count() == 1
+    finally:
+        fs.rm("/shop-test", recursive=True)

@@ -188,3 +188,41 @@ def test_sigterm_stops_the_watch_process_cleanly(tmp_path: Path) -> None:
     lake.assert_exactly_once()
     rest = "".join(iter(lambda: lines.get(timeout=1) if not lines.empty() else "", ""))
     assert "stopped after 1 batch(es)" in rest
+
+
+def test_watch_polls_an_object_store_landing(tmp_path: Path) -> None:
+    import fsspec
+
+    from shoplake.sources.remote import RemoteLanding
+
+    fs = fsspec.filesystem("memory")
+    fs.makedirs("/watch-test/landing", exist_ok=True)
+    shop = Shop(tmp_path)
+    stop = threading.Event()
+    seen: queue.Queue[BatchResult] = queue.Queue()
+    ready = threading.Event()
+    landing = RemoteLanding("memory://watch-test/landing")
+    thread = threading.Thread(
+        target=watch,
+        args=(shop.pipeline, shop.engine, landing),
+        kwargs={
+            "config": shop.config,
+            "watching": WatchConfig(poll_s=0.2),
+            "stop": stop,
+            "on_batch": seen.put,
+            "on_ready": ready.set,
+        },
+    )
+    thread.start()
+    try:
+        assert ready.wait(30)
+        fs.pipe("/watch-test/landing/orders/a.jsonl", b'{"order_id": "1", "amount": "2"}\n')
+        batch = seen.get(timeout=30)
+        assert (batch.trigger, batch.status, batch.files) == ("watch", "succeeded", 1)
+        assert shop.gold_count() == 1
+        assert fs.find("/watch-test/landing") == []  # archived
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        fs.rm("/watch-test", recursive=True)
+    assert not thread.is_alive()

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ConfigError
@@ -75,6 +76,8 @@ def settle(
     """Archive every landing file whose bronze record names an archive location."""
     if policy.mode == "leave":
         return []
+    if not isinstance(landing, Path):
+        return _settle_remote(engine, sources, landing, policy)
     root = policy.root_for(landing)
     moved: list[tuple[str, Path]] = []
     for source in sources:
@@ -97,6 +100,27 @@ def settle(
                 fault("mid_archive")
     if policy.mode == "delete":
         purge(root, policy.retention_days)
+    return moved
+
+
+def _settle_remote(
+    engine: Engine, sources: Iterable[SourceDef], landing: Any, policy: ArchivePolicy
+) -> list[tuple[str, Path]]:
+    """The same on an object store (``sources/remote.py``): archive/ beside the landing."""
+    moved: list[tuple[str, Path]] = []
+    for source in sources:
+        for record in file_records(engine, source):
+            target = record.get("archive")
+            if not target:
+                continue
+            stat = landing.stat(str(record["path"]))
+            if stat != (record["size"], record["mtime_ns"]):
+                continue  # archived already, removed, or rewritten since
+            moved.append((str(record["path"]), Path(landing.archive(str(record["path"]), target))))
+            if len(moved) == 1:
+                fault("mid_archive")
+    if policy.mode == "delete":
+        landing.purge(datetime.now() - timedelta(days=policy.retention_days))
     return moved
 
 

@@ -187,8 +187,9 @@ def process_manifests(
 ) -> list[BatchResult]:
     """Run each waiting trigger manifest as its own batch, then archive it with its outcome."""
     results: list[BatchResult] = []
-    root = config.archive.root_for(landing)
-    for path in manifests(landing):
+    paths = manifests(landing)
+    root = config.archive.root_for(landing) if paths else Path()
+    for path in paths:
         day = _now()
         batch_id: str | None = None
         try:
@@ -317,7 +318,7 @@ def reprocess(
         rows = file_rows(engine, batch_id=batch_id)
         if batch is None and not rows:
             raise ShoplakeError(f"no batch {batch_id!r}: `shoplake batches` lists them")
-        root = config.archive.root_for(landing)
+        root = config.archive.root_for(landing) if isinstance(landing, Path) else Path()
         files: dict[str, list[LandedFile]] = {}
         archived: dict[str, str] = {}
         for row in rows:
@@ -325,7 +326,17 @@ def reprocess(
                 continue
             path = str(row["path"])
             copy = root / str(row["archive_path"]) if row["archive_path"] else None
-            if copy is not None and copy.is_file() and not copy.is_symlink():
+            if not isinstance(landing, Path):  # an object store (sources/remote.py)
+                found = landing.archived(str(row["archive_path"])) if copy else None
+                stat = landing.stat(path)
+                if found is not None:
+                    landed = LandedFile(path, found.size, found.mtime_ns, found.location)
+                    archived[path] = str(row["archive_path"])
+                elif stat is not None:
+                    landed = LandedFile(path, *stat)
+                else:
+                    continue
+            elif copy is not None and copy.is_file() and not copy.is_symlink():
                 st = copy.stat()
                 landed = LandedFile(path, st.st_size, st.st_mtime_ns, location=str(copy))
                 archived[path] = str(row["archive_path"])

@@ -82,7 +82,8 @@ def run_pipeline(
         else:
             try:
                 if isinstance(definition, SourceDef):
-                    result = run_source(ctx, definition, Path(landing), ingest)
+                    where = Path(landing) if isinstance(landing, str) else landing
+                    result = run_source(ctx, definition, where, ingest)
                 else:
                     result = run_table(ctx, definition, graph)
                     if result.message.startswith("replayed"):

@@ -41,6 +41,8 @@ class Manifest:
 
 def manifests(landing: Path) -> list[Path]:
     """Manifests waiting in ``_triggers/``, oldest name first (``_``/``.`` names are partial)."""
+    if not isinstance(landing, Path):
+        return []  # trigger files are read from local landing folders only
     folder = landing / TRIGGERS_DIR
     if not folder.is_dir() or folder.is_symlink():
         return []

@@ -34,6 +34,7 @@ class WatchConfig:
     cron: str | None = None
     poll: bool = False
     debounce_ms: int = 150
+    poll_s: float = 1.0  # object-store landings: how often to list
     manifests_only: bool = False
 
     def __post_init__(self) -> None:
@@ -66,7 +67,8 @@ def watch(
     on_ready: Callable[[], None] | None = None,
 ) -> int:
     """Run until ``stop`` is set; returns the number of batches run."""
-    landing.mkdir(parents=True, exist_ok=True)
+    if isinstance(landing, Path):
+        landing.mkdir(parents=True, exist_ok=True)
     count = 0
     retry_at: float | None = None  # the lake was busy: try again without a new event
 
@@ -95,6 +97,19 @@ def watch(
     if on_ready:
         on_ready()
     due = watching.next_due(time.time())
+    if not isinstance(landing, Path):
+        # An object store has no file events: poll its listing.
+        seen = landing.signature()
+        while not stop.wait(watching.poll_s):
+            now_seen = landing.signature()
+            if now_seen - seen or (retry_at is not None and time.time() >= retry_at):
+                update("watch")
+                now_seen = landing.signature()
+            elif due is not None and time.time() >= due:
+                update("schedule")
+                due = watching.next_due(time.time())
+            seen = now_seen
+        return count
     for changes in watch_changes(
         landing,
         stop_event=stop,

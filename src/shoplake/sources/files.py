@@ -128,7 +128,7 @@ def printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _name_problem(relative: str) -> str | None:
+def name_problem(relative: str) -> str | None:
     try:
         relative.encode("utf-8")
     except UnicodeEncodeError:
@@ -142,8 +142,11 @@ def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[R
     """Files of ``source`` under ``landing/<source>/`` in name order, and the names refused.
 
     Only regular files that resolve inside the landing root are returned;
-    hidden and ``_``-prefixed names (files being written) are ignored.
+    hidden and ``_``-prefixed names (files being written) are ignored. An
+    object-store landing (``sources/remote.py``) lists itself.
     """
+    if not isinstance(landing, Path):
+        return landing.scan(source, fmt)  # type: ignore[no-any-return]
     root = landing.resolve()
     folder = landing / source
     rejected: list[Rejected] = []
@@ -170,7 +173,7 @@ def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[R
                 continue
             base = name[:-3] if name.endswith(".gz") else name
             st = path.lstat()
-            problem = _name_problem(relative)
+            problem = name_problem(relative)
             if problem is None and path.is_symlink():
                 problem = f"a symlink (to {printable(os.readlink(path))}): not followed"
             elif problem is None and not path.resolve().is_relative_to(root):
@@ -191,7 +194,10 @@ def discover(landing: Path, source: str, fmt: str) -> list[LandedFile]:
 
 
 def _data(landing: Path, file: LandedFile) -> tuple[bytes, str]:
-    raw = Path(file.location or landing / file.path).read_bytes()
+    if not isinstance(landing, Path):
+        raw = landing.read(file)
+    else:
+        raw = Path(file.location or landing / file.path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     return raw, digest
 
