@@ -29,7 +29,7 @@ class Settings:
     archive: str = "move"
     archive_dir: str | None = None
     retention_days: int = 30
-    max_files: int | None = None
+    max_files: int | None = 1000  # per batch, like Auto Loader's maxFilesPerTrigger
     max_bytes: int | None = None
 
 

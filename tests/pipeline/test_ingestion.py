@@ -443,3 +443,36 @@ def test_a_memory_landing_is_listed_read_archived_and_replayed(tmp_path: Path) -
         assert shop.gold_count() == 1
     finally:
         fs.rm("/shop-test", recursive=True)
+
+
+@pytest.mark.parametrize(
+    ("mode", "bronze_coupon", "rescued", "status"),
+    [
+        ("rescue", None, [None, '{"coupon":"SAVE"}'], "succeeded"),
+        ("addNewColumns", [None, "SAVE"], [None, None], "succeeded"),
+        ("none", None, [None, None], "succeeded"),
+        ("failOnNewColumns", None, [None], "failed"),
+    ],
+)
+def test_a_new_csv_column_in_a_later_file_under_each_mode(
+    tmp_path: Path,
+    mode: str,
+    bronze_coupon: list[str | None] | None,
+    rescued: list[str | None],
+    status: str,
+) -> None:
+    p = Pipeline("csv")
+    p.source("events", format="csv", columns=["event_id", "kind"], schema_mode=mode)
+    shop = Shop(tmp_path, p)
+    shop.drop("1.csv", b"event_id,kind\ne1,a\n", "events")
+    shop.run()
+    shop.drop("2.csv", b"event_id,kind,coupon\ne2,b,SAVE\n", "events")
+    [batch] = shop.run()
+    assert batch.status == status
+    native = shop.engine.collect(shop.engine.read("bronze.events")).to_native()
+    bronze = native.sort("event_id")
+    assert bronze["_rescued_data"].to_list() == rescued
+    if bronze_coupon is None:
+        assert "coupon" not in bronze.columns
+    else:
+        assert bronze["coupon"].to_list() == bronze_coupon

@@ -89,8 +89,10 @@ def test_a_malformed_manifest_is_rejected_with_its_reason_and_archived(
     [batch] = shop.run(manifests_only=True)
     assert batch.status == "rejected" and reason in str(batch.error)
     assert not (shop.landing / "_triggers" / "bad.json").exists()
-    result = outcome(shop, "_rejected", "bad.json")
-    assert result["status"] == "rejected" and reason in str(result["reason"])
+    result = outcome(shop, "_failed", "bad.json")
+    assert result["status"] == "failed" and reason in str(result["reason"])
+    [row] = list_batches(shop.engine)  # visible in `shoplake batches`
+    assert (row.trigger, row.status) == ("manifest", "failed") and reason in str(row.error)
     assert shop.engine.version("bronze.orders") is None  # nothing ran
     assert (shop.root / "secret.jsonl").exists()
 
@@ -102,7 +104,7 @@ def test_a_manifest_for_a_batch_that_already_succeeded_is_rejected(shop: Shop) -
     shop.drop("b.jsonl", rows("2"))
     manifest(shop, "two.json", {"batch_id": "b1", "files": ["orders/b.jsonl"]})
     [again] = shop.run(manifests_only=True)
-    assert again.status == "rejected" and "already succeeded" in str(again.error)
+    assert again.status == "rejected" and "already ran (succeeded)" in str(again.error)
     assert shop.gold_count() == 1
 
 

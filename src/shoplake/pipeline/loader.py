@@ -36,7 +36,7 @@ from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.runner import Progress, new_run_id, run_pipeline
 from shoplake.pipeline.tables import Pipeline, SourceDef
 from shoplake.pipeline.triggers import ManifestError, archive_manifest, manifests, parse_manifest
-from shoplake.sources.files import LandedFile
+from shoplake.sources.files import LandedFile, printable
 
 
 @dataclass(frozen=True)
@@ -196,15 +196,19 @@ def process_manifests(
             manifest = parse_manifest(path, landing, sources_of(pipeline))
             batch_id = manifest.batch_id
             earlier = get_batch(engine, batch_id)
-            if earlier is not None and earlier.status in ("succeeded", "running"):
+            if earlier is not None:
                 raise ManifestError(
-                    f"batch {batch_id!r} already {earlier.status}; give the manifest a new "
-                    f"batch_id, or replay it with `shoplake reprocess {batch_id}`"
+                    f"batch {batch_id!r} already ran ({earlier.status}); give the manifest a "
+                    f"new batch_id, or replay that batch with `shoplake reprocess {batch_id}`"
                 )
         except ManifestError as err:
-            reason = f"{path.name}: {err}"
-            archive_manifest(path, root, day, None, {"status": "rejected", "reason": str(err)})
-            result = BatchResult(batch_id or path.stem, "manifest", "rejected", None, error=reason)
+            reason = f"manifest {printable(path.name)} rejected: {err}"
+            archive_manifest(path, root, day, None, {"status": "failed", "reason": reason})
+            # Recorded under its own id: the batch it names may exist (a duplicate).
+            rejected_id = f"{new_run_id(day)}-rejected"
+            row = BatchRow(rejected_id, "manifest", "running", day)
+            _record(engine, _finish(row, time.perf_counter(), "failed", error=reason))
+            result = BatchResult(rejected_id, "manifest", "rejected", None, error=reason)
         else:
             result = run_batch(
                 pipeline,

@@ -128,7 +128,7 @@ def archive_manifest(
     path: Path, root: Path, day: datetime, batch_id: str | None, outcome: dict[str, object]
 ) -> Path:
     """Move a manifest out of ``_triggers/`` with its outcome beside it."""
-    folder = root / f"{day:%Y-%m-%d}" / (batch_id or "_rejected")
+    folder = root / f"{day:%Y-%m-%d}" / (batch_id or "_failed")
     name = printable(path.name)
     dest = place(path, folder / f"{name}")
     (dest.parent / f"{dest.name}.outcome.json").write_text(json.dumps(outcome, indent=2) + "\n")
