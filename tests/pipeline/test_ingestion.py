@@ -476,3 +476,19 @@ def test_a_new_csv_column_in_a_later_file_under_each_mode(
         assert "coupon" not in bronze.columns
     else:
         assert bronze["coupon"].to_list() == bronze_coupon
+
+
+def test_a_full_refresh_rebuilds_bronze_from_archived_files(shop: Shop) -> None:
+    shop.drop("a.jsonl", rows("1", "2"))
+    shop.run()
+    shop.drop("b.jsonl", rows("3"))
+    shop.run()
+    assert not list((shop.landing / "orders").iterdir())
+    [rebuild] = shop.run(full_refresh=True)
+    assert rebuild.status == "succeeded"
+    assert sorted(shop.bronze()["order_id"].to_list()) == ["1", "2", "3"]
+    assert shop.gold_count() == 3
+    # The files stay where they were archived; nothing new appears there.
+    archived = sorted(p.name for p in shop.archive.rglob("*.jsonl"))
+    assert archived == ["a.jsonl", "b.jsonl"]
+    assert shop.run() == []  # and the next run has nothing to do

@@ -20,7 +20,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -68,6 +68,7 @@ class IngestOptions:
     retry: bool = False
     archive_prefix: str | None = None
     archived: Mapping[str, str] = field(default_factory=dict)
+    archive_root: str | None = None
 
 
 def read_schema(source: SourceDef) -> ReadSchema:
@@ -169,6 +170,15 @@ def run_source(
     target = source.ref
     full = ctx.full_refresh or engine.version(target) is None
     records = [] if full else file_records(engine, source)
+    archived = dict(options.archived)
+    if full and options.files is None and engine.version(target) is not None:
+        # A rebuild reads what was archived too, or it would lose every archived file.
+        restored = _restorable(file_records(engine, source), landing, options)
+        listed = _listed(landing, source)
+        in_landing = {f.path for f in listed}
+        extra = [(f, a) for f, a in restored if f.path not in in_landing]
+        archived.update({f.path: str(a) for f, a in extra})
+        options = replace(options, files={source.name: [*listed, *(f for f, _ in extra)]})
     todo = plan(records, source, landing, options)
     if not todo.todo and not todo.rejected:
         return FlowResult(target, "source", "skipped", message="no new files")
@@ -205,6 +215,7 @@ def run_source(
         for r in todo.rejected
     ]
     frame = bronze_frame(frames, schema, ctx.run_id, ctx.started_at)
+    options = replace(options, archived=archived)
     entries = [_entry(r, ctx.run_id, options, fingerprint) for r in handled]
     sequence = (engine.consumed(target, landing_app_id(source.name)) or 0) + 1
     fault("before_bronze_commit")
@@ -248,6 +259,34 @@ _NOTES = {
     "failed": "failed",
     "rejected": "refused (unsafe name)",
 }
+
+
+def _listed(landing: Path, source: SourceDef) -> list[LandedFile]:
+    return scan(landing, source.name, source.format)[0]
+
+
+def _restorable(
+    records: Sequence[Mapping[str, object]], landing: Path, options: IngestOptions
+) -> list[tuple[LandedFile, object]]:
+    """Archived copies of the files a source ingested, to be read again by a rebuild."""
+    found: list[tuple[LandedFile, object]] = []
+    for record in records:
+        target = record.get("archive")
+        if record.get("status", "ingested") != "ingested" or not target:
+            continue
+        path = str(record["path"])
+        if not isinstance(landing, Path):  # an object store (sources/remote.py)
+            copy = landing.archived(str(target))
+            if copy is not None:
+                found.append((LandedFile(path, copy.size, copy.mtime_ns, copy.location), target))
+            continue
+        if options.archive_root is None:
+            continue
+        local = Path(options.archive_root) / str(target)
+        if local.is_file() and not local.is_symlink():
+            st = local.stat()
+            found.append((LandedFile(path, st.st_size, st.st_mtime_ns, str(local)), target))
+    return found
 
 
 def _entry(

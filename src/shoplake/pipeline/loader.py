@@ -113,6 +113,7 @@ def run_batch(
         retry=retry,
         archive_prefix=prefix,
         archived=dict(archived or {}),
+        archive_root=str(config.archive.root_for(landing)) if isinstance(landing, Path) else None,
     )
     sources = sources_of(pipeline)
     try:
