@@ -124,7 +124,7 @@ def run_latency_benchmark(batches: int, orders: int, folder: Path, console: Cons
             proc.kill()
     ordered = sorted(latencies)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    table = Table(title=f"file landing → rows in gold under watch ({len(ordered)} batches)",
+    table = Table(title=f"landing → gold under watch, {len(ordered)} batches",
                   title_justify="left")  # fmt: skip
     for column in ("p50 s", "p95 s", "min s", "max s", "orders per file"):
         table.add_column(column)

@@ -165,7 +165,8 @@ def test_sigterm_stops_the_watch_process_cleanly(tmp_path: Path) -> None:
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stream = proc.stdout
-    threading.Thread(target=lambda: [lines.put(x) for x in stream], daemon=True).start()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in stream], daemon=True)
+    reader.start()
 
     def wait_for(word: str) -> str:
         deadline = time.monotonic() + 60
@@ -188,7 +189,8 @@ def test_sigterm_stops_the_watch_process_cleanly(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0
     lake.assert_exactly_once()
-    rest = "".join(iter(lambda: lines.get(timeout=1) if not lines.empty() else "", ""))
+    reader.join(timeout=30)  # the output up to the end of the process
+    rest = "".join(lines.get() for _ in range(lines.qsize()))
     assert "stopped after 1 batch(es)" in rest
 
 
