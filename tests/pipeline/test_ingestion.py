@@ -492,3 +492,15 @@ def test_a_full_refresh_rebuilds_bronze_from_archived_files(shop: Shop) -> None:
     archived = sorted(p.name for p in shop.archive.rglob("*.jsonl"))
     assert archived == ["a.jsonl", "b.jsonl"]
     assert shop.run() == []  # and the next run has nothing to do
+
+
+def test_a_lake_deleted_and_made_again_in_one_process_is_read_afresh(tmp_path: Path) -> None:
+    import shutil
+
+    for _ in range(2):  # same paths, same versions, new files: nothing may be taken as seen
+        shop = Shop(tmp_path)
+        shop.drop("a.jsonl", rows("1", "2"))
+        [batch] = shop.run()
+        assert batch.files == 1 and shop.gold_count() == 2
+        shutil.rmtree(tmp_path)
+        tmp_path.mkdir()

@@ -81,9 +81,11 @@ def schema_fingerprint(source: SourceDef) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# Per table: the version read up to and its records. A long-running watch then reads
-# only the commits since its last batch, not the whole history each time.
-_SEEN: dict[str, tuple[int, list[dict[str, object]]]] = {}
+# Per table: the version read up to, that commit's record text, and all records. A
+# long-running watch then reads only the commits since its last batch, not the whole
+# history each time; the record text of the last version read tells a table that was
+# deleted and created again (same path, same versions, other files) from the one cached.
+_SEEN: dict[str, tuple[int, str | None, list[dict[str, object]]]] = {}
 
 
 def file_records(engine: Engine, source: SourceDef) -> list[dict[str, object]]:
@@ -92,13 +94,15 @@ def file_records(engine: Engine, source: SourceDef) -> list[dict[str, object]]:
     if version is None:
         return []
     uri = engine.uri(source.ref)
-    read, records = _SEEN.get(uri, (-1, []))
-    if read > version:  # the table was recreated
-        read, records = -1, []
-    if read < version:
-        found = engine.commit_metadata_since(source.ref, FILES_KEY, read)
-        records = records + [r for _, value in found for r in json.loads(value)]
-        _SEEN[uri] = (version, records)
+    read, last, records = _SEEN.get(uri, (-1, None, []))
+    found = engine.commit_metadata_since(source.ref, FILES_KEY, max(read - 1, -1))
+    if read >= 0 and (read > version or dict(found).get(read) != last):
+        read, records = -1, []  # not the table cached: read it all
+        found = engine.commit_metadata_since(source.ref, FILES_KEY, -1)
+    new = [(n, value) for n, value in found if n > read]
+    if new:
+        records = records + [r for _, value in new for r in json.loads(value)]
+        _SEEN[uri] = (new[-1][0], new[-1][1], records)
     return records
 
 
