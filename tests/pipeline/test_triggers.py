@@ -230,3 +230,36 @@ def test_watch_polls_an_object_store_landing(tmp_path: Path) -> None:
         thread.join(timeout=30)
         fs.rm("/watch-test", recursive=True)
     assert not thread.is_alive()
+
+
+def test_an_interval_runs_an_update_without_any_file_event(shop: Shop) -> None:
+    shop.drop("a.jsonl", rows("1"))
+    shop.run()
+    stop = threading.Event()
+    ready = threading.Event()
+    seen: queue.Queue[BatchResult] = queue.Queue()
+    thread = threading.Thread(
+        target=watch,
+        args=(shop.pipeline, shop.engine, shop.landing),
+        kwargs={
+            "config": shop.config,
+            "watching": WatchConfig(interval_s=0.3),
+            "stop": stop,
+            "on_batch": seen.put,
+            "on_ready": ready.set,
+        },
+    )
+    thread.start()
+    try:
+        assert ready.wait(30)
+        # Another writer appends to bronze (no landing file, so no file event): only the
+        # schedule can notice that silver and gold are behind.
+        one = shop.engine.collect(shop.engine.read("bronze.orders"))
+        shop.engine.append("bronze.orders", one)
+        batch = seen.get(timeout=30)
+        assert (batch.trigger, batch.status, batch.files) == ("schedule", "succeeded", 0)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert shop.gold_count() == 2
+    assert list_batches(shop.engine)[0].trigger == "schedule"
