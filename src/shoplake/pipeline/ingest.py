@@ -22,8 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import polars as pl
+from typing import Any
 
 from shoplake.engines.base import Engine
 from shoplake.pipeline.faults import fault
@@ -190,7 +189,7 @@ def run_source(
     fingerprint = schema_fingerprint(source)
     ingested = {str(r["sha256"]): r for r in records if r.get("status", "ingested") == "ingested"}
     quarantined = {str(r["sha256"]): r for r in records if r.get("status") == "quarantined"}
-    frames: list[pl.DataFrame] = []
+    frames: list[Any] = []  # the source reader's native frames
     handled: list[ReadFile] = []
     for file in todo.todo:  # in name order, so the first copy of a content wins
         raw, digest = load(landing, file)
