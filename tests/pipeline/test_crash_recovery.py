@@ -154,3 +154,24 @@ def test_two_runs_started_together_ingest_each_file_once(tmp_path: Path) -> None
     assert [r.returncode for r in runs] == [0, 0], outputs
     lake.assert_exactly_once()
     assert sum("nothing to do" in o for o in outputs) == 1  # the second found it all done
+
+
+def test_data_files_written_without_a_commit_are_never_read(tmp_path: Path) -> None:
+    """The state a kill inside the bronze write leaves: Parquet files, no commit."""
+    import shutil
+
+    lake = Lake(tmp_path)
+    held = tmp_path / "held"
+    held.mkdir()
+    for name in ("orders-1.jsonl", "orders-2.jsonl"):
+        (lake.landing / "orders" / name).rename(held / name)
+    assert lake.run().returncode == 0  # orders-0 and the events file
+    for name in ("orders-1.jsonl", "orders-2.jsonl"):
+        (held / name).rename(lake.landing / "orders" / name)
+    crashed = lake.run(SHOPLAKE_FAULT="before_bronze_commit:kill")
+    assert crashed.returncode == -signal.SIGKILL
+    table = lake.lake / "bronze" / "orders"
+    [committed] = list(table.glob("*.parquet"))
+    shutil.copy(committed, table / "part-00000-uncommitted-c000.snappy.parquet")
+    assert lake.run().returncode == 0
+    lake.assert_exactly_once()
