@@ -300,11 +300,17 @@ def test_a_symlinked_source_folder_is_not_followed(shop: Shop, tmp_path: Path) -
 def test_a_backlog_is_processed_in_bounded_batches(tmp_path: Path, limit: dict[str, int]) -> None:
     shop = Shop(tmp_path, **limit)
     for n in range(10):
-        shop.drop(f"f{n:02}.jsonl", rows(f"{n}a", f"{n}b"))  # 92 bytes each
+        shop.drop(f"f{n:02}.jsonl", rows(f"{n}a", f"{n}b"))  # 72 bytes each
+        shop.drop(f"e{n:02}.csv", f"event_id,kind\ne{n},x\n".encode(), source="events")
     batches = shop.run()
-    assert len(batches) >= 4 and all(b.status == "succeeded" for b in batches)
-    assert all(b.files <= 3 for b in batches)
-    assert sum(b.files for b in batches) == 10
+    assert len(batches) >= 5 and all(b.status == "succeeded" for b in batches)
+    for batch in batches:  # the limit holds over all sources together
+        taken = shop.files(batch_id=batch.batch_id)
+        if "max_files" in limit:
+            assert len(taken) <= limit["max_files"]
+        else:
+            assert sum(int(str(r["size"])) for r in taken) <= limit["max_bytes"]
+    assert sum(b.files for b in batches) == 20
     assert shop.gold_count() == 20 and shop.bronze()["order_id"].n_unique() == 20
     assert len(list_batches(shop.engine)) == len(batches)
 

@@ -49,6 +49,14 @@ def landing_app_id(source: str) -> str:
     return f"landing:{source}"
 
 
+@dataclass
+class Budget:
+    """What the sources of one batch have taken so far."""
+
+    files: int = 0
+    bytes: int = 0
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     """What one batch may take from the landing folder.
@@ -58,11 +66,14 @@ class IngestOptions:
     ``retry`` reads files again that were quarantined or failed (a replay).
     ``archive_prefix`` (``<date>/<batch>``) is where this batch's files will be
     moved after the commit, None to leave them in place; ``archived`` gives the
-    archive location of files read from the archive.
+    archive location of files read from the archive. ``max_files`` and
+    ``max_bytes`` bound the whole batch, over every source (``budget`` counts
+    what the sources before took).
     """
 
     max_files: int | None = None
     max_bytes: int | None = None
+    budget: Budget = field(default_factory=lambda: Budget())
     files: Mapping[str, Sequence[LandedFile] | None] | None = None
     retry: bool = False
     archive_prefix: str | None = None
@@ -147,14 +158,14 @@ def plan(
     new = [f for f in candidates if not seen(f)]
     new_rejected = [r for r in rejected if r.stat_key not in by_stat]
     taken: list[LandedFile] = []
-    size = 0
+    count, size = options.budget.files, options.budget.bytes
     for f in new:
-        over_files = options.max_files is not None and len(taken) >= options.max_files
-        over_bytes = options.max_bytes is not None and taken and size + f.size > options.max_bytes
+        over_files = options.max_files is not None and count >= options.max_files
+        over_bytes = options.max_bytes is not None and count and size + f.size > options.max_bytes
         if over_files or over_bytes:
-            break
+            break  # (a batch always takes one file, however large)
         taken.append(f)
-        size += f.size
+        count, size = count + 1, size + f.size
     return Plan(taken, new_rejected, len(new) - len(taken))
 
 
@@ -183,6 +194,8 @@ def run_source(
         archived.update({f.path: str(a) for f, a in extra})
         options = replace(options, files={source.name: [*listed, *(f for f, _ in extra)]})
     todo = plan(records, source, landing, options)
+    options.budget.files += len(todo.todo)
+    options.budget.bytes += sum(f.size for f in todo.todo)
     if not todo.todo and not todo.rejected:
         return FlowResult(target, "source", "skipped", message="no new files")
     schema = read_schema(source)
