@@ -16,13 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ConfigError
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.ingest import file_records
 from shoplake.pipeline.tables import SourceDef
+from shoplake.sources.files import scan
 
 ARCHIVE_MODES = ("move", "delete", "leave")
 
@@ -73,54 +73,43 @@ def place(source: Path, dest: Path) -> Path:
 def settle(
     engine: Engine, sources: Iterable[SourceDef], landing: Path, policy: ArchivePolicy
 ) -> list[tuple[str, Path]]:
-    """Archive every landing file whose bronze record names an archive location."""
+    """Archive every landing file whose bronze record names an archive location.
+
+    Works from the landing listing (safe names only), so its cost follows what is in
+    the landing folder, not every file the lake ever ingested.
+    """
     if policy.mode == "leave":
         return []
-    if not isinstance(landing, Path):
-        return _settle_remote(engine, sources, landing, policy)
-    root = policy.root_for(landing)
+    remote = not isinstance(landing, Path)  # an object store (sources/remote.py)
+    root = Path() if remote else policy.root_for(landing)
     moved: list[tuple[str, Path]] = []
     for source in sources:
-        for record in file_records(engine, source):
-            target = record.get("archive")
-            if not target:
-                continue
-            path = landing / str(record["path"])
-            dest = root / str(target)
-            try:
-                st = path.lstat()
-            except (FileNotFoundError, NotADirectoryError):
-                continue  # archived already (or removed by the user)
-            if (st.st_size, st.st_mtime_ns) != (record["size"], record["mtime_ns"]):
-                continue  # rewritten since: a new file, not this record's
-            if path.is_symlink() or not _inside(path, landing) or not _inside(dest.parent, root):
-                continue
-            moved.append((str(record["path"]), place(path, dest)))
+        present = scan(landing, source.name, source.format)[0]
+        if not present:
+            continue
+        wanted = {
+            (r["path"], r["size"], r["mtime_ns"]): str(r["archive"])
+            for r in file_records(engine, source)
+            if r.get("archive")
+        }
+        for file in present:
+            target = wanted.get(file.stat_key)
+            if target is None:
+                continue  # not committed yet, or rewritten since: a new file
+            if remote:
+                moved.append((file.path, Path(landing.archive(file.path, target))))  # type: ignore[attr-defined]
+            else:
+                dest = root / target
+                if not _inside(dest.parent, root):
+                    continue
+                moved.append((file.path, place(landing / file.path, dest)))
             if len(moved) == 1:
                 fault("mid_archive")
     if policy.mode == "delete":
-        purge(root, policy.retention_days)
-    return moved
-
-
-def _settle_remote(
-    engine: Engine, sources: Iterable[SourceDef], landing: Any, policy: ArchivePolicy
-) -> list[tuple[str, Path]]:
-    """The same on an object store (``sources/remote.py``): archive/ beside the landing."""
-    moved: list[tuple[str, Path]] = []
-    for source in sources:
-        for record in file_records(engine, source):
-            target = record.get("archive")
-            if not target:
-                continue
-            stat = landing.stat(str(record["path"]))
-            if stat != (record["size"], record["mtime_ns"]):
-                continue  # archived already, removed, or rewritten since
-            moved.append((str(record["path"]), Path(landing.archive(str(record["path"]), target))))
-            if len(moved) == 1:
-                fault("mid_archive")
-    if policy.mode == "delete":
-        landing.purge(datetime.now() - timedelta(days=policy.retention_days))
+        if remote:
+            landing.purge(datetime.now() - timedelta(days=policy.retention_days))  # type: ignore[attr-defined]
+        else:
+            purge(root, policy.retention_days)
     return moved
 
 
