@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import sys
 import time
@@ -268,9 +269,6 @@ def demo(
 
 def _reset_demo(landing: Path, lake: Path) -> None:
     """Remove a previous demo's folders — only if they are recognisably shoplake's."""
-    archive = landing.parent / "archive"
-    if archive.is_dir() and (lake.is_dir() or landing.is_dir()):
-        shutil.rmtree(archive)  # the previous demo's archived landing files
     if landing.exists():
         if not (landing / "_generator" / "manifest.json").exists() and any(landing.iterdir()):
             raise ShoplakeError(
@@ -283,6 +281,12 @@ def _reset_demo(landing: Path, lake: Path) -> None:
         ):
             raise ShoplakeError(f"{lake} exists and is not a shoplake lake; choose another --dir")
         shutil.rmtree(lake)
+    archive = landing.parent / "archive"
+    if archive.is_dir():
+        # The previous demo's archived landing files: day folders only, or it is not ours.
+        if any(not re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.name) for p in archive.iterdir()):
+            raise ShoplakeError(f"{archive} is not a shoplake archive; choose another --dir")
+        shutil.rmtree(archive)
 
 
 def show_summary(settings: Settings, result: RunResult) -> None:
