@@ -263,3 +263,47 @@ def test_an_interval_runs_an_update_without_any_file_event(shop: Shop) -> None:
         thread.join(timeout=30)
     assert shop.gold_count() == 2
     assert list_batches(shop.engine)[0].trigger == "schedule"
+
+
+def test_a_failing_update_does_not_end_the_watch(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shoplake.pipeline.watch as watch_module
+
+    monkeypatch.setattr(watch_module, "RETRY_S", 0.2)
+    real = watch_module.run_available
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> list[BatchResult]:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first update after start: a storage error
+            raise OSError("disk went away")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watch_module, "run_available", flaky)
+    stop, ready = threading.Event(), threading.Event()
+    seen: queue.Queue[BatchResult] = queue.Queue()
+    waits: list[str] = []
+    thread = threading.Thread(
+        target=watch,
+        args=(shop.pipeline, shop.engine, shop.landing),
+        kwargs={
+            "config": shop.config,
+            "watching": WatchConfig(),
+            "stop": stop,
+            "on_batch": seen.put,
+            "on_ready": ready.set,
+            "on_wait": waits.append,
+        },
+    )
+    thread.start()
+    try:
+        assert ready.wait(30)
+        time.sleep(0.3)
+        shop.drop("a.jsonl", rows("1"))
+        batch = seen.get(timeout=30)  # retried after the failure, without a new event
+        assert batch.status == "succeeded" and shop.gold_count() == 1
+        assert any("disk went away" in w for w in waits)
+    finally:
+        stop.set()
+        thread.join(timeout=30)

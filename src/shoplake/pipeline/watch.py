@@ -27,6 +27,8 @@ from shoplake.pipeline.loader import BatchCallback, LoaderConfig, run_available
 from shoplake.pipeline.lock import LakeBusy
 from shoplake.pipeline.tables import Pipeline
 
+RETRY_S = 5.0
+
 
 @dataclass(frozen=True)
 class WatchConfig:
@@ -90,6 +92,11 @@ def watch(
             if on_wait:
                 on_wait(str(err))
             retry_at = time.time() + 1.0
+            return
+        except Exception as err:  # a storage hiccup must not end a long-running watch
+            if on_wait:
+                on_wait(f"update failed, retrying in {RETRY_S:.0f}s: {type(err).__name__}: {err}")
+            retry_at = time.time() + RETRY_S
             return
         count += len(results)
 
