@@ -268,13 +268,19 @@ def run_available(
         if manifests_only:
             return results
         if not full_refresh and backlog(engine, pipeline, landing) == 0:
-            clock = time.perf_counter()
+            clock, started = time.perf_counter(), _now()
+            # No source takes anything here: a file landing meanwhile waits for a batch.
             run = run_pipeline(
-                pipeline, engine=engine, landing=landing, select=select, progress=progress
+                pipeline,
+                engine=engine,
+                landing=landing,
+                select=select,
+                progress=progress,
+                ingest=IngestOptions(files={}),
             )
             if any(f.status != "skipped" for f in run.flows):
                 status = "failed" if run.status == "failed" else "succeeded"
-                row = BatchRow(run.run_id, trigger, "running", _now())
+                row = BatchRow(run.run_id, trigger, "running", started)
                 errors = [f"{f.table}: {f.message}" for f in run.flows if f.status == "failed"]
                 rows = {f.table: f.rows_written for f in run.flows if f.status == "completed"}
                 _record(
