@@ -510,3 +510,14 @@ def test_a_lake_deleted_and_made_again_in_one_process_is_read_afresh(tmp_path: P
         assert batch.files == 1 and shop.gold_count() == 2
         shutil.rmtree(tmp_path)
         tmp_path.mkdir()
+
+
+def test_a_run_selecting_no_source_ends_with_files_waiting(shop: Shop) -> None:
+    shop.drop("a.jsonl", rows("1"))
+    shop.run()
+    shop.drop("b.jsonl", rows("2"))
+    batches = shop.run(select=["gold"])  # the new file is not for this run
+    assert len(batches) == 1 and batches[0].files == 0
+    assert (shop.landing / "orders" / "b.jsonl").exists()
+    [later] = shop.run()
+    assert later.files == 1 and shop.gold_count() == 2

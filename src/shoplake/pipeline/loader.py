@@ -57,6 +57,7 @@ class BatchResult:
     quarantined: int = 0
     error: str | None = None
     archived: int = 0
+    handled: int = 0  # files recorded in any status (0: the batch took nothing)
 
 
 BatchCallback = Callable[[BatchResult], None]
@@ -151,7 +152,9 @@ def run_batch(
             row, clock, status, error=error, files=ingested, quarantined=quarantined, rows=rows
         ),
     )
-    return BatchResult(batch_id, trigger, status, run, ingested, quarantined, error, len(moved))
+    return BatchResult(
+        batch_id, trigger, status, run, ingested, quarantined, error, len(moved), len(mine)
+    )
 
 
 def _finish(
@@ -303,7 +306,10 @@ def run_available(
             full_refresh = False
             if stop is not None and stop.is_set():
                 return results
-            if result.status == "failed" or backlog(engine, pipeline, landing) == 0:
+            # A batch that took no file (say, --select left the sources out) ends the loop.
+            if result.status == "failed" or result.handled == 0:
+                return results
+            if backlog(engine, pipeline, landing) == 0:
                 return results
 
 
