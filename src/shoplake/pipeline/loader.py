@@ -313,6 +313,17 @@ def run_available(
                 return results
 
 
+def _safe(*names: object) -> bool:
+    """Relative names without '..': a row edited by hand cannot lead a replay elsewhere."""
+    for name in names:
+        if name is None:
+            continue
+        text = str(name)
+        if not text or text.startswith(("/", "\\")) or ".." in text.split("/"):
+            return False
+    return True
+
+
 def reprocess(
     pipeline: Pipeline,
     engine: Engine,
@@ -339,7 +350,7 @@ def reprocess(
         files: dict[str, list[LandedFile]] = {}
         archived: dict[str, str] = {}
         for row in rows:
-            if row["status"] == "rejected":
+            if row["status"] == "rejected" or not _safe(row["path"], row["archive_path"]):
                 continue
             path = str(row["path"])
             copy = root / str(row["archive_path"]) if row["archive_path"] else None
