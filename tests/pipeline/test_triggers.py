@@ -307,3 +307,34 @@ def test_a_failing_update_does_not_end_the_watch(
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def test_a_manifest_on_an_object_store_landing(tmp_path: Path) -> None:
+    import fsspec
+
+    from shoplake.pipeline.loader import run_available
+    from shoplake.sources.remote import RemoteLanding
+
+    fs = fsspec.filesystem("memory")
+    base = "/manifest-test"
+    fs.pipe(f"{base}/landing/orders/a.jsonl", b'{"order_id": "1", "amount": "2"}\n')
+    fs.pipe(f"{base}/landing/orders/b.jsonl", b'{"order_id": "2", "amount": "2"}\n')
+    good = {"batch_id": "remote-1", "files": ["orders/a.jsonl"]}
+    fs.pipe(f"{base}/landing/_triggers/1.json", json.dumps(good).encode())
+    bad = {"batch_id": "remote-2", "files": ["orders/../../etc/passwd"]}
+    fs.pipe(f"{base}/landing/_triggers/2.json", json.dumps(bad).encode())
+    try:
+        shop = Shop(tmp_path)
+        landing = RemoteLanding(f"memory://{base}/landing")
+        done = run_available(
+            shop.pipeline, shop.engine, landing, config=shop.config, manifests_only=True
+        )
+        assert (done[0].batch_id, done[0].status) == ("remote-1", "succeeded")
+        assert done[1].status == "rejected" and "'..'" in str(done[1].error)
+        assert shop.bronze()["order_id"].to_list() == ["1"]
+        assert fs.find(f"{base}/landing") == [f"{base}/landing/orders/b.jsonl"]
+        [outcome] = [k for k in fs.find(f"{base}/archive") if k.endswith("1.json.outcome.json")]
+        assert json.loads(fs.cat_file(outcome))["status"] == "succeeded"
+        assert any(k.endswith("_failed/2.json") for k in fs.find(f"{base}/archive"))
+    finally:
+        fs.rm(base, recursive=True)

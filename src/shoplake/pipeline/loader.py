@@ -192,7 +192,8 @@ def process_manifests(
     """Run each waiting trigger manifest as its own batch, then archive it with its outcome."""
     results: list[BatchResult] = []
     paths = manifests(landing)
-    root = config.archive.root_for(landing) if paths else Path()
+    local = paths and isinstance(landing, Path)
+    root = config.archive.root_for(landing) if local else Path()  # remote: beside landing
     for path in paths:
         day = _now()
         batch_id: str | None = None

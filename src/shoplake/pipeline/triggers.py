@@ -42,7 +42,9 @@ class Manifest:
 def manifests(landing: Path) -> list[Path]:
     """Manifests waiting in ``_triggers/``, oldest name first (``_``/``.`` names are partial)."""
     if not isinstance(landing, Path):
-        return []  # trigger files are read from local landing folders only
+        from shoplake.sources.remote import manifests_in
+
+        return manifests_in(landing, TRIGGERS_DIR)  # type: ignore[return-value]
     folder = landing / TRIGGERS_DIR
     if not folder.is_dir() or folder.is_symlink():
         return []
@@ -64,6 +66,14 @@ def _file(landing: Path, sources: dict[str, SourceDef], entry: object) -> tuple[
         known = ", ".join(sorted(sources))
         raise ManifestError(f"files: {entry!r} is not in a source folder ({known})")
     source = sources[source_name]
+    base = pure.name[:-3] if pure.name.endswith(".gz") else pure.name
+    if not isinstance(landing, Path):  # an object store: no symlinks, keys only
+        stat = landing.stat(entry)
+        if stat is None:
+            raise ManifestError(f"files: {entry!r} does not exist in the landing folder")
+        if not base.endswith(SUFFIXES[source.format]):
+            raise ManifestError(f"files: {entry!r} is not a {source.format} file")
+        return source_name, LandedFile(entry, *stat)
     path = landing / entry
     folders = [landing / q for q in pure.parents if str(q) != "."]
     if path.is_symlink() or any(f.is_symlink() for f in folders):
@@ -72,7 +82,6 @@ def _file(landing: Path, sources: dict[str, SourceDef], entry: object) -> tuple[
         raise ManifestError(f"files: {entry!r} resolves outside the landing folder")
     if not path.is_file():
         raise ManifestError(f"files: {entry!r} does not exist in the landing folder")
-    base = pure.name[:-3] if pure.name.endswith(".gz") else pure.name
     if not base.endswith(SUFFIXES[source.format]):
         raise ManifestError(f"files: {entry!r} is not a {source.format} file")
     st = path.stat()
@@ -128,6 +137,9 @@ def archive_manifest(
     path: Path, root: Path, day: datetime, batch_id: str | None, outcome: dict[str, object]
 ) -> Path:
     """Move a manifest out of ``_triggers/`` with its outcome beside it."""
+    if not isinstance(path, Path):  # on an object store (sources/remote.py)
+        folder_name = f"{day:%Y-%m-%d}/{batch_id or '_failed'}"
+        return Path(path.archive(folder_name, json.dumps(outcome, indent=2) + "\n"))
     folder = root / f"{day:%Y-%m-%d}" / (batch_id or "_failed")
     name = printable(path.name)
     dest = place(path, folder / f"{name}")

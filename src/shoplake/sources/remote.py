@@ -135,6 +135,42 @@ class RemoteLanding:
         )
 
 
+class RemoteManifest:
+    """A trigger manifest under ``<landing>/_triggers/`` on an object store."""
+
+    def __init__(self, landing: RemoteLanding, key: str) -> None:
+        self.landing, self.key = landing, key
+        self.name = key.rpartition("/")[2]
+
+    def is_symlink(self) -> bool:
+        return False
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        data = self.landing.fs.cat_file(self.key)
+        assert isinstance(data, bytes)
+        return data.decode(encoding)
+
+    def archive(self, folder: str, outcome: str) -> str:
+        """Move to ``archive/<folder>/<name>`` and write the outcome beside it."""
+        dest = f"{self.landing.archive_root}/{folder}/{self.name}"
+        final, n = dest, 1
+        while self.landing.fs.exists(final):
+            final, n = f"{dest}.{n}", n + 1
+        self.landing.fs.makedirs(final.rpartition("/")[0], exist_ok=True)
+        self.landing.fs.mv(self.key, final)
+        self.landing.fs.pipe(f"{final}.outcome.json", outcome.encode())
+        return final
+
+
+def manifests_in(landing: RemoteLanding, folder: str) -> list[RemoteManifest]:
+    key = f"{landing.root}/{folder}"
+    if not landing.fs.exists(key):
+        return []
+    names = sorted(k for k in landing.fs.ls(key, detail=False) if k.endswith(".json"))
+    found = [RemoteManifest(landing, k) for k in names]
+    return [m for m in found if m.name[0] not in "._" and name_problem(m.name) is None]
+
+
 def open_landing(spec: str) -> Any:
     """A local folder (``Path``) or a :class:`RemoteLanding` for an object-store URI."""
     from pathlib import Path
