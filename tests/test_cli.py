@@ -98,3 +98,18 @@ def test_errors_are_short_and_red(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "Error:" in result.output and "nosuchmodule" in result.output
     assert "Traceback" not in result.output
+
+
+def test_demo_moves_ingested_landing_files_to_the_archive(demo_dir: Path) -> None:
+    left = [p for p in (demo_dir / "landing").rglob("*") if p.is_file()]
+    assert [p.name for p in left] == ["manifest.json"]  # the generator's own record stays
+    archive = demo_dir / "archive"
+    archived = [p.relative_to(archive).parts for p in archive.rglob("*") if p.is_file()]
+    assert len(archived) >= 6
+    for day, _batch, source, _name in archived:  # <date>/<batch>/<source>/<file>
+        assert len(day) == 10 and day[4] == "-" and source in {
+            "regions", "customers", "products", "orders", "order_items", "returns",
+            "inventory", "shipments",
+        }  # fmt: skip
+    listing = runner.invoke(app, ["batches", "--lake", str(demo_dir / "lake")])
+    assert listing.exit_code == 0 and "succeeded" in listing.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import sys
 import time
@@ -10,12 +11,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+from shoplake.cli_ingest import (
+    Archive,
+    ManifestsOnly,
+    MaxBytes,
+    MaxFiles,
+    Wait,
+    batch_line,
+    execute_batches,
+    loader_config,
+)
+from shoplake.cli_ingest import register as register_ingest
 from shoplake.config import Settings, load_settings
 from shoplake.console import console, kpi_table, rules_table, run_messages, run_table, tables_table
 from shoplake.errors import ConfigError, ShoplakeError
-from shoplake.pipeline.results import FlowResult, RunResult
+from shoplake.pipeline.loader import LoaderConfig
+from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.tables import Pipeline
 
 app = typer.Typer(
@@ -45,11 +58,6 @@ def _fail(err: Exception, debug: bool) -> None:
 
 def _settings(lake: str | None, landing: str | None) -> Settings:
     settings = load_settings(lake=lake, landing=landing)
-    if "://" in settings.landing and not settings.landing.startswith("file://"):
-        raise ConfigError(
-            f"landing {settings.landing!r}: landing folders are local paths for now; copy the "
-            "files locally or mount the bucket (the lake itself may be an object-store URI)"
-        )
     return settings
 
 
@@ -85,36 +93,20 @@ def execute_run(
     *,
     select: list[str] | None = None,
     full_refresh: bool = False,
+    config: LoaderConfig | None = None,
+    manifests_only: bool = False,
 ) -> RunResult:
-    """Run with a live progress line per table."""
-    from shoplake.pipeline.runner import run_pipeline
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def report(ref: str, result: FlowResult | None) -> None:
-            if result is None:
-                progress.update(task, description=ref)
-            else:
-                progress.advance(task)
-
-        graph_size = len(pipeline.definitions)
-        progress.update(task, total=graph_size if not select else None)
-        return run_pipeline(
-            pipeline,
-            engine=_engine(settings),
-            landing=_landing_path(settings),
-            select=select,
-            full_refresh=full_refresh,
-            progress=report,
-        )
+    """Process everything available in batches (progress bars); the last batch's run."""
+    results = execute_batches(
+        pipeline,
+        settings,
+        config or loader_config(settings),
+        select=select,
+        full_refresh=full_refresh,
+        manifests_only=manifests_only,
+    )
+    runs = [r.run for r in results if r.run is not None]
+    return runs[-1] if runs else RunResult("none")
 
 
 @app.command()
@@ -139,25 +131,48 @@ def run(
             "[default: maintain_every setting, 0 = off]",
         ),
     ] = None,
+    max_files: MaxFiles = None,
+    max_bytes: MaxBytes = None,
+    archive: Archive = None,
+    wait: Wait = 0.0,
+    manifests_only: ManifestsOnly = False,
     pipeline: PipelineOpt = DEFAULT_PIPELINE,
     debug: Debug = False,
 ) -> None:
-    """One triggered update: process what is new, in dependency order."""
+    """Process everything available, in batches, and stop (Auto Loader's availableNow)."""
     from shoplake.cli_gold import auto_maintain
 
     try:
         settings = _settings(lake, landing)
         loaded = load_pipeline(pipeline)
-        result = execute_run(loaded, settings, select=select, full_refresh=full_refresh)
+        config = loader_config(
+            settings, max_files=max_files, max_bytes=max_bytes, archive=archive, wait_s=wait
+        )
+        results = execute_batches(
+            loaded,
+            settings,
+            config,
+            select=select,
+            full_refresh=full_refresh,
+            manifests_only=manifests_only,
+        )
     except ShoplakeError as err:
         _fail(err, debug)
         return
-    console.print(run_table(result))
-    auto_maintain(loaded, settings, maintain_every, result)
-    for message in run_messages(result):
-        console.print(f"[bold red]Error:[/] {message}")
+    if not results:
+        console.print("nothing to do: no new files, every table skipped (up to date)")
+        check_alerts(settings.lake, loaded)  # staleness grows with nothing new
+        return
+    for result in results:
+        if result.run is not None and len(results) <= 3:
+            console.print(run_table(result.run))
+            for message in run_messages(result.run):
+                console.print(f"[bold red]Error:[/] {message}")
+        console.print(batch_line(result))
+    succeeded = all(r.status == "succeeded" for r in results)
+    auto_maintain(loaded, settings, maintain_every, succeeded)
     check_alerts(settings.lake, loaded)
-    if result.status == "failed":
+    if not succeeded:
         raise typer.Exit(1)
 
 
@@ -200,6 +215,11 @@ def generate(
     """Generate realistic shop data, with defects, into the landing folder."""
     try:
         settings = _settings(None, landing)
+        if "://" in settings.landing and not settings.landing.startswith("file://"):
+            raise ConfigError(
+                f"landing {settings.landing!r}: generate writes to a local folder; generate "
+                "locally, then copy the files to the bucket"
+            )
         _generate(_landing_path(settings), orders, seed, defect_rate, chunk_rows)
     except (ShoplakeError, FileExistsError, ValueError) as err:
         _fail(err, debug)
@@ -253,6 +273,10 @@ def demo(
         _fail(err, debug)
         return
     show_summary(settings, result)
+    archived = dir / "archive"
+    if archived.is_dir():
+        count = sum(1 for p in archived.rglob("*") if p.is_file())
+        console.print(f"{count} landing file(s) ingested and moved to {archived}")
     console.print(f"demo finished in {time.perf_counter() - started:.2f}s — lake at {lake}")
     if result.status == "failed":
         raise typer.Exit(1)
@@ -272,6 +296,12 @@ def _reset_demo(landing: Path, lake: Path) -> None:
         ):
             raise ShoplakeError(f"{lake} exists and is not a shoplake lake; choose another --dir")
         shutil.rmtree(lake)
+    archive = landing.parent / "archive"
+    if archive.is_dir():
+        # The previous demo's archived landing files: day folders only, or it is not ours.
+        if any(not re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.name) for p in archive.iterdir()):
+            raise ShoplakeError(f"{archive} is not a shoplake archive; choose another --dir")
+        shutil.rmtree(archive)
 
 
 def show_summary(settings: Settings, result: RunResult) -> None:
@@ -412,6 +442,7 @@ def main() -> None:  # pragma: no cover
 from shoplake import cli_gold, cli_observe  # noqa: E402
 
 cli_gold.register(app)
+register_ingest(app)
 cli_observe.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

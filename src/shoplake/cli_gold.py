@@ -11,7 +11,6 @@ from shoplake.config import Settings
 from shoplake.console import console
 from shoplake.errors import ShoplakeError
 from shoplake.pipeline.maintenance import MIN_RETENTION_HOURS, TableMaintenance
-from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.tables import Pipeline
 
 
@@ -46,7 +45,7 @@ def maintenance_table(results: Sequence[TableMaintenance], retention_hours: int)
 
 
 def auto_maintain(
-    pipeline: Pipeline, settings: Settings, every: int | None, result: RunResult
+    pipeline: Pipeline, settings: Settings, every: int | None, succeeded: bool
 ) -> None:
     """After a successful ``run``: maintain the tables due (``every`` commits since the last
     optimize; the ``maintain_every`` setting when not given; 0 = off)."""
@@ -54,7 +53,7 @@ def auto_maintain(
     from shoplake.pipeline.maintenance import maintain
 
     due = settings.maintain_every if every is None else every
-    if due <= 0 or result.status != "completed":
+    if due <= 0 or not succeeded:
         return
     results = maintain(pipeline, _engine(settings), every=due)
     if results:

@@ -12,6 +12,16 @@ from shoplake.errors import ConfigError
 
 CONFIG_FILE = "shoplake.toml"
 KEYS = ("lake", "landing")
+# Run settings: archive = move | delete | leave; the limits bound one batch;
+# maintain_every = commits between automatic table maintenance (0 = off).
+RUN_KEYS: dict[str, type] = {
+    "maintain_every": int,
+    "archive": str,
+    "archive_dir": str,
+    "retention_days": int,
+    "max_files": int,
+    "max_bytes": int,
+}
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,11 @@ class Settings:
     maintain_every: int = 0
     """``run`` maintains a table once it has this many commits since its last OPTIMIZE
     (0: never; ``shoplake maintain`` does it on demand)."""
+    archive: str = "move"
+    archive_dir: str | None = None
+    retention_days: int = 30
+    max_files: int | None = 1000  # per batch, like Auto Loader's maxFilesPerTrigger
+    max_bytes: int | None = None
 
 
 def load_settings(
@@ -28,6 +43,7 @@ def load_settings(
 ) -> Settings:
     """Resolve the lake and landing locations (paths or object-store URIs)."""
     values: dict[str, str] = {}
+    ingest: dict[str, object] = {}
     path = config or Path(CONFIG_FILE)
     if path.exists():
         try:
@@ -40,17 +56,32 @@ def load_settings(
                 if not isinstance(section[key], str):
                     raise ConfigError(f"{path}: '{key}' must be a string path or URI")
                 values[key] = section[key]
+        for key, kind in RUN_KEYS.items():
+            if key in section:
+                if not isinstance(section[key], kind) or isinstance(section[key], bool):
+                    raise ConfigError(f"{path}: '{key}' must be a {kind.__name__}")
+                ingest[key] = section[key]
     elif config is not None:
         raise ConfigError(f"{path}: no such config file")
     for key in KEYS:
         env = os.environ.get(f"SHOPLAKE_{key.upper()}")
         if env:
             values[key] = env
+    for key, kind in RUN_KEYS.items():
+        env = os.environ.get(f"SHOPLAKE_{key.upper()}")
+        if env:
+            try:
+                ingest[key] = kind(env)
+            except ValueError:
+                name = f"SHOPLAKE_{key.upper()}"
+                raise ConfigError(f"{name}={env!r}: not a {kind.__name__}") from None
     if lake:
         values["lake"] = lake
     if landing:
         values["landing"] = landing
-    return Settings(**values, maintain_every=_maintain_every(path))
+    if int(ingest.get("maintain_every", 0)) < 0:  # type: ignore[call-overload]
+        raise ConfigError(f"maintain_every must be 0 (off) or more, got {ingest['maintain_every']}")
+    return Settings(**values, **ingest)  # type: ignore[arg-type]
 
 
 def load_section(name: str, config: Path | None = None) -> dict[str, object]:
@@ -67,21 +98,3 @@ def load_section(name: str, config: Path | None = None) -> dict[str, object]:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")
     return section
-
-
-def _maintain_every(path: Path) -> int:
-    """``maintain_every`` from ``SHOPLAKE_MAINTAIN_EVERY`` or the config file, else 0."""
-    raw: object = os.environ.get("SHOPLAKE_MAINTAIN_EVERY")
-    where = "SHOPLAKE_MAINTAIN_EVERY"
-    if raw is None and path.exists():
-        data = tomllib.loads(path.read_text())
-        raw, where = data.get("shoplake", data).get("maintain_every"), str(path)
-    if raw is None:
-        return 0
-    try:
-        value = int(raw)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: maintain_every must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{where}: maintain_every must be 0 (off) or more, got {value}")
-    return value

@@ -57,6 +57,10 @@ class Engine(Protocol):
     def commit_metadata(self, ref: str, key: str) -> list[str]:
         """Every value of custom commit metadata ``key`` over the table's history."""
 
+    def commit_metadata_since(self, ref: str, key: str, after: int) -> list[tuple[int, str]]:
+        """``(version, value)`` of metadata ``key`` for the commits after ``after``, oldest
+        first."""
+
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame:
         """The table's rows at ``version`` (default: latest)."""
 

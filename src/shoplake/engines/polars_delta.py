@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from shoplake.engines.base import MaintenanceResult, TableInfo, WriteResult
 
@@ -69,6 +69,14 @@ class PolarsDeltaEngine:
             return []
         return [str(c[key]) for c in table.history() if key in c]
 
+    def commit_metadata_since(self, ref: str, key: str, after: int) -> list[tuple[int, str]]:
+        table = self._table(ref)
+        if table is None or table.version() <= after:
+            return []
+        commits = table.history(limit=table.version() - after)
+        found = [(int(c["version"]), str(c[key])) for c in commits if key in c]
+        return sorted(v for v in found if v[0] > after)
+
     # -- reading ------------------------------------------------------------------------
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame:
         return nw.from_native(
@@ -87,10 +95,15 @@ class PolarsDeltaEngine:
             mode = (commit.get("operationParameters") or {}).get("mode")
             if commit.get("operation") != "WRITE" or mode != "Append":
                 return None
-        reader = table.load_cdf(starting_version=after + 1, ending_version=until)
-        # Through a stream reader, not pa.table(): that probes for pandas and imports it
-        # (half a second, on every incremental run).
-        frame = pl.from_arrow(pa.RecordBatchReader.from_stream(reader).read_all())
+        try:
+            reader = table.load_cdf(starting_version=after + 1, ending_version=until)
+            # Through a stream reader, not pa.table(): that probes for pandas and imports
+            # it (half a second, on every incremental run).
+            frame = pl.from_arrow(pa.RecordBatchReader.from_stream(reader).read_all())
+        except DeltaError:
+            # A commit that evolved the schema (a new column) cannot be read as a change
+            # feed; the appended rows are then the data files added in the range.
+            return self.read_changes(ref, after, until)
         assert isinstance(frame, pl.DataFrame)
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
 

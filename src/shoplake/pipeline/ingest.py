@@ -1,71 +1,259 @@
 """The source flow: new landing files into their bronze table, exactly once.
 
-The identities of the files a commit ingested (path, size, modified time,
-content hash) travel in that commit's metadata, so the bronze rows and the
-record of having read them can never disagree, whatever crashes.
+The bronze commit is the one source of truth for which files were seen: the
+record of every file a commit handled (path, size, modified time, content
+hash, status, reason, archive location) travels in that commit's metadata,
+so the bronze rows and the record of having read them can never disagree,
+whatever crashes. ``_system/files`` is reconciled from these records.
+
+Identity policy (see docs/ingestion.md): a file is *new* unless a commit
+recorded the same path, size and modified time. A new file whose content
+hash equals content already ingested (a copy, a rename, a re-drop) is
+recorded as ``skipped`` and adds no rows; content that was quarantined is
+not read again until it changes. A file rewritten in place with new content
+is new content and is ingested.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-import narwhals as nw
-
+from shoplake.engines.base import Engine
+from shoplake.pipeline.faults import fault
 from shoplake.pipeline.flows import FlowContext
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import SourceDef
-from shoplake.sources.files import discover, read_files
+from shoplake.sources.files import (
+    LandedFile,
+    NewColumns,
+    ReadFile,
+    ReadSchema,
+    Rejected,
+    bronze_frame,
+    load,
+    parse,
+    scan,
+)
 
 FILES_KEY = "shoplake.files"
+RUN_KEY = "shoplake.run_id"
 
 
 def landing_app_id(source: str) -> str:
     return f"landing:{source}"
 
 
-def run_source(ctx: FlowContext, source: SourceDef, landing: Path) -> FlowResult:
+@dataclass
+class Budget:
+    """What the sources of one batch have taken so far."""
+
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What one batch may take from the landing folder.
+
+    ``files`` restricts the batch: source → exact files (a trigger manifest or a
+    replay), or None for "discover"; a source absent from it ingests nothing.
+    ``retry`` reads files again that were quarantined or failed (a replay).
+    ``archive_prefix`` (``<date>/<batch>``) is where this batch's files will be
+    moved after the commit, None to leave them in place; ``archived`` gives the
+    archive location of files read from the archive. ``max_files`` and
+    ``max_bytes`` bound the whole batch, over every source (``budget`` counts
+    what the sources before took).
+    """
+
+    max_files: int | None = None
+    max_bytes: int | None = None
+    budget: Budget = field(default_factory=lambda: Budget())
+    files: Mapping[str, Sequence[LandedFile] | None] | None = None
+    retry: bool = False
+    archive_prefix: str | None = None
+    archived: Mapping[str, str] = field(default_factory=dict)
+    archive_root: str | None = None
+
+
+def read_schema(source: SourceDef) -> ReadSchema:
+    return ReadSchema(source.columns, source.schema_mode, dict(source.hints))
+
+
+def schema_fingerprint(source: SourceDef) -> str:
+    """Changes when the source's columns, mode or hints do: a failed file is then retried."""
+    text = json.dumps([source.format, source.columns, source.schema_mode, source.hints])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# Per table: the version read up to, that commit's record text, and all records. A
+# long-running watch then reads only the commits since its last batch, not the whole
+# history each time; the record text of the last version read tells a table that was
+# deleted and created again (same path, same versions, other files) from the one cached.
+_SEEN: dict[str, tuple[int, str | None, list[dict[str, object]]]] = {}
+
+
+def file_records(engine: Engine, source: SourceDef) -> list[dict[str, object]]:
+    """Every file record the source's bronze commits hold, oldest first."""
+    version = engine.version(source.ref)
+    if version is None:
+        return []
+    uri = engine.uri(source.ref)
+    read, last, records = _SEEN.get(uri, (-1, None, []))
+    found = engine.commit_metadata_since(source.ref, FILES_KEY, max(read - 1, -1))
+    if read >= 0 and (read > version or dict(found).get(read) != last):
+        read, records = -1, []  # not the table cached: read it all
+        found = engine.commit_metadata_since(source.ref, FILES_KEY, -1)
+    new = [(n, value) for n, value in found if n > read]
+    if new:
+        records = records + [r for _, value in new for r in json.loads(value)]
+        _SEEN[uri] = (new[-1][0], new[-1][1], records)
+    return records
+
+
+@dataclass(frozen=True)
+class Plan:
+    todo: list[LandedFile]
+    rejected: list[Rejected]
+    left: int  # new files beyond this batch's limits
+
+
+def plan(
+    records: Sequence[Mapping[str, object]],
+    source: SourceDef,
+    landing: Path,
+    options: IngestOptions,
+) -> Plan:
+    """The files this batch takes for ``source``, within the limits."""
+    if options.files is not None:
+        if source.name not in options.files:
+            return Plan([], [], 0)
+        given = options.files[source.name]
+        candidates, rejected = (
+            scan(landing, source.name, source.format) if given is None else (list(given), [])
+        )
+    else:
+        candidates, rejected = scan(landing, source.name, source.format)
+    fingerprint = schema_fingerprint(source)
+    by_stat: dict[tuple[object, object, object], Mapping[str, object]] = {}
+    for r in records:
+        by_stat[(r["path"], r["size"], r["mtime_ns"])] = r
+
+    def seen(file: LandedFile) -> bool:
+        record = by_stat.get(file.stat_key)
+        if record is None:
+            return False
+        status = record.get("status", "ingested")
+        if status == "failed":
+            return not options.retry and record.get("schema") == fingerprint
+        if status == "quarantined":
+            return not options.retry
+        return True
+
+    new = [f for f in candidates if not seen(f)]
+    new_rejected = [r for r in rejected if r.stat_key not in by_stat]
+    taken: list[LandedFile] = []
+    count, size = options.budget.files, options.budget.bytes
+    for f in new:
+        over_files = options.max_files is not None and count >= options.max_files
+        over_bytes = options.max_bytes is not None and count and size + f.size > options.max_bytes
+        if over_files or over_bytes:
+            break  # (a batch always takes one file, however large)
+        taken.append(f)
+        count, size = count + 1, size + f.size
+    return Plan(taken, new_rejected, len(new) - len(taken))
+
+
+def pending(engine: Engine, source: SourceDef, landing: Path) -> int:
+    """How many files of ``source`` a run would take (names refused included)."""
+    p = plan(file_records(engine, source), source, landing, IngestOptions())
+    return len(p.todo) + len(p.rejected)
+
+
+def run_source(
+    ctx: FlowContext, source: SourceDef, landing: Path, options: IngestOptions | None = None
+) -> FlowResult:
     start = time.perf_counter()
+    options = options or IngestOptions()
     engine = ctx.engine
     target = source.ref
-    files = discover(landing, source.name, source.format)
     full = ctx.full_refresh or engine.version(target) is None
-    records: list[dict[str, object]] = []
-    if not full:
-        for value in engine.commit_metadata(target, FILES_KEY):
-            records.extend(json.loads(value))
-    seen_stat = {(r["path"], r["size"], r["mtime_ns"]) for r in records}
-    seen_hash = {r["sha256"] for r in records}
-    new = [f for f in files if f.stat_key not in seen_stat]
-    if not new:
+    records = [] if full else file_records(engine, source)
+    archived = dict(options.archived)
+    if full and options.files is None and engine.version(target) is not None:
+        # A rebuild reads what was archived too, or it would lose every archived file.
+        restored = _restorable(file_records(engine, source), landing, options)
+        listed = _listed(landing, source)
+        in_landing = {f.path for f in listed}
+        extra = [(f, a) for f, a in restored if f.path not in in_landing]
+        archived.update({f.path: str(a) for f, a in extra})
+        options = replace(options, files={source.name: [*listed, *(f for f, _ in extra)]})
+    todo = plan(records, source, landing, options)
+    options.budget.files += len(todo.todo)
+    options.budget.bytes += sum(f.size for f in todo.todo)
+    if not todo.todo and not todo.rejected:
         return FlowResult(target, "source", "skipped", message="no new files")
-    frame, read = read_files(
-        landing,
-        new,
-        fmt=source.format,
-        columns=source.columns,
-        batch_id=ctx.run_id,
-        ingested_at=ctx.started_at,
-    )
-    # A file whose exact content was ingested before (copied, renamed or touched) is
-    # recorded under its new name but contributes no rows.
-    repeats: set[str] = set()
-    for r in read:  # in name order, so the first copy of a content wins
-        if r.sha256 in seen_hash:
-            repeats.add(r.file.path)
-        seen_hash.add(r.sha256)
-    if repeats:
-        starts = [nw.col("_source").str.starts_with(f"{p}:") for p in sorted(repeats)]
-        frame = frame.filter(~nw.any_horizontal(*starts, ignore_nulls=True))
+    schema = read_schema(source)
+    fingerprint = schema_fingerprint(source)
+    ingested = {str(r["sha256"]): r for r in records if r.get("status", "ingested") == "ingested"}
+    quarantined = {str(r["sha256"]): r for r in records if r.get("status") == "quarantined"}
+    frames: list[Any] = []  # the source reader's native frames
+    handled: list[ReadFile] = []
+    for file in todo.todo:  # in name order, so the first copy of a content wins
+        raw, digest = load(landing, file)
+        if digest in ingested:
+            earlier = ingested[digest]
+            reason = f"already ingested: same content as {earlier['path']}"
+            reason += f", ingested in batch {earlier.get('batch_id')}"
+            handled.append(ReadFile(file, digest, 0, 0, "skipped", reason))
+            continue
+        if digest in quarantined and not options.retry:
+            earlier = quarantined[digest]
+            reason = f"same content quarantined in batch {earlier.get('batch_id')}: "
+            handled.append(ReadFile(file, digest, 0, 0, "skipped", reason + str(earlier["reason"])))
+            continue
+        try:
+            frame, result = parse(file, raw, digest, source.format, schema)
+        except NewColumns as err:
+            handled.append(ReadFile(file, digest, 0, 0, "failed", str(err)))
+            continue
+        if frame is not None:
+            frames.append(frame)
+            ingested[digest] = {"path": file.path, "batch_id": ctx.run_id}
+        handled.append(result)
+    handled += [
+        ReadFile(LandedFile(r.path, r.size, r.mtime_ns), "", 0, 0, "rejected", r.reason)
+        for r in todo.rejected
+    ]
+    frame = bronze_frame(frames, schema, ctx.run_id, ctx.started_at)
+    options = replace(options, archived=archived)
+    entries = [_entry(r, ctx.run_id, options, fingerprint) for r in handled]
     sequence = (engine.consumed(target, landing_app_id(source.name)) or 0) + 1
+    fault("before_bronze_commit")
     written = (engine.overwrite if full else engine.append)(
         target,
         frame,
         partition_by=source.partition_by,
         transactions={landing_app_id(source.name): sequence},
-        metadata={"shoplake.run_id": ctx.run_id, FILES_KEY: json.dumps([r.record() for r in read])},
+        metadata={RUN_KEY: ctx.run_id, FILES_KEY: json.dumps(entries)},
     )
+    fault("after_bronze_commit")
+    counts = {s: sum(1 for r in handled if r.status == s) for s in _STATUSES}
+    again = sum(1 for r in handled if r.status == "skipped" and "quarantined" in r.reason[:40])
+    counts["skipped"] -= again
+    counts["again"] = again
+    problems = [f"{r.file.path}: {r.reason}" for r in handled if r.status in ("failed", "rejected")]
+    notes = [f"{n} file(s) {_NOTES[s]}" for s, n in counts.items() if n and s in _NOTES]
+    if todo.left:
+        notes.append(f"{todo.left} left for the next batch")
+    message = ", ".join(notes)
+    if problems:
+        message += " — " + "; ".join(problems)
     return FlowResult(
         table=target,
         kind="source",
@@ -74,6 +262,61 @@ def run_source(ctx: FlowContext, source: SourceDef, landing: Path) -> FlowResult
         rows_written=written.rows_inserted,
         version=written.version,
         duration_s=time.perf_counter() - start,
-        files=len(read) - len(repeats),
-        message=f"{len(repeats)} file(s) already ingested under another name" if repeats else "",
+        files=counts["ingested"],
+        message=message,
     )
+
+
+_STATUSES = ("ingested", "quarantined", "skipped", "failed", "rejected")
+_NOTES = {
+    "quarantined": "quarantined whole (unreadable)",
+    "skipped": "already ingested under another name",
+    "again": "with content quarantined before",
+    "failed": "failed",
+    "rejected": "refused (unsafe name)",
+}
+
+
+def _listed(landing: Path, source: SourceDef) -> list[LandedFile]:
+    return scan(landing, source.name, source.format)[0]
+
+
+def _restorable(
+    records: Sequence[Mapping[str, object]], landing: Path, options: IngestOptions
+) -> list[tuple[LandedFile, object]]:
+    """Archived copies of the files a source ingested, to be read again by a rebuild."""
+    found: list[tuple[LandedFile, object]] = []
+    for record in records:
+        target = record.get("archive")
+        if record.get("status", "ingested") != "ingested" or not target:
+            continue
+        path = str(record["path"])
+        if not isinstance(landing, Path):  # an object store (sources/remote.py)
+            copy = landing.archived(str(target))
+            if copy is not None:
+                found.append((LandedFile(path, copy.size, copy.mtime_ns, copy.location), target))
+            continue
+        if options.archive_root is None:
+            continue
+        local = Path(options.archive_root) / str(target)
+        if local.is_file() and not local.is_symlink():
+            st = local.stat()
+            found.append((LandedFile(path, st.st_size, st.st_mtime_ns, str(local)), target))
+    return found
+
+
+def _entry(
+    read: ReadFile, batch_id: str, options: IngestOptions, fingerprint: str
+) -> dict[str, object]:
+    entry = read.record()
+    entry["batch_id"] = batch_id
+    entry["schema"] = fingerprint
+    archive: str | None = None
+    # A failed file stays in landing to be retried; a refused name is never touched.
+    if read.status not in ("failed", "rejected"):
+        if read.file.path in options.archived:
+            archive = options.archived[read.file.path]
+        elif options.archive_prefix is not None and read.file.location is None:
+            archive = f"{options.archive_prefix}/{read.file.path}"
+    entry["archive"] = archive
+    return entry

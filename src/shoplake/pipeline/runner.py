@@ -13,7 +13,7 @@ from shoplake.errors import FlowError, ShoplakeError, ValidationError
 from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import FlowContext, run_table
 from shoplake.pipeline.graph import Graph, build_graph
-from shoplake.pipeline.ingest import run_source
+from shoplake.pipeline.ingest import IngestOptions, run_source
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline, SourceDef
 
@@ -47,18 +47,22 @@ def run_pipeline(
     select: Iterable[str] | None = None,
     full_refresh: bool = False,
     progress: Progress | None = None,
+    run_id: str | None = None,
+    ingest: IngestOptions | None = None,
 ) -> RunResult:
     """Process what is new for the selected tables and log the run.
 
     A failing flow stops only the tables downstream of it; the run is then
     reported as failed, and every table stays at its last committed version.
+    ``run_id`` names the batch (default: a new id); ``ingest`` bounds and
+    restricts what the sources take from the landing folder.
     """
     graph = build_graph(pipeline)
     if graph.problems:
         raise ValidationError(list(graph.problems))
     refs = select_tables(graph, select)
     started = datetime.now(UTC).replace(tzinfo=None)
-    ctx = FlowContext(engine, new_run_id(started), started, full_refresh)
+    ctx = FlowContext(engine, run_id or new_run_id(started), started, full_refresh)
     run = RunResult(ctx.run_id)
     clock = time.perf_counter()
     failed: set[str] = set()
@@ -78,7 +82,8 @@ def run_pipeline(
         else:
             try:
                 if isinstance(definition, SourceDef):
-                    result = run_source(ctx, definition, Path(landing))
+                    where = Path(landing) if isinstance(landing, str) else landing
+                    result = run_source(ctx, definition, where, ingest)
                 else:
                     result = run_table(ctx, definition, graph)
                     if result.message.startswith("replayed"):

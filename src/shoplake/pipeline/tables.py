@@ -21,6 +21,8 @@ SYSTEM_LAYERS = ("quarantine", "_system")
 THIS = "this"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 FORMATS = ("csv", "jsonl", "parquet")
+SCHEMA_MODES = ("rescue", "addNewColumns", "failOnNewColumns", "none")
+HINT_TYPES = ("string", "int", "float", "bool", "date", "datetime")
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -58,7 +60,8 @@ class TableDef:
 class SourceDef:
     """A bronze table fed by files dropped in ``<landing>/<name>/``.
 
-    ``columns`` are read as text; undeclared columns go to ``_rescued_data``.
+    ``columns`` are read as text (or as their ``hints`` type); what happens to
+    undeclared columns is ``schema_mode`` (default ``rescue``: into ``_rescued_data``).
     """
 
     name: str
@@ -69,6 +72,8 @@ class SourceDef:
     kind: Kind = field(default_factory=Append)
     rules: tuple[Rule, ...] = ()
     partition_by: tuple[str, ...] = ()
+    schema_mode: str = "rescue"
+    hints: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -123,8 +128,14 @@ class Pipeline:
         columns: Iterable[str],
         description: str = "",
         rules: Iterable[Rule] = (),
+        schema_mode: str = "rescue",
+        hints: dict[str, str] | None = None,
     ) -> SourceDef:
-        """Declare a landing-folder source; it becomes the bronze table ``bronze.<name>``."""
+        """Declare a landing-folder source; it becomes the bronze table ``bronze.<name>``.
+
+        ``hints`` types declared columns in bronze (``{"amount": "float"}``);
+        ``schema_mode`` is one of rescue, addNewColumns, failOnNewColumns, none.
+        """
         _check_name("source", name)
         if format not in FORMATS:
             raise DefinitionError(
@@ -133,7 +144,29 @@ class Pipeline:
         cols = tuple(columns)
         if not cols:
             raise DefinitionError(f"source '{name}': declare at least one column")
-        definition = SourceDef(name, format, cols, description, rules=tuple(rules))
+        if schema_mode not in SCHEMA_MODES:
+            raise DefinitionError(
+                f"source '{name}': unknown schema_mode {schema_mode!r}; "
+                f"use one of {', '.join(SCHEMA_MODES)}"
+            )
+        for column, kind in (hints or {}).items():
+            if column not in cols:
+                raise DefinitionError(
+                    f"source '{name}': hint for {column!r}, which is not a declared column"
+                )
+            if kind not in HINT_TYPES:
+                raise DefinitionError(
+                    f"source '{name}': hint {column}={kind!r}; use one of {', '.join(HINT_TYPES)}"
+                )
+        definition = SourceDef(
+            name,
+            format,
+            cols,
+            description,
+            rules=tuple(rules),
+            schema_mode=schema_mode,
+            hints=tuple(sorted((hints or {}).items())),
+        )
         self._add(definition)
         return definition
 

@@ -1,9 +1,19 @@
 """The landing-folder source: finds new files of a source and reads them into bronze rows.
 
-Every declared column is read as text, so bronze keeps each value as received.
-Columns nobody declared are kept as JSON in ``_rescued_data``; a line that
-cannot be parsed keeps its text there as ``{"_corrupt_record": ...}``, with
-null data columns, so nothing is lost and silver decides what to do with it.
+Every declared column is read as text (or as its schema hint's type), so
+bronze keeps each value as received. What happens to columns nobody declared
+is the source's schema mode (Auto Loader's names): ``rescue`` keeps them as
+JSON in ``_rescued_data`` (with hinted values that do not parse as their
+type), ``addNewColumns`` adds them as text columns, ``failOnNewColumns``
+refuses the file, ``none`` ignores them. A line that cannot be parsed keeps
+its text in ``_rescued_data`` as ``{"_corrupt_record": ...}``, with null data
+columns, in every mode. A file that cannot be read at all (bad gzip, bad
+Parquet footer, undecodable bytes) is reported whole, with the reason, and
+the other files of the batch are read as usual.
+
+File names are untrusted: discovery walks the source folder without following
+symlinks and reports (never reads) a symlink, a name that is not UTF-8 or
+holds control characters, and anything that resolves outside the landing root.
 """
 
 from __future__ import annotations
@@ -12,8 +22,10 @@ import csv
 import gzip
 import hashlib
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,15 +40,30 @@ from shoplake.errors import ShoplakeError
 SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json", ".ndjson"), "parquet": (".parquet",)}
 RESCUED = "_rescued_data"
 CORRUPT = "_corrupt_record"
+SCHEMA_MODES = ("rescue", "addNewColumns", "failOnNewColumns", "none")
+HINT_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+}
+_CONTROL = {chr(c) for c in range(32)} | {"\x7f"}
 
 
 @dataclass(frozen=True)
 class LandedFile:
-    """A file in the landing folder, named relative to the landing root."""
+    """A file in the landing folder, named relative to the landing root.
+
+    ``location`` is where to read it when that is not ``<landing>/<path>``
+    (a batch replayed from its archived copies).
+    """
 
     path: str
     size: int
     mtime_ns: int
+    location: str | None = None
 
     @property
     def stat_key(self) -> tuple[str, int, int]:
@@ -44,11 +71,41 @@ class LandedFile:
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """A name in the landing folder that is reported and never followed, read or moved."""
+
+    path: str  # printable: bytes that are not UTF-8 appear as \\xNN escapes
+    size: int
+    mtime_ns: int
+    reason: str
+
+    @property
+    def stat_key(self) -> tuple[str, int, int]:
+        return (self.path, self.size, self.mtime_ns)
+
+
+@dataclass(frozen=True)
+class ReadSchema:
+    """How a source's files become bronze columns."""
+
+    columns: tuple[str, ...]
+    mode: str = "rescue"
+    hints: Mapping[str, str] = field(default_factory=dict)
+
+    def dtype(self, column: str) -> pl.DataType:
+        return HINT_TYPES[self.hints.get(column, "string")]
+
+
+@dataclass(frozen=True)
 class ReadFile:
+    """What reading one file gave: its rows, or why it was not read."""
+
     file: LandedFile
     sha256: str
     rows: int
     corrupt_lines: int
+    status: str = "ingested"  # ingested | quarantined | failed | skipped | rejected
+    reason: str = ""
 
     def record(self) -> dict[str, object]:
         return {
@@ -57,74 +114,178 @@ class ReadFile:
             "mtime_ns": self.file.mtime_ns,
             "sha256": self.sha256,
             "rows": self.rows,
+            "status": self.status,
+            "reason": self.reason,
         }
 
 
-def discover(landing: Path, source: str, fmt: str) -> list[LandedFile]:
-    """Files of ``source`` under ``landing/<source>/``, oldest name first.
+class NewColumns(ShoplakeError):
+    """A file brought columns the source does not declare, under ``failOnNewColumns``."""
 
-    Only regular files inside the landing root are returned: symlinks and
-    hidden files are skipped, so a name can never lead outside the root.
+
+def printable(name: str) -> str:
+    """A file name as text that can be shown and stored, whatever bytes it holds."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def name_problem(relative: str) -> str | None:
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the name is not valid UTF-8"
+    if _CONTROL & set(relative):
+        return "the name holds control characters"
+    return None
+
+
+def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[Rejected]]:
+    """Files of ``source`` under ``landing/<source>/`` in name order, and the names refused.
+
+    Only regular files that resolve inside the landing root are returned;
+    hidden and ``_``-prefixed names (files being written) are ignored. An
+    object-store landing (``sources/remote.py``) lists itself.
     """
+    if not isinstance(landing, Path):
+        return landing.scan(source, fmt)  # type: ignore[no-any-return]
+    root = landing.resolve()
     folder = landing / source
+    rejected: list[Rejected] = []
+    if folder.is_symlink():
+        st = folder.lstat()
+        return [], [Rejected(source, st.st_size, st.st_mtime_ns, "a symlink: not followed")]
     if not folder.is_dir():
-        return []
+        return [], []
     suffixes = SUFFIXES[fmt]
     found: list[LandedFile] = []
-    for path in sorted(folder.rglob("*")):
-        name = path.name
-        if path.is_symlink() or not path.is_file() or name.startswith((".", "_")):
-            continue
-        base = name[:-3] if name.endswith(".gz") else name
-        if not base.endswith(suffixes):
-            continue
-        stat = path.stat()
-        found.append(
-            LandedFile(path.relative_to(landing).as_posix(), stat.st_size, stat.st_mtime_ns)
-        )
-    return found
+    for top, dirs, names in os.walk(folder, followlinks=False):
+        here = Path(top)
+        for name in dirs:
+            if (here / name).is_symlink():
+                st = (here / name).lstat()
+                rel = printable((here / name).relative_to(landing).as_posix())
+                reason = "a symlink: not followed"
+                rejected.append(Rejected(rel, st.st_size, st.st_mtime_ns, reason))
+        dirs[:] = sorted(d for d in dirs if not (here / d).is_symlink() and not d.startswith("."))
+        for name in names:
+            path = here / name
+            relative = path.relative_to(landing).as_posix()
+            if name.startswith((".", "_")):
+                continue
+            base = name[:-3] if name.endswith(".gz") else name
+            st = path.lstat()
+            problem = name_problem(relative)
+            if problem is None and path.is_symlink():
+                problem = f"a symlink (to {printable(os.readlink(path))}): not followed"
+            elif problem is None and not path.resolve().is_relative_to(root):
+                problem = "it resolves outside the landing folder"
+            elif problem is None and not path.is_file():
+                problem = "not a regular file"
+            if problem is not None:
+                rejected.append(Rejected(printable(relative), st.st_size, st.st_mtime_ns, problem))
+                continue
+            if base.endswith(suffixes):
+                found.append(LandedFile(relative, st.st_size, st.st_mtime_ns))
+    return sorted(found, key=lambda f: f.path), sorted(rejected, key=lambda r: r.path)
+
+
+def discover(landing: Path, source: str, fmt: str) -> list[LandedFile]:
+    """Readable files of ``source`` under ``landing/<source>/``, oldest name first."""
+    return scan(landing, source, fmt)[0]
 
 
 def _data(landing: Path, file: LandedFile) -> tuple[bytes, str]:
-    raw = (landing / file.path).read_bytes()
+    if not isinstance(landing, Path):
+        raw = landing.read(file)
+    else:
+        raw = Path(file.location or landing / file.path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
-    if file.path.endswith(".gz"):
+    return raw, digest
+
+
+def _decode(path: str, raw: bytes) -> bytes:
+    if path.endswith(".gz"):
         raw = gzip.decompress(raw)
     # Spreadsheet exports start with a UTF-8 byte-order mark; it is not data.
-    return raw.removeprefix(b"\xef\xbb\xbf"), digest
+    return raw.removeprefix(b"\xef\xbb\xbf")
 
 
-def _rescue(frame: pl.DataFrame, extra: Sequence[str]) -> pl.Expr:
-    if not extra:
+def _rescue(columns: Sequence[pl.Expr]) -> pl.Expr:
+    if not columns:
         return pl.lit(None, dtype=pl.String)
-    packed = pl.struct([pl.col(c).cast(pl.String) for c in extra]).struct.json_encode()
-    any_value = pl.any_horizontal([pl.col(c).is_not_null() for c in extra])
+    packed = pl.struct(list(columns)).struct.json_encode()
+    any_value = pl.any_horizontal([c.is_not_null() for c in columns])
     return pl.when(any_value).then(packed).otherwise(None)
 
 
-def _corrupt_rows(columns: Sequence[str], texts: list[str], lines: list[int]) -> pl.DataFrame:
-    data: dict[str, object] = {c: pl.Series(c, [None] * len(texts), pl.String) for c in columns}
+def _typed(column: str, kind: str) -> pl.Expr:
+    """Text to the hinted type; a value that does not parse becomes null."""
+    text = pl.col(column).cast(pl.String).str.strip_chars()
+    if kind == "date":
+        return text.str.to_date(strict=False)
+    if kind == "datetime":
+        return text.str.to_datetime(strict=False, time_unit="us", time_zone=None)
+    if kind == "bool":
+        lower = text.str.to_lowercase()
+        return (
+            pl.when(lower.is_in(["true", "1", "yes"]))
+            .then(True)
+            .when(lower.is_in(["false", "0", "no"]))
+            .then(False)
+            .otherwise(None)
+        )
+    return text.cast(HINT_TYPES[kind], strict=False)
+
+
+def _corrupt_rows(
+    schema: ReadSchema, columns: Sequence[str], texts: list[str], lines: list[int]
+) -> pl.DataFrame:
+    data: dict[str, object] = {
+        c: pl.Series(c, [None] * len(texts), schema.dtype(c)) for c in columns
+    }
     data[RESCUED] = [orjson.dumps({CORRUPT: t}).decode() for t in texts]
     data["_line"] = pl.Series("_line", lines, pl.Int64)
     return pl.DataFrame(data)
 
 
-def _shape(frame: pl.DataFrame, columns: Sequence[str], first_line: int) -> pl.DataFrame:
-    """Declared columns as text, undeclared ones rescued, a line number per row."""
-    extra = [c for c in frame.columns if c not in columns and c != "_line"]
-    frame = frame.with_columns(_rescue(frame, extra).alias(RESCUED))
+def _shape(frame: pl.DataFrame, schema: ReadSchema, first_line: int) -> pl.DataFrame:
+    """Declared columns (text or hinted type), the rest per the schema mode, a line number."""
+    declared = schema.columns
+    extra = [c for c in frame.columns if c not in declared and c != "_line"]
+    if extra and schema.mode == "failOnNewColumns":
+        raise NewColumns(
+            f"new column(s) {', '.join(extra)} not declared by the source (schema mode "
+            "failOnNewColumns): declare them, or use schema mode addNewColumns or rescue"
+        )
+    kept = [*declared, *extra] if schema.mode == "addNewColumns" else list(declared)
     if "_line" not in frame.columns:
         frame = frame.with_row_index("_line", offset=first_line).with_columns(
             pl.col("_line").cast(pl.Int64)
         )
+    present = [c for c in kept if c in frame.columns]
+    frame = frame.with_columns(pl.col(c).cast(pl.String) for c in present)
+    hinted = [c for c in present if schema.hints.get(c, "string") != "string"]
+    typed = {c: _typed(c, schema.hints[c]) for c in hinted}
+    rescued: list[pl.Expr] = []
+    if schema.mode in ("rescue", "addNewColumns"):
+        if schema.mode == "rescue":
+            rescued += [pl.col(c) for c in extra]
+        # A value that does not parse as its hinted type is kept here, not lost.
+        rescued += [
+            pl.when(pl.col(c).is_not_null() & typed[c].is_null()).then(pl.col(c)).alias(c)
+            for c in hinted
+        ]
+    frame = frame.with_columns(_rescue(rescued).alias(RESCUED))
     selected = [
-        pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, pl.String).alias(c)
-        for c in columns
+        (typed[c] if c in typed else pl.col(c)).alias(c)
+        if c in frame.columns
+        else pl.lit(None, schema.dtype(c)).alias(c)
+        for c in kept
     ]
     return frame.select([*selected, pl.col(RESCUED), pl.col("_line")])
 
 
-def _read_jsonl(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
+def _read_jsonl(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
+    columns = schema.columns
     lines = raw.split(b"\n")
     declared = set(columns)
     good: list[bytes] = []
@@ -148,19 +309,20 @@ def _read_jsonl(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
             extra_keys |= keys - declared
         good.append(line)
         good_lines.append(number)
-    schema = {c: pl.String for c in (*columns, *sorted(extra_keys))}
+    text_schema = {c: pl.String for c in (*columns, *sorted(extra_keys))}
     if good:
-        parsed = pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=schema)
+        parsed = pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=text_schema)
     else:
-        parsed = pl.DataFrame(schema=schema)
+        parsed = pl.DataFrame(schema=text_schema)
     parsed = parsed.with_columns(pl.Series("_line", good_lines, pl.Int64))
-    shaped = _shape(parsed, columns, 1)
+    shaped = _shape(parsed, schema, 1)
     if bad_text:
-        shaped = pl.concat([shaped, _corrupt_rows(columns, bad_text, bad_lines)]).sort("_line")
+        corrupt = _corrupt_rows(schema, shaped.columns[:-2], bad_text, bad_lines)
+        shaped = pl.concat([shaped, corrupt]).sort("_line")
     return shaped, len(bad_text)
 
 
-def _read_csv(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
+def _read_csv(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
     header_end = raw.find(b"\n")
     header = raw[: header_end if header_end >= 0 else len(raw)].decode("utf-8").rstrip("\r")
     header_names = next(csv.reader([header]), [])
@@ -184,7 +346,7 @@ def _read_csv(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
     assert isinstance(frame, pl.DataFrame)
     blank_lines = b"\n\n" in raw or b"\n\r\n" in raw
     if not bad and not blank_lines:
-        return _shape(frame, columns, 2), 0
+        return _shape(frame, schema, 2), 0
     bad_lines = _locate(raw, bad)
     bad_set = set(bad_lines)
     if blank_lines:  # the parser skips blank lines: number what it actually read
@@ -196,9 +358,10 @@ def _read_csv(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
     good_lines = [n for n in candidates if n not in bad_set][: frame.height]
     frame = frame.with_columns(pl.Series("_line", good_lines, pl.Int64))
     if not bad:
-        return _shape(frame, columns, 2), 0
-    shaped = _shape(frame, columns, 2)
-    return pl.concat([shaped, _corrupt_rows(columns, bad, bad_lines)]).sort("_line"), len(bad)
+        return _shape(frame, schema, 2), 0
+    shaped = _shape(frame, schema, 2)
+    corrupt = _corrupt_rows(schema, shaped.columns[:-2], bad, bad_lines)
+    return pl.concat([shaped, corrupt]).sort("_line"), len(bad)
 
 
 def _locate(raw: bytes, texts: Sequence[str]) -> list[int]:
@@ -219,15 +382,67 @@ def _locate(raw: bytes, texts: Sequence[str]) -> list[int]:
     return numbers
 
 
-def _read_parquet(raw: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
-    return _shape(pl.read_parquet(io.BytesIO(raw)), columns, 1), 0
+def _read_parquet(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
+    return _shape(pl.read_parquet(io.BytesIO(raw)), schema, 1), 0
 
 
 _READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
+# What a file that cannot be read at all raises: bad gzip (BadGzipFile, zlib.error, EOFError
+# when truncated), a bad Parquet footer, bytes that are not UTF-8 in a CSV header.
+_UNREADABLE = (
+    pl.exceptions.PolarsError,
+    pa.ArrowInvalid,
+    UnicodeDecodeError,
+    OSError,
+    EOFError,
+    zlib.error,
+)
 
 
-class UnreadableFile(ShoplakeError):
-    """A landing file could not be read at all (bad gzip, bad Parquet footer, …)."""
+def load(landing: Path, file: LandedFile) -> tuple[bytes, str]:
+    """A file's bytes as stored and their SHA-256 (its content identity)."""
+    return _data(landing, file)
+
+
+def parse(
+    file: LandedFile, raw: bytes, digest: str, fmt: str, schema: ReadSchema
+) -> tuple[pl.DataFrame | None, ReadFile]:
+    """One file's bronze rows, or None and the reason it was quarantined whole.
+
+    Raises :class:`NewColumns` under ``failOnNewColumns``.
+    """
+    try:
+        frame, corrupt = _READERS[fmt](_decode(file.path, raw), schema)
+    except _UNREADABLE as err:
+        reason = f"cannot be read as {fmt}{' (gzip)' if file.path.endswith('.gz') else ''}: "
+        reason += f"{type(err).__name__}: {err}"
+        return None, ReadFile(file, digest, 0, 0, "quarantined", reason[:500])
+    frame = frame.select(
+        pl.exclude("_line"),
+        pl.format("{}:{}", pl.lit(file.path), pl.col("_line")).alias("_source"),
+    )
+    return frame, ReadFile(file, digest, frame.height, corrupt)
+
+
+def read_one(
+    landing: Path, file: LandedFile, fmt: str, schema: ReadSchema
+) -> tuple[pl.DataFrame | None, ReadFile]:
+    raw, digest = load(landing, file)
+    return parse(file, raw, digest, fmt, schema)
+
+
+def bronze_frame(
+    frames: Sequence[pl.DataFrame], schema: ReadSchema, batch_id: str, ingested_at: datetime
+) -> nw.DataFrame[pl.DataFrame]:
+    """Files' rows as one frame, with the batch's provenance columns."""
+    empty = {c: schema.dtype(c) for c in schema.columns}
+    empty.update({RESCUED: pl.String(), "_source": pl.String()})
+    combined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=empty)
+    combined = combined.with_columns(
+        pl.lit(ingested_at, dtype=pl.Datetime("us")).alias("_ingested_at"),
+        pl.lit(batch_id, dtype=pl.String).alias("_batch_id"),
+    )
+    return nw.from_native(combined, eager_only=True)
 
 
 def read_files(
@@ -235,30 +450,21 @@ def read_files(
     files: Sequence[LandedFile],
     *,
     fmt: str,
-    columns: Sequence[str],
+    columns: Sequence[str] | ReadSchema,
     batch_id: str,
     ingested_at: datetime,
 ) -> tuple[nw.DataFrame[pl.DataFrame], list[ReadFile]]:
-    """Read ``files`` into one bronze frame with provenance columns."""
+    """Read ``files`` into one bronze frame with provenance columns.
+
+    A file that cannot be read contributes no rows and comes back with status
+    ``quarantined`` and the reason; the others are read as usual.
+    """
+    schema = columns if isinstance(columns, ReadSchema) else ReadSchema(tuple(columns))
     frames: list[pl.DataFrame] = []
     read: list[ReadFile] = []
     for file in files:
-        raw, digest = _data(landing, file)
-        try:
-            frame, corrupt = _READERS[fmt](raw, columns)
-        except (pl.exceptions.PolarsError, pa.ArrowInvalid, UnicodeDecodeError, OSError) as err:
-            raise UnreadableFile(f"{file.path}: cannot be read as {fmt}: {err}") from err
-        frames.append(
-            frame.select(
-                pl.exclude("_line"),
-                pl.format("{}:{}", pl.lit(file.path), pl.col("_line")).alias("_source"),
-            )
-        )
-        read.append(ReadFile(file, digest, frame.height, corrupt))
-    schema = {c: pl.String for c in (*columns, RESCUED, "_source")}
-    combined = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
-    combined = combined.with_columns(
-        pl.lit(ingested_at, dtype=pl.Datetime("us")).alias("_ingested_at"),
-        pl.lit(batch_id, dtype=pl.String).alias("_batch_id"),
-    )
-    return nw.from_native(combined, eager_only=True), read
+        frame, result = read_one(landing, file, fmt, schema)
+        if frame is not None:
+            frames.append(frame)
+        read.append(result)
+    return bronze_frame(frames, schema, batch_id, ingested_at), read

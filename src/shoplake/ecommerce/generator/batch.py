@@ -46,8 +46,12 @@ def _batches(landing: Path) -> list[dict[str, object]]:
     return list(orjson.loads(path.read_bytes())) if path.exists() else []
 
 
-def _catalog(landing: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers and prices of the products listed with a valid id and a positive price."""
+CATALOG_FILE = "catalog.json"
+
+
+def save_catalog(landing: Path) -> None:
+    """Record the orderable products (valid id, positive price) in `_generator/`, so later
+    batches still find them once `run` has archived the product files out of landing."""
     numbers: dict[int, float] = {}
     columns = SOURCES["products"].columns
     for path in sorted((landing / "products").glob("products-*.csv")):
@@ -62,8 +66,16 @@ def _catalog(landing: Path) -> tuple[np.ndarray, np.ndarray]:
                     continue
                 if digits and price > 0:
                     numbers[int(digits)] = price
+    path = landing / "_generator" / CATALOG_FILE
+    path.write_bytes(orjson.dumps({str(k): v for k, v in sorted(numbers.items())}))
+
+
+def _catalog(landing: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers and listed prices of the orderable products, as `generate` recorded them."""
+    path = landing / "_generator" / CATALOG_FILE
+    numbers = {int(k): float(v) for k, v in orjson.loads(path.read_bytes()).items()}
     if not numbers:
-        raise FileNotFoundError(f"{landing / 'products'} holds no valid product to order")
+        raise FileNotFoundError(f"{path} lists no valid product to order")
     keys = np.array(sorted(numbers), dtype=np.int64)
     return keys, np.array([numbers[k] for k in keys.tolist()])
 

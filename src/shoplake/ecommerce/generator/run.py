@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from shoplake.ecommerce.generator.batch import save_catalog
 from shoplake.ecommerce.generator.calendar import History
 from shoplake.ecommerce.generator.context import Context, SourceGenerator
 from shoplake.ecommerce.generator.customers import CustomersSource
@@ -112,6 +113,7 @@ def generate(
         sources={source.name: source.report() for source in sources},
     )
     report.write_manifest()
+    save_catalog(root)
     return report
 
 
