@@ -174,11 +174,15 @@ def add_rule_flags(
             frame = frame.with_columns(rule.flag().alias(column))
             continue
         marker = f"{column}_hit"
+        # Only the ref keys this frame holds matter: narrowing first keeps the dedup small
+        # when a batch of rows is checked against a large table.
+        wanted = frame.select(*rule.columns).unique()
         keys = (
             refs[rule.ref]
             .select(
                 *[nw.col(r).alias(c) for c, r in zip(rule.columns, rule.ref_columns, strict=True)]
             )
+            .join(wanted, on=list(rule.columns), how="semi")
             .unique()
             .with_columns(nw.lit(True).alias(marker))
         )
