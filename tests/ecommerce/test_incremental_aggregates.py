@@ -94,15 +94,50 @@ def test_segments_ranks_and_kpis_match_a_full_recompute_after_batches(
     landing, lake = shop
     _assert_matches_full_recompute(lake)
     old_order = _first(sorted((landing / "orders").glob("*.jsonl"))[0])
-    old_return = _first(sorted((landing / "returns").glob("*.jsonl"))[0])
-    old_shipment = _first(sorted((landing / "shipments").glob("*.jsonl"))[0])
+    # A first return and a second shipment, filed late, for an old sold order.
+    returned = pl.read_delta(str(lake / "silver" / "returns"))["order_id"]
+    line = (
+        pl.read_delta(str(lake / "silver" / "order_items"))
+        .join(pl.read_delta(str(lake / "silver" / "orders")), on="order_id")
+        .filter((pl.col("status") == "delivered") & ~pl.col("order_id").is_in(returned.implode()))
+        .sort("order_id")
+        .row(0, named=True)
+    )
+    late_return = {
+        "return_id": "RT9000001",
+        "order_id": line["order_id"],
+        "product_id": line["product_id"],
+        "customer_id": line["customer_id"],
+        "return_date": "2026-09-14T10:00:00",
+        "reason": "defective",
+        "refund_amount": 10.0,
+    }
+    shipment = (
+        pl.read_delta(str(lake / "silver" / "shipments")).sort("shipment_id").row(0, named=True)
+    )
+    late_shipment = {
+        "shipment_id": "SH90000001",
+        "order_id": shipment["order_id"],
+        "carrier": shipment["carrier"],
+        "shipped_at": shipment["shipped_at"].isoformat(),
+        "delivered_at": shipment["shipped_at"].isoformat(),
+        "promised_date": shipment["promised_date"].isoformat(),
+    }
+    facts_before = pl.read_delta(str(lake / "gold" / "order_month_facts"))
 
     generate_batch(landing, orders=40, day=date(2026, 9, 14))  # late, inside the history
-    _write(landing, "returns", "late-return", {**old_return, "return_id": "RT9000001"})
-    _write(landing, "shipments", "late-shipment", {**old_shipment, "shipment_id": "SH90000001"})
+    _write(landing, "returns", "late-return", late_return)
+    _write(landing, "shipments", "late-shipment", late_shipment)
     messages = _run(lake, landing)
     assert "recomputed" in messages["gold.order_month_facts"]
     _assert_matches_full_recompute(lake)
+    facts = pl.read_delta(str(lake / "gold" / "order_month_facts"))
+    totals = [
+        f.select(pl.sum("returned_orders", "delivered_shipments")).row(0)
+        for f in (facts_before, facts)
+    ]
+    assert totals[1][0] == totals[0][0] + 1  # the late return's order counts as returned
+    assert totals[1][1] >= totals[0][1] + 1  # the late shipment is counted (and the batch's)
 
     generate_batch(landing, orders=40, day=date(2026, 11, 3))  # a new month: as-of moves
     cancelled = {**old_order, "status": "cancelled", "updated_at": "2026-11-04T10:00:00"}
@@ -119,3 +154,30 @@ def test_segments_ranks_and_kpis_match_a_full_recompute_after_batches(
     current = kpis.filter(pl.col("scope") == "current_month")
     assert current["orders"].item() == 40
     assert current["as_of"].item().date() >= date(2026, 12, 20)
+
+
+def test_month_and_id_ranges_keep_every_row_of_the_keys() -> None:
+    from shoplake.ecommerce.incremental import within_ids, within_months
+
+    orders = nw.from_native(
+        pl.DataFrame(
+            {
+                "order_id": ["O1", "O2", "O3", "O4"],
+                "order_ts": [
+                    datetime(2026, 1, 31, 23, 59),
+                    datetime(2026, 2, 1),
+                    datetime(2026, 3, 31, 23, 59, 59),
+                    datetime(2026, 4, 1),
+                ],
+            }
+        ).lazy()
+    )
+    months = nw.from_native(pl.DataFrame({"month": [date(2026, 3, 1), date(2026, 2, 1)]}))
+    kept = within_months(orders, months).collect().to_native()
+    assert kept["order_id"].to_list() == ["O2", "O3"]
+    seasonal = nw.from_native(pl.DataFrame({"year": [2026], "month_of_year": [4]}))
+    assert within_months(orders, seasonal).collect().to_native()["order_id"].to_list() == ["O4"]
+    ids = nw.from_native(pl.DataFrame({"order_id": ["O3", "O2", None]}))
+    assert within_ids(orders, ids).collect().to_native()["order_id"].to_list() == ["O2", "O3"]
+    none = nw.from_native(pl.DataFrame({"order_id": [None]}, schema={"order_id": pl.String}))
+    assert within_ids(orders, none).collect().to_native().height == 0
