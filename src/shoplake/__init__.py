@@ -28,13 +28,14 @@ from shoplake.errors import (
     ValidationError,
 )
 from shoplake.pipeline.expectations import Action, Severity, expect, expect_exists
-from shoplake.pipeline.kinds import Append, Materialized, Upsert
+from shoplake.pipeline.kinds import Append, ApplyChanges, Materialized, ScdColumns, Upsert
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline
 
 __all__ = [
     "Action",
     "Append",
+    "ApplyChanges",
     "ConfigError",
     "DefinitionError",
     "ExpectationFailed",
@@ -44,6 +45,7 @@ __all__ = [
     "Pipeline",
     "RuleResult",
     "RunResult",
+    "ScdColumns",
     "Severity",
     "ShoplakeError",
     "Upsert",

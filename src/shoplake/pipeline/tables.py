@@ -12,9 +12,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import narwhals as nw
+
 from shoplake.errors import DefinitionError
-from shoplake.pipeline.expectations import Rule
-from shoplake.pipeline.kinds import Append, Kind, Materialized, Upsert
+from shoplake.pipeline.expectations import Rule, expect
+from shoplake.pipeline.kinds import Append, ApplyChanges, Kind, Materialized, Upsert
 
 LAYERS = ("bronze", "silver", "gold")
 SYSTEM_LAYERS = ("quarantine", "_system")
@@ -162,10 +164,17 @@ class Pipeline:
         if layer not in LAYERS:
             raise DefinitionError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
         chosen_kind: Kind = kind if kind is not None else Materialized()
-        if not isinstance(chosen_kind, Append | Upsert | Materialized):
+        if not isinstance(chosen_kind, Append | Upsert | Materialized | ApplyChanges):
             raise DefinitionError(
-                f"kind must be Append(), Upsert(keys=[...]) or Materialized(), not {chosen_kind!r}"
+                "kind must be Append(), Upsert(keys=[...]), ApplyChanges(keys=[...], "
+                f"sequence_by=...) or Materialized(), not {chosen_kind!r}"
             )
+        rules = tuple(expectations)
+        if isinstance(chosen_kind, ApplyChanges):
+            found = chosen_kind.problems()
+            if found:
+                raise DefinitionError(f"table '{layer}.{name or '?'}': {'; '.join(found)}")
+            rules += (_sequence_rule(chosen_kind.sequence_by),)
 
         def decorate(fn: Callable[..., object]) -> TableDef:
             table_name = name or fn.__name__
@@ -181,7 +190,7 @@ class Pipeline:
                     )
             data_params = [p for p in params if p != THIS]
             stream_param = stream
-            if isinstance(chosen_kind, Append | Upsert):
+            if isinstance(chosen_kind, Append | Upsert | ApplyChanges):
                 if not data_params:
                     raise DefinitionError(
                         f"{where}: an incremental table needs at least one input parameter"
@@ -192,7 +201,9 @@ class Pipeline:
                         f"{where}: stream={stream!r} is not a parameter of {fn.__name__}()"
                     )
             elif stream is not None:
-                raise DefinitionError(f"{where}: stream= only applies to Append and Upsert tables")
+                raise DefinitionError(
+                    f"{where}: stream= only applies to Append, Upsert and ApplyChanges tables"
+                )
             definition = TableDef(
                 name=table_name,
                 layer=layer,
@@ -203,10 +214,21 @@ class Pipeline:
                 stream=stream_param,
                 partition_by=tuple(partition_by),
                 description=description or inspect.getdoc(fn) or "",
-                rules=tuple(expectations),
+                rules=rules,
                 sla_minutes=sla_minutes,
             )
             self._add(definition)
             return definition
 
         return decorate
+
+
+def _sequence_rule(sequence_by: str) -> Rule:
+    """Changes without a sequence cannot be placed in history: quarantine them."""
+    return expect(
+        "sequence_by_present",
+        ~nw.col(sequence_by).is_null(),
+        action="quarantine",
+        severity="high",
+        description=f"the change has a {sequence_by} to order it by",
+    )

@@ -17,7 +17,7 @@ from shoplake.errors import FlowError
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.flows import as_lazy
 from shoplake.pipeline.graph import build_graph
-from shoplake.pipeline.kinds import Upsert
+from shoplake.pipeline.kinds import ApplyChanges, Upsert
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef
 
 BRONZE_META: Mapping[str, nw.dtypes.DType] = {
@@ -69,6 +69,8 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
             wanted += list(definition.kind.keys)
             if definition.kind.sequence_by:
                 wanted.append(definition.kind.sequence_by)
+        if isinstance(definition.kind, ApplyChanges):
+            wanted += [*definition.kind.keys, definition.kind.sequence_by]
         for column in wanted:
             if column not in out_schema:
                 problems.append(

@@ -1,0 +1,362 @@
+"""Change data capture on Polars + delta-rs: turn a batch of changes into SCD history
+and apply it with one MERGE that touches only the affected keys.
+
+How a batch is applied (type 2):
+
+1. The changes are deduplicated on (keys, sequence) and, for snapshots, completed with
+   a delete for every known key a snapshot lacks (when asked).
+2. Only the affected keys' rows are read from the target: the table is partitioned by
+   a stable hash bucket of the keys, so this reads the touched buckets' files only.
+3. Their history is rebuilt as an ordered list of events (each stored version is an
+   event at its ``valid_from``; a gap before the next version is a delete), the new
+   changes are slotted in by sequence, and runs of equal tracked values collapse into
+   one version. A late change therefore lands in the middle of history, and a change
+   that alters no tracked column opens nothing.
+4. The rebuilt rows are compared with the stored ones; only rows that differ go into
+   the MERGE source, and the MERGE predicate names the touched buckets, so delta-rs
+   prunes every other file (see delta-rs #2573, #2802).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from deltalake import CommitProperties, DeltaTable
+
+from shoplake.engines.base import DELETE, CdcSpec
+
+BUCKET = "_key_bucket"
+_POS = "__pos"
+_ORIGIN = "__origin"
+_ACTION = "__action"
+_SEGMENT = "__segment"
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@dataclass(frozen=True)
+class CdcPlan:
+    """A batch turned into row operations on the target, before any write."""
+
+    source: pl.DataFrame  # the MERGE source: rows to insert/update, plus deletes
+    rows: pl.DataFrame  # the affected keys' rows after the batch
+    inserted: int
+    updated: int
+    deleted: int
+    opened: int  # versions (type 2) or keys (type 1) added, net
+    closed_by_delete: int  # keys newly deleted
+    changes: int  # distinct changes in the batch
+    buckets: tuple[int, ...]
+
+
+def stable_hash(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """A 64-bit FNV-1a hash of the columns' text, the same on every run and version of
+    Polars (``Expr.hash`` is not stable across releases, and buckets live on disk)."""
+    if frame.height == 0:
+        return np.zeros(0, dtype=np.uint64)
+    text = frame.select(
+        pl.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("\x00") for c in columns], separator="\x1f"
+        ).alias("t")
+    )["t"]
+    raw = np.array(text.to_list(), dtype=np.bytes_)
+    width = raw.dtype.itemsize
+    codes = raw.view(np.uint8).reshape(len(raw), width)
+    hashed = np.full(len(raw), _FNV_OFFSET, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            byte = codes[:, j].astype(np.uint64)
+            # Padding bytes (0) are skipped, so the width of the longest value never matters.
+            hashed = np.where(byte != 0, (hashed ^ byte) * _FNV_PRIME, hashed)
+    return hashed
+
+
+def with_bucket(frame: pl.DataFrame, spec: CdcSpec) -> pl.DataFrame:
+    buckets = stable_hash(frame, spec.keys) % np.uint64(spec.buckets)
+    return frame.with_columns(pl.Series(BUCKET, buckets.astype(np.int32)))
+
+
+def _stored_columns(spec: CdcSpec, values: Sequence[str]) -> list[str]:
+    return [*spec.keys, *values, *spec.history_columns, BUCKET]
+
+
+def read_affected(table: DeltaTable, spec: CdcSpec, keys: pl.DataFrame) -> pl.DataFrame:
+    """The target rows of ``keys`` (which carry their bucket), reading touched buckets only."""
+    buckets = sorted(set(keys[BUCKET].to_list()))
+    if not buckets:
+        return pl.DataFrame()
+    dataset = table.to_pyarrow_dataset(
+        file_pruning_predicate=[(BUCKET, "in", [str(b) for b in buckets])]
+    )
+    rows = pl.scan_pyarrow_dataset(dataset).join(
+        keys.lazy().select(*spec.keys).unique(), on=list(spec.keys), how="semi", nulls_equal=True
+    )
+    return rows.collect()
+
+
+def read_all(table: DeltaTable) -> pl.DataFrame:
+    frame = pl.from_arrow(table.to_pyarrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _snapshot_deletes(
+    changes: pl.DataFrame, known_keys: pl.DataFrame, spec: CdcSpec
+) -> pl.DataFrame:
+    """A delete at each snapshot for every known key the snapshot does not list."""
+    keys = list(spec.keys)
+    snapshots = changes.select(spec.sequence_by).unique()
+    parts = [changes.select(keys)]
+    if known_keys.height:
+        parts.append(known_keys.select(keys))
+    every = pl.concat(parts, how="vertical_relaxed").unique()
+    absent = every.join(snapshots, how="cross").join(
+        changes.select(*keys, spec.sequence_by),
+        on=[*keys, spec.sequence_by],
+        how="anti",
+        nulls_equal=True,
+    )
+    return absent.with_columns(pl.lit(True).alias(DELETE))
+
+
+def _events_from_rows(rows: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.DataFrame:
+    """Stored type 2 versions as events, plus a delete event where a version ends in a gap."""
+    keys = list(spec.keys)
+    base = rows.select(*keys, *values, pl.col(spec.valid_from).alias(_POS))
+    versions = base.with_columns(pl.lit(False).alias(DELETE), pl.lit(0).alias(_ORIGIN))
+    ends = rows.filter(pl.col(spec.valid_to).is_not_null()).select(
+        *keys, pl.col(spec.valid_to).alias(_POS)
+    )
+    starts = rows.select(*keys, pl.col(spec.valid_from).alias(_POS))
+    gaps = ends.join(starts, on=[*keys, _POS], how="anti", nulls_equal=True).with_columns(
+        pl.lit(True).alias(DELETE), pl.lit(0).alias(_ORIGIN)
+    )
+    return pl.concat([versions, gaps], how="diagonal_relaxed")
+
+
+def _ordered(events: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.DataFrame:
+    """Events per key in sequence order, one per position (the later-sequenced, else the
+    incoming one wins), with null updates filled from the key's previous event if asked."""
+    keys = list(spec.keys)
+    seq = spec.sequence_by
+    ordered = events.sort([*keys, _POS, seq, _ORIGIN], nulls_last=False).unique(
+        [*keys, _POS], keep="last", maintain_order=True
+    )
+    if spec.ignore_null_updates:
+        fill = (pl.col(_ORIGIN) == 1) & ~pl.col(DELETE)
+        ordered = ordered.with_columns(
+            pl.when(fill & pl.col(c).is_null())
+            .then(pl.col(c).forward_fill().over(keys))
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in values
+            if c != seq
+        )
+    return ordered
+
+
+def _history(events: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.DataFrame:
+    """Collapse ordered events into versions with contiguous validity intervals."""
+    keys = list(spec.keys)
+    tracked = spec.tracked([*keys, *values])
+    untracked = [c for c in values if c not in tracked]
+    first = pl.col(DELETE).shift(1).over(keys).is_null()
+    changed_delete = pl.col(DELETE) != pl.col(DELETE).shift(1).over(keys)
+    same = pl.all_horizontal(
+        [pl.col(c).eq_missing(pl.col(c).shift(1).over(keys)) for c in tracked] or [pl.lit(True)]
+    )
+    starts = first | changed_delete.fill_null(True) | (~pl.col(DELETE) & ~same)
+    marked = events.with_columns(starts.cast(pl.Int64).cum_sum().over(keys).alias(_SEGMENT))
+    segments = marked.group_by([*keys, _SEGMENT], maintain_order=True).agg(
+        pl.col(_POS).first().alias(spec.valid_from),
+        pl.col(DELETE).first(),
+        *[pl.col(c).first() for c in tracked],
+        # Untracked columns take the newest change's value within the version.
+        *[pl.col(c).sort_by(spec.sequence_by, nulls_last=False).last() for c in untracked],
+    )
+    segments = segments.sort([*keys, _SEGMENT]).with_columns(
+        pl.col(spec.valid_from).shift(-1).over(keys).alias(spec.valid_to)
+    )
+    return segments
+
+
+def _closed_by_delete(history: pl.DataFrame, spec: CdcSpec) -> int:
+    """Versions followed by a delete (a key deleted at that point)."""
+    keys = list(spec.keys)
+    after_version = ~pl.col(DELETE).shift(1).over(keys).fill_null(True)
+    return int(history.filter(pl.col(DELETE) & after_version).height)
+
+
+def _finish_type2(history: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.DataFrame:
+    rows = history.filter(~pl.col(DELETE)).with_columns(
+        pl.col(spec.valid_to).is_null().alias(spec.is_current)
+    )
+    surrogate = stable_hash(rows, [*spec.keys, spec.valid_from]).view(np.int64)
+    rows = rows.with_columns(pl.Series(spec.surrogate_key, surrogate))
+    rows = with_bucket(rows, spec)
+    return rows.select(_stored_columns(spec, values))
+
+
+def _diff(
+    old: pl.DataFrame, new: pl.DataFrame, match: list[str], columns: list[str]
+) -> tuple[pl.DataFrame, int, int, int]:
+    """The MERGE source: new or changed rows (upsert) and vanished rows (delete)."""
+    compare = [c for c in columns if c not in match]
+    if old.height == 0:
+        return new.with_columns(pl.lit("upsert").alias(_ACTION)), new.height, 0, 0
+    joined = new.join(
+        old.select(columns),
+        on=match,
+        how="full",
+        suffix="__old",
+        nulls_equal=True,
+        coalesce=True,
+    )
+    in_new = pl.col(BUCKET).is_not_null()
+    in_old = pl.col(f"{BUCKET}__old").is_not_null()
+    differs = ~pl.all_horizontal(
+        [pl.col(c).eq_missing(pl.col(f"{c}__old")) for c in compare if c != BUCKET]
+        or [pl.lit(True)]
+    )
+    inserts = joined.filter(in_new & ~in_old)
+    updates = joined.filter(in_new & in_old & differs)
+    deletes = joined.filter(~in_new & in_old)
+    upserts = pl.concat([inserts, updates]).select(columns)
+    removed = deletes.select(
+        [pl.col(c) if c in match else pl.col(f"{c}__old").alias(c) for c in columns]
+    )
+    source = pl.concat(
+        [
+            upserts.with_columns(pl.lit("upsert").alias(_ACTION)),
+            removed.with_columns(pl.lit("delete").alias(_ACTION)),
+        ],
+        how="vertical_relaxed",
+    )
+    return source, inserts.height, updates.height, deletes.height
+
+
+def plan_changes(
+    changes: pl.DataFrame,
+    existing: pl.DataFrame,
+    spec: CdcSpec,
+    *,
+    known_keys: pl.DataFrame | None = None,
+) -> CdcPlan:
+    """What applying ``changes`` to the affected keys' ``existing`` rows does.
+
+    ``changes`` has the data columns and a boolean ``DELETE`` column; rows with a null
+    sequence must have been removed (the flow quarantines them). ``known_keys`` (every
+    key of the table) is needed for snapshots with ``missing_as_delete``.
+    """
+    keys = list(spec.keys)
+    values = spec.values(changes.columns)
+    changes = changes.unique([*keys, spec.sequence_by], keep="last", maintain_order=True)
+    n_changes = changes.height
+    if spec.snapshot and spec.missing_as_delete:
+        known = known_keys if known_keys is not None else existing
+        deletes = _snapshot_deletes(changes, known, spec)
+        changes = pl.concat([changes, deletes], how="diagonal_relaxed")
+    incoming = changes.with_columns(pl.col(spec.sequence_by).alias(_POS), pl.lit(1).alias(_ORIGIN))
+    if spec.scd_type == 1:
+        return _plan_type1(incoming, existing, spec, values, n_changes)
+    if existing.height:
+        stored = _events_from_rows(existing, spec, values)
+        events = pl.concat([stored, incoming], how="diagonal_relaxed")
+        old_history = _history(_ordered(stored, spec, values), spec, values)
+        old_closed = _closed_by_delete(old_history, spec)
+    else:
+        events, old_closed = incoming, 0
+    history = _history(_ordered(events, spec, values), spec, values)
+    rows = _finish_type2(history, spec, values)
+    columns = _stored_columns(spec, values)
+    old = existing.select(columns) if existing.height else existing
+    source, inserted, updated, deleted = _diff(old, rows, [*keys, spec.valid_from], columns)
+    return CdcPlan(
+        source=source,
+        rows=rows,
+        inserted=inserted,
+        updated=updated,
+        deleted=deleted,
+        opened=rows.height - old.height,
+        closed_by_delete=_closed_by_delete(history, spec) - old_closed,
+        changes=n_changes,
+        buckets=tuple(sorted(set(source[BUCKET].to_list()))) if source.height else (),
+    )
+
+
+def _plan_type1(
+    incoming: pl.DataFrame,
+    existing: pl.DataFrame,
+    spec: CdcSpec,
+    values: Sequence[str],
+    n_changes: int,
+) -> CdcPlan:
+    keys = list(spec.keys)
+    if existing.height:
+        stored = existing.select(*keys, *values).with_columns(
+            pl.col(spec.sequence_by).alias(_POS),
+            pl.lit(False).alias(DELETE),
+            pl.lit(0).alias(_ORIGIN),
+        )
+        events = pl.concat([stored, incoming], how="diagonal_relaxed")
+    else:
+        events = incoming
+    latest = (
+        _ordered(events, spec, values)
+        .group_by(keys, maintain_order=True)
+        .last()
+        .filter(~pl.col(DELETE).fill_null(False))
+    )
+    rows = with_bucket(latest, spec).select(_stored_columns(spec, values))
+    columns = _stored_columns(spec, values)
+    old = existing.select(columns) if existing.height else existing
+    source, inserted, updated, deleted = _diff(old, rows, keys, columns)
+    return CdcPlan(
+        source=source,
+        rows=rows,
+        inserted=inserted,
+        updated=updated,
+        deleted=deleted,
+        opened=inserted,
+        closed_by_delete=deleted,
+        changes=n_changes,
+        buckets=tuple(sorted(set(source[BUCKET].to_list()))) if source.height else (),
+    )
+
+
+def merge_plan(
+    table: DeltaTable,
+    plan: CdcPlan,
+    spec: CdcSpec,
+    properties: CommitProperties,
+) -> Mapping[str, int]:
+    """Apply the plan's source with one MERGE restricted to the touched buckets."""
+    columns = [c for c in plan.source.columns if c != _ACTION]
+    match = [*spec.keys] if spec.scd_type == 1 else [*spec.keys, spec.valid_from]
+    bucket_list = ", ".join(str(b) for b in plan.buckets)
+    # The literal bucket list lets delta-rs skip every other partition's files.
+    predicate = " AND ".join(
+        [
+            f"t.{BUCKET} IN ({bucket_list})",
+            f"t.{BUCKET} = s.{BUCKET}",
+            *[f'(t."{c}" IS NOT DISTINCT FROM s."{c}")' for c in match],
+        ]
+    )
+    assignments = {f'"{c}"': f's."{c}"' for c in columns}
+    metrics = (
+        table.merge(
+            plan.source.to_arrow(compat_level=pl.CompatLevel.oldest()),
+            predicate,
+            source_alias="s",
+            target_alias="t",
+            commit_properties=properties,
+        )
+        .when_matched_delete(predicate=f"s.{_ACTION} = 'delete'")
+        .when_matched_update(updates=assignments, predicate=f"s.{_ACTION} = 'upsert'")
+        .when_not_matched_insert(updates=assignments, predicate=f"s.{_ACTION} = 'upsert'")
+        .execute()
+    )
+    return {k: int(v) for k, v in metrics.items() if isinstance(v, int | float)}
