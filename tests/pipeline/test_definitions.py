@@ -54,7 +54,8 @@ def test_unknown_layer_is_rejected_naming_the_layers() -> None:
 def test_unknown_kind_is_rejected(kind: object) -> None:
     p = Pipeline("p")
     with raises_exactly(
-        f"kind must be Append(), Upsert(keys=[...]) or Materialized(), not {kind!r}"
+        "kind must be Append(), Upsert(keys=[...]), ApplyChanges(keys=[...], "
+        f"sequence_by=...) or Materialized(), not {kind!r}"
     ):
         p.table(layer="silver", kind=kind)  # type: ignore[arg-type]
 
