@@ -384,6 +384,11 @@ def bench(
         _fail(err, debug)
 
 
+from shoplake import cli_cdc  # noqa: E402
+
+cli_cdc.register(app)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

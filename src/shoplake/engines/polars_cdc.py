@@ -28,7 +28,10 @@ from deltalake import CommitProperties, DeltaTable
 
 from shoplake.engines.base import DELETE, CdcSpec
 
-BUCKET = "_key_bucket"
+BUCKET = "_scd_part"
+"""The partition column: a stable hash bucket of the keys, times two plus ``is_current``
+for type 2, so current rows and closed history live in separate files."""
+_MATCH = "__match_part"
 _POS = "__pos"
 _ORIGIN = "__origin"
 _ACTION = "__action"
@@ -74,27 +77,65 @@ def stable_hash(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return hashed
 
 
-def with_bucket(frame: pl.DataFrame, spec: CdcSpec) -> pl.DataFrame:
+def bucket_of(frame: pl.DataFrame, spec: CdcSpec) -> pl.Series:
     buckets = stable_hash(frame, spec.keys) % np.uint64(spec.buckets)
-    return frame.with_columns(pl.Series(BUCKET, buckets.astype(np.int32)))
+    return pl.Series("__bucket", buckets.astype(np.int32))
+
+
+def with_bucket(frame: pl.DataFrame, spec: CdcSpec) -> pl.DataFrame:
+    """Add the partition column: a row's bucket (type 2: and whether it is current)."""
+    bucket = bucket_of(frame, spec)
+    if spec.scd_type == 1:
+        return frame.with_columns(bucket.alias(BUCKET))
+    current = frame[spec.is_current].cast(pl.Int32)
+    return frame.with_columns((bucket * 2 + current).alias(BUCKET))
 
 
 def _stored_columns(spec: CdcSpec, values: Sequence[str]) -> list[str]:
     return [*spec.keys, *values, *spec.history_columns, BUCKET]
 
 
-def read_affected(table: DeltaTable, spec: CdcSpec, keys: pl.DataFrame) -> pl.DataFrame:
-    """The target rows of ``keys`` (which carry their bucket), reading touched buckets only."""
-    buckets = sorted(set(keys[BUCKET].to_list()))
-    if not buckets:
+def _scan(table: DeltaTable, spec: CdcSpec, parts: pl.Series, keys: pl.DataFrame) -> pl.DataFrame:
+    """Rows of ``keys`` in the files of partitions ``parts`` only."""
+    wanted = sorted(set(parts.to_list()))
+    files = table.file_uris(file_pruning_predicate=[(BUCKET, "in", [str(p) for p in wanted])])
+    if not files:
         return pl.DataFrame()
-    dataset = table.to_pyarrow_dataset(
-        file_pruning_predicate=[(BUCKET, "in", [str(b) for b in buckets])]
+    rows = (
+        pl.scan_parquet(files)
+        .join(keys.lazy().select(spec.keys), on=list(spec.keys), how="semi", nulls_equal=True)
+        .collect()
     )
-    rows = pl.scan_pyarrow_dataset(dataset).join(
-        keys.lazy().select(*spec.keys).unique(), on=list(spec.keys), how="semi", nulls_equal=True
-    )
-    return rows.collect()
+    return with_bucket(rows, spec)
+
+
+def read_affected(table: DeltaTable, spec: CdcSpec, changes: pl.DataFrame) -> pl.DataFrame:
+    """The stored rows a batch can alter, reading the touched partitions only.
+
+    Type 2 reads the current rows of the batch's keys, and closed history only for keys
+    that need it: a change at or before the current version's start (late), or a key
+    with no current row (new or deleted).
+    """
+    keys = list(spec.keys)
+    first = "__first_change"
+    keyed = changes.group_by(keys).agg(pl.col(spec.sequence_by).min().alias(first))
+    bucket = bucket_of(keyed, spec)
+    if spec.scd_type == 1:
+        return _scan(table, spec, bucket, keyed)
+    current = _scan(table, spec, bucket * 2 + 1, keyed)
+    if current.height:
+        starts = current.select(*keys, spec.valid_from)
+        joined = keyed.join(starts, on=keys, how="left", nulls_equal=True)
+    else:
+        joined = keyed.with_columns(pl.lit(None).alias(spec.valid_from))
+    late = pl.col(spec.valid_from).is_null() | (pl.col(first) <= pl.col(spec.valid_from))
+    mask = joined.select(late.alias("m"))["m"]
+    need = joined.filter(mask)
+    if need.height == 0:
+        return current
+    closed = _scan(table, spec, bucket_of(need, spec) * 2, need)
+    parts = [f for f in (current, closed) if f.height]
+    return pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
 
 
 def read_all(table: DeltaTable) -> pl.DataFrame:
@@ -206,7 +247,8 @@ def _diff(
     """The MERGE source: new or changed rows (upsert) and vanished rows (delete)."""
     compare = [c for c in columns if c not in match]
     if old.height == 0:
-        return new.with_columns(pl.lit("upsert").alias(_ACTION)), new.height, 0, 0
+        source = new.with_columns(pl.lit("upsert").alias(_ACTION), pl.lit(-1).alias(_MATCH))
+        return source, new.height, 0, 0
     joined = new.join(
         old.select(columns),
         on=match,
@@ -224,16 +266,23 @@ def _diff(
     inserts = joined.filter(in_new & ~in_old)
     updates = joined.filter(in_new & in_old & differs)
     deletes = joined.filter(~in_new & in_old)
-    upserts = pl.concat([inserts, updates]).select(columns)
+    old_part = pl.col(f"{BUCKET}__old").alias(_MATCH)
     removed = deletes.select(
         [pl.col(c) if c in match else pl.col(f"{c}__old").alias(c) for c in columns]
     )
+    # Each row names the partition of the stored row it replaces (-1: none), so the
+    # MERGE reads only those partitions.
     source = pl.concat(
         [
-            upserts.with_columns(pl.lit("upsert").alias(_ACTION)),
-            removed.with_columns(pl.lit("delete").alias(_ACTION)),
+            inserts.select(columns).with_columns(
+                pl.lit("upsert").alias(_ACTION), pl.lit(-1).alias(_MATCH)
+            ),
+            updates.select(*columns, old_part).with_columns(pl.lit("upsert").alias(_ACTION)),
+            removed.with_columns(
+                pl.lit("delete").alias(_ACTION), deletes[f"{BUCKET}__old"].alias(_MATCH)
+            ),
         ],
-        how="vertical_relaxed",
+        how="diagonal_relaxed",
     )
     return source, inserts.height, updates.height, deletes.height
 
@@ -283,7 +332,7 @@ def plan_changes(
         opened=rows.height - old.height,
         closed_by_delete=_closed_by_delete(history, spec) - old_closed,
         changes=n_changes,
-        buckets=tuple(sorted(set(source[BUCKET].to_list()))) if source.height else (),
+        buckets=_matched_parts(source),
     )
 
 
@@ -323,8 +372,14 @@ def _plan_type1(
         opened=inserted,
         closed_by_delete=deleted,
         changes=n_changes,
-        buckets=tuple(sorted(set(source[BUCKET].to_list()))) if source.height else (),
+        buckets=_matched_parts(source),
     )
+
+
+def _matched_parts(source: pl.DataFrame) -> tuple[int, ...]:
+    if source.height == 0:
+        return ()
+    return tuple(sorted(p for p in set(source[_MATCH].to_list()) if p >= 0))
 
 
 def merge_plan(
@@ -334,14 +389,14 @@ def merge_plan(
     properties: CommitProperties,
 ) -> Mapping[str, int]:
     """Apply the plan's source with one MERGE restricted to the touched buckets."""
-    columns = [c for c in plan.source.columns if c != _ACTION]
+    columns = [c for c in plan.source.columns if c not in (_ACTION, _MATCH)]
     match = [*spec.keys] if spec.scd_type == 1 else [*spec.keys, spec.valid_from]
-    bucket_list = ", ".join(str(b) for b in plan.buckets)
-    # The literal bucket list lets delta-rs skip every other partition's files.
+    part_list = ", ".join(str(b) for b in plan.buckets or (-1,))
+    # The literal partition list lets delta-rs skip every other partition's files.
     predicate = " AND ".join(
         [
-            f"t.{BUCKET} IN ({bucket_list})",
-            f"t.{BUCKET} = s.{BUCKET}",
+            f"t.{BUCKET} IN ({part_list})",
+            f"t.{BUCKET} = s.{_MATCH}",
             *[f'(t."{c}" IS NOT DISTINCT FROM s."{c}")' for c in match],
         ]
     )

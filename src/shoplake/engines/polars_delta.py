@@ -250,13 +250,12 @@ class PolarsDeltaEngine:
                 plan.closed_by_delete,
                 rows_rewritten=plan.rows.height,
             )
-        keyed = polars_cdc.with_bucket(changes.select(spec.keys).unique(), spec)
         if spec.snapshot and spec.missing_as_delete:
             # A snapshot can delete any key: the whole table is affected.
             existing = polars_cdc.read_all(table)
             known = existing.select(spec.keys)
         else:
-            existing = polars_cdc.read_affected(table, spec, keyed)
+            existing = polars_cdc.read_affected(table, spec, changes)
             known = None
         plan = polars_cdc.plan_changes(changes, existing, spec, known_keys=known)
         before = table.version()
