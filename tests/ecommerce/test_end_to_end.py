@@ -117,8 +117,14 @@ def test_silver_rows_match_the_manifest(shop: Shop, source: str) -> None:
     silver = shop.read(f"silver.{source}")
     assert silver.height == shop.expected(source)["silver"]
     key = {"order_items": ["order_id", "line_number"]}.get(source, [f"{source[:-1]}_id"])
-    assert silver.select(key).is_duplicated().sum() == 0
     assert silver.select(key).null_count().sum_horizontal().item() == 0
+    if "is_current" in silver.columns:
+        # SCD2 history: one row per version, exactly one current version per key.
+        assert silver.select(*key, "valid_from").is_duplicated().sum() == 0
+        current = silver.filter(pl.col("is_current"))
+        assert current.height == silver.select(key).n_unique()
+        silver = current
+    assert silver.select(key).is_duplicated().sum() == 0
 
 
 @BY_SOURCE

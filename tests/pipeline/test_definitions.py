@@ -77,7 +77,9 @@ def test_stream_must_name_a_parameter() -> None:
 
 def test_stream_on_a_materialized_table_is_rejected() -> None:
     p = Pipeline("p")
-    with raises_exactly("table 'gold.totals': stream= only applies to Append, Upsert and ApplyChanges tables"):
+    with raises_exactly(
+        "table 'gold.totals': stream= only applies to Append, Upsert and ApplyChanges tables"
+    ):
 
         @p.table(layer="gold", kind=Materialized(), stream="silver_orders")
         def totals(silver_orders: nw.LazyFrame) -> nw.LazyFrame:

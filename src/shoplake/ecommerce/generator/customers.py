@@ -142,6 +142,11 @@ class CustomersSource(DimensionSource):
             updated_at,
         ]
 
+    def tracked(self, row: list[str]) -> tuple[str | None, ...]:
+        """E-mail and address (city, state, country, region): a change in any of them is a
+        new version; names, phone and signup date are corrected in place."""
+        return row[3], row[5], row[6], row[7], row[8]
+
     def _version(self, i: int, ts: int) -> list[str]:
         """Customer i as of `ts`: moved (maybe to another region), new e-mail, or both."""
         rng, rate = self.rng, self.ctx.rate
@@ -191,6 +196,8 @@ class CustomersSource(DimensionSource):
                 )
                 for i in range(first, stop)
             ]
+            for i in range(first, stop):
+                self.base_version(i, rows[i - first])
             extras: list[tuple[int, list[str]]] = []
             for i in (first + np.flatnonzero(codes[first:stop] >= 0)).tolist():
                 kind = CUSTOMER_DEFECTS.defects[codes[i]].name
@@ -202,6 +209,7 @@ class CustomersSource(DimensionSource):
                 elif kind == "older_version":
                     ts = int(rng.integers(int(self.signup[i]), int(self.updated[i]) - HOUR))
                     older = self._version(i, ts)
+                    self.later_version(i, ts, older)
                     if rng.random() < 0.6:
                         late_versions.append(older)
                     else:
@@ -215,6 +223,8 @@ class CustomersSource(DimensionSource):
                     out.quarantine("well_formed")
                 elif kind == "invalid_email":
                     row[3] = invalid_email(rng, row[3])
+                    # Silver blanks the address: a later valid one is a change.
+                    self.base_version(i, row, (None, *row[5:9]))
                 elif kind == "invalid_phone":
                     row[4] = invalid_phone(rng)
             writer.write(stream.merge(rows, extras))
