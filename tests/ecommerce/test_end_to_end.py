@@ -28,6 +28,7 @@ NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
     "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",
     "product_performance", "seasonal_trends", "executive_kpis", "fraud_alerts",
+    "dim_customer", "dim_product", "dim_date", "fact_sales",
 )
 Versions = Callable[[Path], dict[str, int]]
 
@@ -175,6 +176,25 @@ def test_clean_data_quarantines_nothing_and_has_no_duplicates(
 @pytest.mark.parametrize("table", GOLD)
 def test_every_gold_table_exists_and_has_rows(default_shop: Shop, table: str) -> None:
     assert default_shop.read(f"gold.{table}").height > 0
+
+
+def test_fact_sales_carries_the_versions_valid_at_each_order(default_shop: Shop) -> None:
+    facts = default_shop.read("gold.fact_sales")
+    orders = default_shop.read("silver.orders").filter(pl.col("status") != "cancelled")
+    lines = default_shop.read("silver.order_items").join(orders, on="order_id", how="semi")
+    assert facts.height == lines.height
+    for dim, sk in (("dim_customer", "customer_sk"), ("dim_product", "product_sk")):
+        versions = default_shop.read(f"gold.{dim}")
+        joined = facts.join(versions, on=sk, how="left")
+        covers = (pl.col("is_first_version") | (pl.col("valid_from") <= pl.col("order_ts"))) & (
+            pl.col("valid_to").is_null() | (pl.col("order_ts") < pl.col("valid_to"))
+        )
+        assert joined.filter(covers.fill_null(False)).height == facts.height, dim
+    # Some sales happened under an older version than today's.
+    products = default_shop.read("gold.dim_product")
+    assert facts.join(products, on="product_sk").filter(~pl.col("is_current")).height > 0
+    days = default_shop.read("gold.dim_date").get_column("date_key")
+    assert set(facts.get_column("date_key")) <= set(days)
 
 
 def test_overall_revenue_equals_the_sum_of_monthly_revenue(shop: Shop) -> None:

@@ -14,6 +14,7 @@ from shoplake import ApplyChanges, Materialized, Pipeline, Upsert, expect, expec
 from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
+from shoplake.ecommerce.star import add_star_tables
 
 
 def _well_formed() -> object:
@@ -232,4 +233,5 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Duplicate returns and customers with abnormal return rates."""
         return marts.fraud_alerts(silver_returns, silver_orders)
 
+    add_star_tables(p)
     return p
