@@ -4,8 +4,8 @@ A dimension of ``keys`` keys with a long history (1 to 6 versions per key) is bu
 first (not timed). Then a batch of ``batch`` changes and one of ``small`` changes are
 each applied in a fresh process, through the engine's ``apply_changes`` (the same
 path a pipeline flow takes), measuring wall time, the process's peak memory, and the
-files and rows the MERGE rewrote. A tenth of each batch is late: it happened inside a
-key's history and must be slotted in, not appended.
+files and rows the MERGE rewrote. Part of each batch is late: it happened inside a
+key's history and must be slotted in, not appended (``late_share``, default 1%).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _build(lake: Path, keys: int, buckets: int) -> dict[str, float]:
     return {"wall_s": time.perf_counter() - start, "rows": result.rows_inserted, "events": n}
 
 
-def _changes(keys: int, batch: int, seed: int) -> object:
+def _changes(keys: int, batch: int, seed: int, late_share: float) -> object:
     import numpy as np
     import polars as pl
 
@@ -85,7 +85,7 @@ def _changes(keys: int, batch: int, seed: int) -> object:
 
     rng = np.random.default_rng(seed)
     chosen = rng.choice(keys, size=batch, replace=False)
-    late = rng.random(batch) < 0.1
+    late = rng.random(batch) < late_share
     # On-time changes come after all history; late ones land somewhere inside it.
     seq = np.where(
         late,
@@ -104,12 +104,12 @@ def _changes(keys: int, batch: int, seed: int) -> object:
     )
 
 
-def _apply(lake: Path, keys: int, batch: int, buckets: int) -> dict[str, float]:
+def _apply(lake: Path, keys: int, batch: int, buckets: int, late_share: float) -> dict[str, float]:
     import narwhals as nw
 
     from shoplake.engines.polars_delta import PolarsDeltaEngine
 
-    changes = _changes(keys, batch, seed=batch)
+    changes = _changes(keys, batch, seed=batch, late_share=late_share)
     engine = PolarsDeltaEngine(str(lake))
     start = time.perf_counter()
     result = engine.apply_changes(
@@ -144,7 +144,13 @@ def _measure(*args: object) -> dict[str, float]:
 
 
 def run_scd2_benchmark(
-    keys: int, batch: int, small: int, buckets: int, folder: Path, console: Console
+    keys: int,
+    batch: int,
+    small: int,
+    buckets: int,
+    late_share: float,
+    folder: Path,
+    console: Console,
 ) -> dict[str, dict[str, float]]:
     """Build the dimension, then time a ``batch`` and a ``small`` batch of changes."""
     import deltalake
@@ -153,7 +159,7 @@ def run_scd2_benchmark(
         shutil.rmtree(folder)
     lake = folder / "lake"
     with console.status(f"building a dimension of {keys:,} keys…"):
-        built = _measure("build", lake, keys, 0, buckets)
+        built = _measure("build", lake, keys, 0, buckets, 0)
     console.print(
         f"built {int(built['rows']):,} versions of {keys:,} keys in {built['wall_s']:.1f}s "
         f"({buckets} buckets; not timed below)"
@@ -161,9 +167,10 @@ def run_scd2_benchmark(
     results: dict[str, dict[str, float]] = {}
     for size in (batch, small):
         with console.status(f"applying {size:,} changes…"):
-            results[str(size)] = _measure("apply", lake, keys, size, buckets)
+            results[str(size)] = _measure("apply", lake, keys, size, buckets, late_share)
     table = Table(
-        title=f"SCD2 batch into {keys:,} keys (deltalake {deltalake.__version__})",
+        title=f"SCD2 batch into {keys:,} keys, {late_share:.0%} of changes late "
+        f"(deltalake {deltalake.__version__})",
         title_justify="left",
     )
     for column in (
@@ -199,10 +206,14 @@ def run_scd2_benchmark(
 
 
 if __name__ == "__main__":
-    step, lake_arg, keys_arg, batch_arg, buckets_arg = sys.argv[1:6]
+    step, lake_arg, keys_arg, batch_arg, buckets_arg, late_arg = sys.argv[1:7]
     if step == "build":
         print(json.dumps(_build(Path(lake_arg), int(keys_arg), int(buckets_arg))))
     else:
         print(
-            json.dumps(_apply(Path(lake_arg), int(keys_arg), int(batch_arg), int(buckets_arg)))
+            json.dumps(
+                _apply(
+                    Path(lake_arg), int(keys_arg), int(batch_arg), int(buckets_arg), float(late_arg)
+                )
+            )
         )

@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         batch: Annotated[int, typer.Option(help="Changes in the large batch")] = 10_000,
         small: Annotated[int, typer.Option(help="Changes in the small batch")] = 100,
         buckets: Annotated[int, typer.Option(help="Key-hash buckets (partitions)")] = 1024,
+        late: Annotated[
+            float, typer.Option(help="Share of changes that happened inside a key's history")
+        ] = 0.01,
         dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path(
             "bench-scd2-out"
         ),
@@ -32,7 +35,7 @@ def register(app: typer.Typer) -> None:
                 f"need 0 < --small ({small}) <= --batch ({batch}) <= --keys ({keys})"
             )
         try:
-            run_scd2_benchmark(keys, batch, small, buckets, dir, console)
+            run_scd2_benchmark(keys, batch, small, buckets, late, dir, console)
         except subprocess.CalledProcessError as err:
             console.print(f"[red]error:[/red] a benchmark step failed:\n{err.stderr}")
             raise typer.Exit(1) from None

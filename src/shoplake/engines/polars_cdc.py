@@ -199,35 +199,50 @@ def _ordered(events: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.D
     return ordered
 
 
+def _same_key(spec: CdcSpec, offset: int) -> pl.Expr:
+    """Whether the row ``offset`` rows away belongs to the same key (rows sorted by key)."""
+    return pl.all_horizontal(
+        [pl.col(k).eq_missing(pl.col(k).shift(offset)) for k in spec.keys]
+    ).fill_null(False)
+
+
 def _history(events: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.DataFrame:
-    """Collapse ordered events into versions with contiguous validity intervals."""
+    """Collapse ordered events into versions with contiguous validity intervals.
+
+    ``events`` are sorted by key then position, so neighbours are compared with plain
+    shifts (window functions over millions of keys are far slower)."""
     keys = list(spec.keys)
     tracked = spec.tracked([*keys, *values])
     untracked = [c for c in values if c not in tracked]
-    first = pl.col(DELETE).shift(1).over(keys).is_null()
-    changed_delete = pl.col(DELETE) != pl.col(DELETE).shift(1).over(keys)
     same = pl.all_horizontal(
-        [pl.col(c).eq_missing(pl.col(c).shift(1).over(keys)) for c in tracked] or [pl.lit(True)]
+        [pl.col(c).eq_missing(pl.col(c).shift(1)) for c in tracked] or [pl.lit(True)]
     )
-    starts = first | changed_delete.fill_null(True) | (~pl.col(DELETE) & ~same)
-    marked = events.with_columns(starts.cast(pl.Int64).cum_sum().over(keys).alias(_SEGMENT))
-    segments = marked.group_by([*keys, _SEGMENT], maintain_order=True).agg(
-        pl.col(_POS).first().alias(spec.valid_from),
-        pl.col(DELETE).first(),
-        *[pl.col(c).first() for c in tracked],
-        # Untracked columns take the newest change's value within the version.
-        *[pl.col(c).sort_by(spec.sequence_by, nulls_last=False).last() for c in untracked],
+    starts = (
+        ~_same_key(spec, 1)
+        | (pl.col(DELETE) != pl.col(DELETE).shift(1)).fill_null(True)
+        | (~pl.col(DELETE) & ~same)
     )
-    segments = segments.sort([*keys, _SEGMENT]).with_columns(
-        pl.col(spec.valid_from).shift(-1).over(keys).alias(spec.valid_to)
+    marked = events.with_columns(starts.cast(pl.Int64).cum_sum().alias(_SEGMENT))
+    # Within a version, untracked columns take the newest change's value.
+    marked = marked.sort([_SEGMENT, spec.sequence_by], nulls_last=False)
+    segments = (
+        marked.group_by(_SEGMENT)
+        .agg(
+            *[pl.col(k).first() for k in keys],
+            pl.col(_POS).min().alias(spec.valid_from),
+            pl.col(DELETE).first(),
+            *[pl.col(c).first() for c in tracked],
+            *[pl.col(c).last() for c in untracked],
+        )
+        .sort(_SEGMENT)
     )
-    return segments
+    following = pl.col(spec.valid_from).shift(-1)
+    return segments.with_columns(pl.when(_same_key(spec, -1)).then(following).alias(spec.valid_to))
 
 
 def _closed_by_delete(history: pl.DataFrame, spec: CdcSpec) -> int:
     """Versions followed by a delete (a key deleted at that point)."""
-    keys = list(spec.keys)
-    after_version = ~pl.col(DELETE).shift(1).over(keys).fill_null(True)
+    after_version = _same_key(spec, 1) & ~pl.col(DELETE).shift(1).fill_null(True)
     return int(history.filter(pl.col(DELETE) & after_version).height)
 
 
@@ -397,7 +412,7 @@ def merge_plan(
         [
             f"t.{BUCKET} IN ({part_list})",
             f"t.{BUCKET} = s.{_MATCH}",
-            *[f'(t."{c}" IS NOT DISTINCT FROM s."{c}")' for c in match],
+            *[f't."{c}" = s."{c}"' for c in match],
         ]
     )
     assignments = {f'"{c}"': f's."{c}"' for c in columns}
