@@ -164,10 +164,24 @@ def _snapshot_deletes(
 
 
 def _events_from_rows(rows: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.DataFrame:
-    """Stored type 2 versions as events, plus a delete event where a version ends in a gap."""
+    """Stored type 2 versions as events, plus a delete event where a version ends in a gap.
+
+    A version stands for the run of changes from ``valid_from`` to its last change (the
+    stored ``sequence_by``); both ends become events, so a late change landing inside
+    the run splits it there and the run's values resume at its last change. (Changes in
+    between with the same tracked values are not kept, so they cannot be resumed at.)
+    """
     keys = list(spec.keys)
-    base = rows.select(*keys, *values, pl.col(spec.valid_from).alias(_POS))
-    versions = base.with_columns(pl.lit(False).alias(DELETE), pl.lit(0).alias(_ORIGIN))
+    seq = spec.sequence_by
+    first = rows.select(*keys, *values, pl.col(spec.valid_from).alias(_POS)).with_columns(
+        pl.col(_POS).alias(seq)
+    )
+    last = rows.filter(pl.col(seq) > pl.col(spec.valid_from)).select(
+        *keys, *values, pl.col(seq).alias(_POS)
+    )
+    versions = pl.concat([first, last], how="diagonal_relaxed").with_columns(
+        pl.lit(False).alias(DELETE), pl.lit(0).alias(_ORIGIN)
+    )
     ends = rows.filter(pl.col(spec.valid_to).is_not_null()).select(
         *keys, pl.col(spec.valid_to).alias(_POS)
     )

@@ -80,7 +80,8 @@ class ApplyChanges:
     - ``buckets``: the table is partitioned by a stable hash of the keys into this many
       buckets, so a batch's MERGE rewrites only the files of the keys it touches.
 
-    A change whose ``sequence_by`` is null is quarantined (rule ``sequence_by_present``).
+    A change with a null key or ``sequence_by`` is quarantined (rules ``keys_present``,
+    ``sequence_by_present``), after the table's own rules.
 
     Example::
 

@@ -174,7 +174,7 @@ class Pipeline:
             found = chosen_kind.problems()
             if found:
                 raise DefinitionError(f"table '{layer}.{name or '?'}': {'; '.join(found)}")
-            rules += (_sequence_rule(chosen_kind.sequence_by),)
+            rules += _change_rules(chosen_kind.keys, chosen_kind.sequence_by)
 
         def decorate(fn: Callable[..., object]) -> TableDef:
             table_name = name or fn.__name__
@@ -223,12 +223,22 @@ class Pipeline:
         return decorate
 
 
-def _sequence_rule(sequence_by: str) -> Rule:
-    """Changes without a sequence cannot be placed in history: quarantine them."""
-    return expect(
-        "sequence_by_present",
-        ~nw.col(sequence_by).is_null(),
-        action="quarantine",
-        severity="high",
-        description=f"the change has a {sequence_by} to order it by",
+def _change_rules(keys: tuple[str, ...], sequence_by: str) -> tuple[Rule, ...]:
+    """A change without its key or its sequence cannot be placed in history: quarantine it."""
+    key_present = ~nw.any_horizontal(*[nw.col(k).is_null() for k in keys], ignore_nulls=False)
+    return (
+        expect(
+            "keys_present",
+            key_present,
+            action="quarantine",
+            severity="critical",
+            description=f"the change names its key ({', '.join(keys)})",
+        ),
+        expect(
+            "sequence_by_present",
+            ~nw.col(sequence_by).is_null(),
+            action="quarantine",
+            severity="high",
+            description=f"the change has a {sequence_by} to order it by",
+        ),
     )
