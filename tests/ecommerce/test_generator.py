@@ -506,3 +506,24 @@ def test_end_date_moves_the_window(tmp_path: Path) -> None:
     placed = [datetime.strptime(row["order_date"], TS_PARSE[0])
               for _, row in read_rows(tmp_path, "orders")]
     assert min(placed) >= datetime(2023, 3, 16) and max(placed) < datetime(2025, 3, 16)
+
+
+def test_daily_snapshots_repeat_known_versions(
+    default_run: tuple[Path, GenerationReport], tmp_path: Path
+) -> None:
+    """Snapshots (written newest first) add rows, never versions: the manifest stays
+    exact, and every other file is byte-for-byte the run without them."""
+    landing, report = default_run
+    snapped = generate(tmp_path, snapshot_days=3)
+    assert_manifest_matches(tmp_path)
+    for source in ("customers", "products"):
+        plain, with_snapshots = report.sources[source], snapped.sources[source]
+        snapshot_files = [f for f in snapped.files[source] if "-snapshot-" in f]
+        days = sorted(f.split("-")[2] for f in snapshot_files)
+        assert days == ["20261029", "20261030", "20261031"]
+        assert with_snapshots.expected.silver == plain.expected.silver
+        added = with_snapshots.rows - plain.rows
+        assert added == sum(data_lines(tmp_path / f) for f in snapshot_files)
+        assert with_snapshots.expected.duplicates == plain.expected.duplicates + added
+        for name in report.files[source]:
+            assert (tmp_path / name).read_bytes() == (landing / name).read_bytes()

@@ -5,6 +5,7 @@ column differs from the version before it in time)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 from itertools import pairwise
 
 import numpy as np
@@ -30,10 +31,15 @@ class DimensionSource(SourceGenerator):
         if not hasattr(self, "_base"):
             self._base: dict[int, Hashable] = {}
             self._later: dict[int, list[tuple[int, Hashable]]] = {}
+            self._rows: dict[int, list[tuple[int, list[str]]]] = {}
         self._base[i] = self.tracked(row) if tracked is None else tracked
+        if self.ctx.params.snapshot_days and i not in self._rows:
+            self._rows[i] = [(-1, row)]  # the base row's time is set by settle_versions
 
     def later_version(self, i: int, ts: int, row: list[str]) -> None:
         self._later.setdefault(i, []).append((ts, self.tracked(row)))
+        if self.ctx.params.snapshot_days:
+            self._rows[i].append((ts, row))
 
     def settle_versions(self, base_ts: np.ndarray) -> None:
         """Move each extra version from the duplicates to silver's count."""
@@ -43,6 +49,32 @@ class DimensionSource(SourceGenerator):
             extra += sum(1 for a, b in pairwise(events) if a[1] != b[1])
         self.outcomes.keep(extra)
         self.outcomes.duplicate(-extra)
+        if self.ctx.params.snapshot_days:
+            self._write_snapshots(base_ts)
+
+    def _write_snapshots(self, base_ts: np.ndarray) -> None:
+        """Full snapshots at the end of each of the last ``snapshot_days`` days: every key
+        known by then, as its latest version then (a copy of that version's row, so
+        silver counts it once). Written newest first: older snapshots arrive late."""
+        end = self.ctx.history.end_ts
+        rows = 0
+        for back in range(self.ctx.params.snapshot_days):
+            as_of = end - back * DAY
+            day = datetime.fromtimestamp(as_of, tz=UTC).strftime("%Y%m%d")
+            snapshot: list[list[str]] = []
+            for i, versions in sorted(self._rows.items()):
+                known = [(int(base_ts[i]) if ts < 0 else ts, row) for ts, row in versions]
+                current = [(ts, row) for ts, row in known if ts <= as_of]
+                if current:
+                    snapshot.append(max(current, key=lambda version: version[0])[1])
+            # Each day's export starts at a different row: a day with no change is still a
+            # new file (bronze skips a file whose bytes it has already ingested).
+            turn = (back * 7) % max(1, len(snapshot))
+            snapshot = snapshot[turn:] + snapshot[:turn]
+            self.csv_writer(f"{self.name}-snapshot-{day}").write(snapshot)
+            rows += len(snapshot)
+        self.outcomes.note("snapshot_row", rows)
+        self.outcomes.duplicate(rows)
 
     def write_changes(
         self,
