@@ -267,6 +267,10 @@ def test_a_batch_touches_only_the_files_of_its_keys(tmp_path: Path) -> None:
     assert log["operation"] == "MERGE"
     assert metrics["num_target_files_removed"] == 1
     assert metrics["num_target_rows_inserted"] == 1
+    # The MERGE commit itself records the bronze version it consumed.
+    table = DeltaTable(str(tmp_path / "lake" / "silver" / "people"))
+    bronze = DeltaTable(str(tmp_path / "lake" / "bronze" / "changes"))
+    assert table.transaction_version("silver.people<-bronze.changes") == bronze.version()
 
 
 def test_full_refresh_rebuilds_the_same_history(lake: Lake) -> None:

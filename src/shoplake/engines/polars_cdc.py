@@ -436,6 +436,7 @@ def merge_plan(
             predicate,
             source_alias="s",
             target_alias="t",
+            merge_schema=True,
             commit_properties=properties,
         )
         .when_matched_delete(predicate=f"s.{_ACTION} = 'delete'")
