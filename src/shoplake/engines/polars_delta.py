@@ -262,8 +262,7 @@ class PolarsDeltaEngine:
         metrics: Mapping[str, int] = {}
         if plan.source.height:
             metrics = polars_cdc.merge_plan(table, plan, spec, properties)
-        version = self.version(ref)
-        assert version is not None
+        version = table.version()  # the merge updated this handle: no second log replay
         if version == before:
             # Nothing changed (a replay): still record what was consumed.
             empty_frame = nw.from_native(plan.rows.head(0), eager_only=True)
