@@ -11,6 +11,8 @@ some days after signup), so every sale finds exactly one version.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import narwhals as nw
 
 from shoplake import Materialized, Pipeline
@@ -53,25 +55,30 @@ def date_key(expr: nw.Expr) -> nw.Expr:
 
 
 def dim_date(orders: nw.LazyFrame) -> nw.LazyFrame:
-    """One row per calendar day on which an order was placed: ``date_key`` (yyyymmdd),
+    """Every calendar day from the first to the last order: ``date_key`` (yyyymmdd),
     ``date``, ``year``, ``quarter``, ``month``, ``day``, ``weekday`` (1 = Monday) and
-    ``is_weekend``."""
-    days = orders.select(nw.col("order_ts").dt.date().alias("date")).unique()
-    day = nw.col("date")
-    return (
-        days.filter(~day.is_null())
-        .select(
-            date_key(day).alias("date_key"),
-            "date",
-            integer(day.dt.year()).alias("year"),
-            integer((day.dt.month() + 2) // 3).alias("quarter"),
-            integer(day.dt.month()).alias("month"),
-            integer(day.dt.day()).alias("day"),
-            integer(day.dt.weekday()).alias("weekday"),
-            (day.dt.weekday() >= 6).alias("is_weekend"),
-        )
-        .sort("date_key")
+    ``is_weekend``. On the input's backend."""
+    first, last = (
+        orders.select(nw.col("order_ts").min().alias("a"), nw.col("order_ts").max().alias("b"))
+        .collect()
+        .row(0)
     )
+    span = [] if first is None else range((last.date() - first.date()).days + 1)
+    dates = [first.date() + timedelta(days=d) for d in span]
+    days = nw.from_dict({"date": dates}, schema={"date": nw.Date()}, backend="pyarrow").lazy(
+        backend=orders.implementation
+    )
+    day = nw.col("date")
+    return days.select(
+        date_key(day).alias("date_key"),
+        "date",
+        integer(day.dt.year()).alias("year"),
+        integer((day.dt.month() + 2) // 3).alias("quarter"),
+        integer(day.dt.month()).alias("month"),
+        integer(day.dt.day()).alias("day"),
+        integer(day.dt.weekday()).alias("weekday"),
+        (day.dt.weekday() >= 6).alias("is_weekend"),
+    ).sort("date_key")
 
 
 def _as_of(lines: nw.LazyFrame, dimension: nw.LazyFrame, key: str, surrogate: str) -> nw.LazyFrame:
@@ -152,7 +159,7 @@ def add_star_tables(p: Pipeline) -> None:
 
     @p.table(layer="gold", kind=gold, name="dim_date")
     def _dim_date(silver_orders: nw.LazyFrame) -> nw.LazyFrame:
-        """Calendar days with orders, keyed by yyyymmdd."""
+        """Every calendar day from the first to the last order, keyed by yyyymmdd."""
         return dim_date(silver_orders)
 
     @p.table(layer="gold", kind=gold, name="fact_sales")
