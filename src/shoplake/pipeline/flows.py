@@ -164,8 +164,9 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         )
         written = WriteResult(applied.version, applied.rows_inserted, applied.rows_updated)
         rows_written = applied.rows_inserted + applied.rows_updated + applied.rows_deleted
-        # A change that opened no version and deleted nothing repeated what was known.
-        duplicates = len(kept) - applied.opened - applied.deleted_keys
+        # A change that opened no version and deleted nothing repeated what was known. (A
+        # late change splitting a version opens two: never report fewer than none.)
+        duplicates = max(0, len(kept) - applied.opened - applied.deleted_keys)
     else:
         write = engine.overwrite if full or isinstance(kind, Materialized) else engine.append
         written = write(
