@@ -335,3 +335,15 @@ def test_late_batches_slot_in_to_the_history_of_one_batch(tmp_path: Path, seed: 
         shuffled.feed(*batch)
     assert shuffled.history(*COLUMNS) == at_once.history(*COLUMNS)
     assert_contiguous(shuffled.table())
+
+
+def test_the_key_hash_is_standard_fnv1a_and_never_changes() -> None:
+    """Buckets and surrogate keys live on disk: the hash must not depend on the Polars
+    version, the batch, or the longest value in it."""
+    from shoplake.engines.polars_cdc import stable_hash
+
+    alone = stable_hash(pl.DataFrame({"k": ["a"]}), ["k"])
+    batch = stable_hash(pl.DataFrame({"k": ["a", "a much longer key", None, ""]}), ["k"])
+    assert int(alone[0]) == 0xAF63DC4C8601EC8C  # FNV-1a 64 of "a"
+    assert int(batch[0]) == int(alone[0])
+    assert len({int(h) for h in batch}) == 4  # null and "" differ

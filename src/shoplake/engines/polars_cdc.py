@@ -62,7 +62,7 @@ def stable_hash(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
         return np.zeros(0, dtype=np.uint64)
     text = frame.select(
         pl.concat_str(
-            [pl.col(c).cast(pl.String).fill_null("\x00") for c in columns], separator="\x1f"
+            [pl.col(c).cast(pl.String).fill_null("\x1e") for c in columns], separator="\x1f"
         ).alias("t")
     )["t"]
     raw = np.array(text.to_list(), dtype=np.bytes_)
