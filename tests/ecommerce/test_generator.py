@@ -25,7 +25,7 @@ SOURCES = ("regions", "customers", "products", "orders", "order_items", "returns
 COLUMNS = {
     "regions": ["region_id", "region_name", "country"],
     "customers": ["customer_id", "first_name", "last_name", "email", "phone", "city", "state",
-                  "country", "region_id", "signup_date", "updated_at"],
+                  "country", "region_id", "signup_date", "updated_at", "segment"],
     "products": ["product_id", "name", "category", "brand", "price", "cost", "active",
                  "updated_at"],
     "orders": ["order_id", "customer_id", "order_date", "status", "channel", "payment_method",
@@ -120,7 +120,7 @@ def parse_ts(value: Any) -> datetime | None:
 
 
 SCD_TRACKED = {
-    "customers": ("email", "city", "state", "country", "region_id"),
+    "customers": ("email", "city", "state", "country", "region_id", "segment"),
     "products": ("category", "price", "active"),
 }
 EMAIL = re.compile(r"^[a-z0-9._%+\-]+@[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}$")

@@ -63,7 +63,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         kind=ApplyChanges(
             ["customer_id"],
             "updated_at",
-            track=["email", "city", "state", "country", "region_id"],
+            track=["email", "city", "state", "country", "region_id", "segment"],
         ),
         expectations=[
             _well_formed(),
@@ -83,7 +83,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         ],
     )
     def customers(bronze_customers: nw.LazyFrame) -> nw.LazyFrame:
-        """Customers as SCD2 history: a new version when the e-mail or address changes
+        """Customers as SCD2 history: a new version when the e-mail, address or segment changes
         (names, phone and signup date are corrected in place); late changes slot in."""
         return silver.customers(bronze_customers)
 

@@ -18,7 +18,16 @@ import narwhals as nw
 from shoplake import Materialized, Pipeline
 from shoplake.ecommerce.marts.common import integer, sale_lines
 
-CUSTOMER_ATTRIBUTES = ("first_name", "last_name", "email", "city", "state", "country", "region_id")
+CUSTOMER_ATTRIBUTES = (
+    "first_name",
+    "last_name",
+    "email",
+    "city",
+    "state",
+    "country",
+    "region_id",
+    "segment",
+)
 PRODUCT_ATTRIBUTES = ("name", "category", "brand", "price", "cost", "active")
 HISTORY = ("valid_from", "valid_to", "is_current")
 
