@@ -347,3 +347,19 @@ def test_the_key_hash_is_standard_fnv1a_and_never_changes() -> None:
     assert int(alone[0]) == 0xAF63DC4C8601EC8C  # FNV-1a 64 of "a"
     assert int(batch[0]) == int(alone[0])
     assert len({int(h) for h in batch}) == 4  # null and "" differ
+
+
+def test_validate_knows_the_history_columns_downstream(tmp_path: Path) -> None:
+    from shoplake import Materialized
+    from shoplake.pipeline.validate import validate_pipeline
+
+    p = build()
+
+    @p.table(layer="gold", kind=Materialized())
+    def current_people(silver_people: nw.LazyFrame) -> nw.LazyFrame:
+        return silver_people.filter(nw.col("is_current")).select(
+            "id", "city", "valid_from", "surrogate_key"
+        )
+
+    engine = PolarsDeltaEngine(str(tmp_path / "lake"))
+    assert validate_pipeline(p, engine) == []

@@ -77,6 +77,14 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
                     f"{ref}: column '{column}' (a key, sequence or partition column) is not in "
                     f"the output; it has: {', '.join(out_schema)}"
                 )
+        if isinstance(definition.kind, ApplyChanges) and definition.kind.scd_type == 2:
+            # Downstream tables also see the history columns the kind adds.
+            names, seq = definition.kind.columns, definition.kind.sequence_by
+            if seq in out_schema:
+                out_schema[names.valid_from] = out_schema[seq]
+                out_schema[names.valid_to] = out_schema[seq]
+            out_schema[names.is_current] = nw.Boolean()
+            out_schema[names.surrogate_key] = nw.Int64()
         schemas[ref] = out_schema
     return problems
 
