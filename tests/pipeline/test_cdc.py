@@ -287,6 +287,8 @@ def test_bad_options_are_refused_at_definition() -> None:
         build(track=["city"], track_except=["phone"])
     with pytest.raises(DefinitionError, match="missing_as_delete=True needs snapshot=True"):
         build(missing_as_delete=True)
+    with pytest.raises(DefinitionError, match=r"table 'silver\.people': delete_when must be"):
+        build(delete_when=42)
 
 
 def random_changes(seed: int, *, distinct: bool, deletes: float = 0.1) -> list[str]:

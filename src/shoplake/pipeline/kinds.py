@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import narwhals as nw
+
 
 @dataclass(frozen=True)
 class Append:
@@ -153,6 +155,11 @@ class ApplyChanges:
             found.append(
                 "missing_as_delete=True needs snapshot=True (only a full snapshot "
                 "says which keys are gone)"
+            )
+        if self.delete_when is not None and not isinstance(self.delete_when, str | nw.Expr):
+            found.append(
+                "delete_when must be a boolean column name or a narwhals expression, "
+                f"not {self.delete_when!r}"
             )
         if not 1 <= self.buckets <= 4096:
             found.append(f"buckets must be between 1 and 4096, not {self.buckets}")

@@ -171,9 +171,6 @@ class Pipeline:
             )
         rules = tuple(expectations)
         if isinstance(chosen_kind, ApplyChanges):
-            found = chosen_kind.problems()
-            if found:
-                raise DefinitionError(f"table '{layer}.{name or '?'}': {'; '.join(found)}")
             rules += _change_rules(chosen_kind.keys, chosen_kind.sequence_by)
 
         def decorate(fn: Callable[..., object]) -> TableDef:
@@ -188,6 +185,10 @@ class Pipeline:
                         f"{where}: inputs names parameter '{param}', but {fn.__name__}() "
                         f"has no such parameter (it has: {', '.join(params) or 'none'})"
                     )
+            if isinstance(chosen_kind, ApplyChanges):
+                found = chosen_kind.problems()
+                if found:
+                    raise DefinitionError(f"{where}: {'; '.join(found)}")
             data_params = [p for p in params if p != THIS]
             stream_param = stream
             if isinstance(chosen_kind, Append | Upsert | ApplyChanges):
