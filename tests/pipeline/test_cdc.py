@@ -365,3 +365,21 @@ def test_validate_knows_the_history_columns_downstream(tmp_path: Path) -> None:
 
     engine = PolarsDeltaEngine(str(tmp_path / "lake"))
     assert validate_pipeline(p, engine) == []
+
+
+def test_by_default_every_column_but_lineage_is_tracked(tmp_path: Path) -> None:
+    p = Pipeline("cdc")
+    p.source("changes", format="csv", columns=["id", "city", "tier", "phone", "seq", "op"])
+
+    @p.table(layer="silver", kind=ApplyChanges(["id"], "seq"))
+    def people(bronze_changes: nw.LazyFrame) -> nw.LazyFrame:
+        return bronze_changes.drop("_ingested_at").with_columns(nw.col("seq").cast(nw.Int64))
+
+    lake = Lake(tmp_path, p)
+    lake.feed("A,Oslo,gold,1,10,U")
+    lake.feed("A,Oslo,gold,1,20,U")  # same values, another file: not a change
+    lake.feed("A,Oslo,gold,2,30,U")  # the phone is tracked by default
+    assert lake.history("phone", "valid_from", "_source") == [
+        ("1", 10, "changes/changes-002.csv:2"),
+        ("2", 30, "changes/changes-003.csv:2"),
+    ]

@@ -72,7 +72,8 @@ class CdcSpec:
                     f"{', '.join(values)}"
                 )
             return list(self.track)
-        return [c for c in values if c not in self.track_except]
+        # Lineage columns (``_source``, ``_batch_id``...) differ on every row: never tracked.
+        return [c for c in values if c not in self.track_except and not c.startswith("_")]
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,8 @@ class ApplyChanges:
       and a surrogate key (names in ``columns``); ``scd_type=1`` keeps one row per key.
     - Only a change in a tracked column opens a version: ``track`` lists them, or
       ``track_except`` lists the columns that do not (default: every column except
-      ``sequence_by``). A change in an untracked column updates its version in place.
+      ``sequence_by`` and those starting with ``_``, such as the lineage column
+      ``_source``). A change in an untracked column updates its version in place.
     - ``delete_when`` (a boolean column name or a narwhals expression) marks a row as a
       delete: type 2 closes the key's version at that sequence, type 1 removes the row.
     - ``ignore_null_updates``: a null in a change keeps the key's earlier value.
