@@ -383,3 +383,20 @@ def test_by_default_every_column_but_lineage_is_tracked(tmp_path: Path) -> None:
         ("1", 10, "changes/changes-002.csv:2"),
         ("2", 30, "changes/changes-003.csv:2"),
     ]
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_late_changes_split_collapsed_versions_exactly(tmp_path: Path, seed: int) -> None:
+    """Shuffled batches with many repeated values: versions collapse, and a late change
+    still splits one at exactly the right place (tracked history and intervals)."""
+    rows = random_changes(seed, distinct=False, deletes=0.0)
+    at_once = Lake(tmp_path / "once", build())
+    at_once.feed(*rows)
+    shuffled = Lake(tmp_path / "shuffled", build())
+    batches = [rows[i : i + 5] for i in range(0, len(rows), 5)]
+    random.Random(seed).shuffle(batches)
+    for batch in batches:
+        shuffled.feed(*batch)
+    tracked = ("id", "city", "tier", "valid_from", "valid_to", "is_current")
+    assert shuffled.history(*tracked) == at_once.history(*tracked)
+    assert_contiguous(shuffled.table())

@@ -32,6 +32,9 @@ BUCKET = "_scd_part"
 """The partition column: a stable hash bucket of the keys, times two plus ``is_current``
 for type 2, so current rows and closed history live in separate files."""
 _MATCH = "__match_part"
+CHANGES = "_scd_changes"
+"""Type 2 (not snapshots): the sequence values of the changes inside a version other than
+its first and last, so a late change can split the version exactly where it belongs."""
 _POS = "__pos"
 _ORIGIN = "__origin"
 _ACTION = "__action"
@@ -91,8 +94,14 @@ def with_bucket(frame: pl.DataFrame, spec: CdcSpec) -> pl.DataFrame:
     return frame.with_columns((bucket * 2 + current).alias(BUCKET))
 
 
+def _keeps_changes(spec: CdcSpec) -> bool:
+    # A daily snapshot repeats every key: recording each would rewrite every row daily.
+    return spec.scd_type == 2 and not spec.snapshot
+
+
 def _stored_columns(spec: CdcSpec, values: Sequence[str]) -> list[str]:
-    return [*spec.keys, *values, *spec.history_columns, BUCKET]
+    inner = [CHANGES] if _keeps_changes(spec) else []
+    return [*spec.keys, *values, *spec.history_columns, *inner, BUCKET]
 
 
 def _scan(table: DeltaTable, spec: CdcSpec, parts: pl.Series, keys: pl.DataFrame) -> pl.DataFrame:
@@ -167,9 +176,10 @@ def _events_from_rows(rows: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) 
     """Stored type 2 versions as events, plus a delete event where a version ends in a gap.
 
     A version stands for the run of changes from ``valid_from`` to its last change (the
-    stored ``sequence_by``); both ends become events, so a late change landing inside
-    the run splits it there and the run's values resume at its last change. (Changes in
-    between with the same tracked values are not kept, so they cannot be resumed at.)
+    stored ``sequence_by``), with the ones in between in ``CHANGES``; each becomes an
+    event again, so a late change landing inside the run splits it exactly there. (The
+    events carry the version's newest untracked values: those of older changes in the
+    run are not kept.)
     """
     keys = list(spec.keys)
     seq = spec.sequence_by
@@ -179,7 +189,12 @@ def _events_from_rows(rows: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) 
     last = rows.filter(pl.col(seq) > pl.col(spec.valid_from)).select(
         *keys, *values, pl.col(seq).alias(_POS)
     )
-    versions = pl.concat([first, last], how="diagonal_relaxed").with_columns(
+    parts = [first, last]
+    if CHANGES in rows.columns:
+        inner = rows.filter(pl.col(CHANGES).is_not_null()).select(*keys, *values, CHANGES)
+        inner = inner.explode(CHANGES).drop(seq).rename({CHANGES: _POS})
+        parts.append(inner.with_columns(pl.col(_POS).alias(seq)))
+    versions = pl.concat(parts, how="diagonal_relaxed").with_columns(
         pl.lit(False).alias(DELETE), pl.lit(0).alias(_ORIGIN)
     )
     ends = rows.filter(pl.col(spec.valid_to).is_not_null()).select(
@@ -247,8 +262,13 @@ def _history(events: pl.DataFrame, spec: CdcSpec, values: Sequence[str]) -> pl.D
             pl.col(DELETE).first(),
             *[pl.col(c).first() for c in tracked],
             *[pl.col(c).last() for c in untracked],
+            pl.col(_POS).sort().alias(CHANGES),
         )
         .sort(_SEGMENT)
+    )
+    inside = pl.col(CHANGES).list.len() - 2
+    segments = segments.with_columns(
+        pl.when(inside > 0).then(pl.col(CHANGES).list.slice(1, inside)).alias(CHANGES)
     )
     following = pl.col(spec.valid_from).shift(-1)
     return segments.with_columns(pl.when(_same_key(spec, -1)).then(following).alias(spec.valid_to))
