@@ -80,6 +80,8 @@ class ApplyChanges:
     - ``ignore_null_updates``: a null in a change keeps the key's earlier value.
     - ``snapshot=True``: each distinct ``sequence_by`` value in the input is a full
       snapshot; with ``missing_as_delete=True`` a key absent from a snapshot is deleted.
+      Use it for periodic full exports: as a change feed, every repeated row at a new
+      sequence would be remembered inside its version (to place late changes exactly).
     - ``buckets``: the table is partitioned by a stable hash of the keys into this many
       buckets, so a batch's MERGE rewrites only the files of the keys it touches.
 
