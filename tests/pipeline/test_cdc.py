@@ -400,3 +400,24 @@ def test_late_changes_split_collapsed_versions_exactly(tmp_path: Path, seed: int
     tracked = ("id", "city", "tier", "valid_from", "valid_to", "is_current")
     assert shuffled.history(*tracked) == at_once.history(*tracked)
     assert_contiguous(shuffled.table())
+
+
+def test_composite_keys(tmp_path: Path) -> None:
+    """A key of two columns: one of (A, Oslo) and (A, Rome) changes, the other only in
+    place."""
+    p = Pipeline("cdc")
+    p.source("changes", format="csv", columns=["id", "city", "tier", "phone", "seq", "op"])
+
+    @p.table(layer="silver", kind=ApplyChanges(["id", "city"], "seq", track=["tier"]))
+    def people(bronze_changes: nw.LazyFrame) -> nw.LazyFrame:
+        return bronze_changes.select("id", "city", "tier", "phone", nw.col("seq").cast(nw.Int64))
+
+    lake = Lake(tmp_path, p)
+    lake.feed("A,Oslo,gold,1,10,U", "A,Rome,gold,1,10,U")
+    lake.feed("A,Oslo,silver,1,20,U", "A,Rome,gold,2,20,U")
+    rows = lake.table().sort("id", "city", "valid_from")
+    assert rows.select("id", "city", "tier", "phone", "valid_from", "valid_to").rows() == [
+        ("A", "Oslo", "gold", "1", 10, 20),
+        ("A", "Oslo", "silver", "1", 20, None),
+        ("A", "Rome", "gold", "2", 10, None),
+    ]
