@@ -28,13 +28,22 @@ from shoplake.errors import (
     ValidationError,
 )
 from shoplake.pipeline.expectations import Action, Severity, expect, expect_exists
-from shoplake.pipeline.kinds import Append, Materialized, Partitioned, PartitionPlan, Upsert
+from shoplake.pipeline.kinds import (
+    Append,
+    ApplyChanges,
+    Materialized,
+    Partitioned,
+    PartitionPlan,
+    ScdColumns,
+    Upsert,
+)
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline
 
 __all__ = [
     "Action",
     "Append",
+    "ApplyChanges",
     "ConfigError",
     "DefinitionError",
     "ExpectationFailed",
@@ -46,6 +55,7 @@ __all__ = [
     "Pipeline",
     "RuleResult",
     "RunResult",
+    "ScdColumns",
     "Severity",
     "ShoplakeError",
     "Upsert",

@@ -439,8 +439,9 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-from shoplake import cli_gold, cli_observe  # noqa: E402
+from shoplake import cli_cdc, cli_gold, cli_observe  # noqa: E402
 
+cli_cdc.register(app)
 cli_gold.register(app)
 register_ingest(app)
 cli_observe.register(app)

@@ -28,7 +28,9 @@ NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
     "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",
     "product_performance", "seasonal_trends", "executive_kpis", "fraud_alerts",
-    "inventory_health", "shipping_performance", "order_month_facts", "product_month_sales",
+    "inventory_health", "shipping_performance",
+    "dim_customer", "dim_product", "dim_date", "fact_sales",
+    "order_month_facts", "product_month_sales",
 )
 Versions = Callable[[Path], dict[str, int]]
 
@@ -121,8 +123,14 @@ def test_silver_rows_match_the_manifest(shop: Shop, source: str) -> None:
         "order_items": ["order_id", "line_number"],
         "inventory": ["snapshot_date", "product_id", "warehouse"],
     }.get(source, [f"{source[:-1]}_id"])
-    assert silver.select(key).is_duplicated().sum() == 0
     assert silver.select(key).null_count().sum_horizontal().item() == 0
+    if "is_current" in silver.columns:
+        # SCD2 history: one row per version, exactly one current version per key.
+        assert silver.select(*key, "valid_from").is_duplicated().sum() == 0
+        current = silver.filter(pl.col("is_current"))
+        assert current.height == silver.select(key).n_unique()
+        silver = current
+    assert silver.select(key).is_duplicated().sum() == 0
 
 
 @BY_SOURCE
@@ -173,6 +181,25 @@ def test_clean_data_quarantines_nothing_and_has_no_duplicates(
 @pytest.mark.parametrize("table", GOLD)
 def test_every_gold_table_exists_and_has_rows(default_shop: Shop, table: str) -> None:
     assert default_shop.read(f"gold.{table}").height > 0
+
+
+def test_fact_sales_carries_the_versions_valid_at_each_order(default_shop: Shop) -> None:
+    facts = default_shop.read("gold.fact_sales")
+    orders = default_shop.read("silver.orders").filter(pl.col("status") != "cancelled")
+    lines = default_shop.read("silver.order_items").join(orders, on="order_id", how="semi")
+    assert facts.height == lines.height
+    for dim, sk in (("dim_customer", "customer_sk"), ("dim_product", "product_sk")):
+        versions = default_shop.read(f"gold.{dim}")
+        joined = facts.join(versions, on=sk, how="left")
+        covers = (pl.col("is_first_version") | (pl.col("valid_from") <= pl.col("order_ts"))) & (
+            pl.col("valid_to").is_null() | (pl.col("order_ts") < pl.col("valid_to"))
+        )
+        assert joined.filter(covers.fill_null(False)).height == facts.height, dim
+    # Some sales happened under an older version than today's.
+    products = default_shop.read("gold.dim_product")
+    assert facts.join(products, on="product_sk").filter(~pl.col("is_current")).height > 0
+    days = default_shop.read("gold.dim_date").get_column("date_key")
+    assert set(facts.get_column("date_key")) <= set(days)
 
 
 def test_overall_revenue_equals_the_sum_of_monthly_revenue(shop: Shop) -> None:
@@ -271,3 +298,23 @@ def test_inventory_and_shipping_marts_cover_every_product_and_carrier(
     assert all(0 < share < 1 for share in shipping["late_share"].to_list())
     kpis = defective_shop.read("gold.executive_kpis")
     assert kpis["on_time_delivery_rate"].is_between(0, 1).all()
+
+
+@pytest.mark.parametrize("source", ["customers", "products"])
+def test_daily_snapshots_leave_the_history_unchanged(
+    default_shop: Shop, tmp_path: Path, source: str
+) -> None:
+    """The same shop plus three full daily snapshots (newest first): the snapshot rows
+    repeat known versions, so silver history is the same and the counts stay exact."""
+    snapped = generated_shop(tmp_path, orders=1000, seed=42, snapshot_days=3)
+    flow = snapped.run.flow(f"silver.{source}")
+    history = snapped.read(f"silver.{source}")
+    assert history.height == snapped.expected(source)["silver"]
+    assert flow.rows_duplicate == snapped.expected(source)["duplicates"]
+    lineage = ["_source", "_batch_id", "_rescued_data", "_scd_part"]
+    key = f"{source[:-1]}_id"
+
+    def versions(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.drop(lineage, strict=False).sort(key, "valid_from")
+
+    assert versions(history).equals(versions(default_shop.read(f"silver.{source}")))

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ SOURCES = ("regions", "customers", "products", "orders", "order_items", "returns
 COLUMNS = {
     "regions": ["region_id", "region_name", "country"],
     "customers": ["customer_id", "first_name", "last_name", "email", "phone", "city", "state",
-                  "country", "region_id", "signup_date", "updated_at"],
+                  "country", "region_id", "signup_date", "updated_at", "segment"],
     "products": ["product_id", "name", "category", "brand", "price", "cost", "active",
                  "updated_at"],
     "orders": ["order_id", "customer_id", "order_date", "status", "channel", "payment_method",
@@ -118,16 +119,51 @@ def parse_ts(value: Any) -> datetime | None:
     return None
 
 
+SCD_TRACKED = {
+    "customers": ("email", "city", "state", "country", "region_id", "segment"),
+    "products": ("category", "price", "active"),
+}
+EMAIL = re.compile(r"^[a-z0-9._%+\-]+@[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}$")
+
+
+def tracked_values(source: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    values = []
+    for column in SCD_TRACKED[source]:
+        value = row[column].strip()
+        if column == "email":
+            value = value.lower() if EMAIL.match(value.lower()) else None
+        elif column == "price":
+            value = float(value)
+        values.append(value)
+    return tuple(values)
+
+
+def scd_versions(source: str, rows: list[dict[str, Any]]) -> int:
+    """SCD2 versions of one key: one per run of equal tracked values in updated_at order
+    (rows with the same updated_at count once)."""
+    by_time = {parse_ts(row["updated_at"]): tracked_values(source, row) for row in rows}
+    ordered = [by_time[ts] for ts in sorted(by_time)]
+    return 1 + sum(1 for a, b in pairwise(ordered) if a != b)
+
+
 @dataclass
 class Outcome:
+    source: str
     silver: dict[Any, list[dict[str, Any]]] = field(default_factory=dict)
     rows: int = 0
     rules: Counter[str] = field(default_factory=Counter)
 
     @property
+    def versions(self) -> int:
+        """Rows silver keeps: one per key, or per SCD2 version for customers and products."""
+        if self.source not in SCD_TRACKED:
+            return len(self.silver)
+        return sum(scd_versions(self.source, rows) for rows in self.silver.values())
+
+    @property
     def duplicates(self) -> int:
         kept = sum(len(versions) for versions in self.silver.values())
-        return kept - len(self.silver)
+        return kept - self.versions
 
 
 def silver_outcomes(landing: Path) -> dict[str, Outcome]:
@@ -173,7 +209,7 @@ def silver_outcomes(landing: Path) -> dict[str, Outcome]:
         return None
 
     for source in SOURCES:
-        outcome = Outcome()
+        outcome = Outcome(source)
         for _, row in read_rows(landing, source):
             outcome.rows += 1
             rule = check(source, row)
@@ -196,7 +232,7 @@ def assert_manifest_matches(landing: Path) -> dict[str, Outcome]:
         assert entry["rows"] == expected["silver"] + expected["duplicates"] + \
             expected["quarantined"], source
         assert expected["quarantined"] == sum(expected["rules"].values()), source
-        assert expected["silver"] == len(outcome.silver), source
+        assert expected["silver"] == outcome.versions, source
         assert expected["duplicates"] == outcome.duplicates, source
         assert {r: n for r, n in expected["rules"].items() if n} == dict(outcome.rules), source
     return outcomes
@@ -234,8 +270,9 @@ def dirty_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Generatio
 def test_default_sizes(default_run: tuple[Path, GenerationReport]) -> None:
     _, report = default_run
     expected = {name: s.expected for name, s in report.sources.items()}
-    assert expected["customers"].silver == 500
-    assert expected["products"].silver == 100
+    # Customers and products keep SCD2 history: more versions than keys.
+    assert 500 < expected["customers"].silver < 560
+    assert 100 < expected["products"].silver < 115
     assert expected["regions"].silver == 10
     assert report.rows["orders"] >= 1_000
     # Every order is written at least once; a quarantined one only once.
@@ -469,3 +506,24 @@ def test_end_date_moves_the_window(tmp_path: Path) -> None:
     placed = [datetime.strptime(row["order_date"], TS_PARSE[0])
               for _, row in read_rows(tmp_path, "orders")]
     assert min(placed) >= datetime(2023, 3, 16) and max(placed) < datetime(2025, 3, 16)
+
+
+def test_daily_snapshots_repeat_known_versions(
+    default_run: tuple[Path, GenerationReport], tmp_path: Path
+) -> None:
+    """Snapshots (written newest first) add rows, never versions: the manifest stays
+    exact, and every other file is byte-for-byte the run without them."""
+    landing, report = default_run
+    snapped = generate(tmp_path, snapshot_days=3)
+    assert_manifest_matches(tmp_path)
+    for source in ("customers", "products"):
+        plain, with_snapshots = report.sources[source], snapped.sources[source]
+        snapshot_files = [f for f in snapped.files[source] if "-snapshot-" in f]
+        days = sorted(f.split("-")[2] for f in snapshot_files)
+        assert days == ["20261029", "20261030", "20261031"]
+        assert with_snapshots.expected.silver == plain.expected.silver
+        added = with_snapshots.rows - plain.rows
+        assert added == sum(data_lines(tmp_path / f) for f in snapshot_files)
+        assert with_snapshots.expected.duplicates == plain.expected.duplicates + added
+        for name in report.files[source]:
+            assert (tmp_path / name).read_bytes() == (landing / name).read_bytes()

@@ -223,16 +223,19 @@ def test_customers(frame: MakeFrame) -> None:
         "country": ["US", "US", "US"], "region_id": ["1", "R02", "r-3"],
         "signup_date": ["03/15/2024", "15.03.2024", "2024-02-30"],
         "updated_at": ["1710512525", "2024-03-15 14:22:05", "15.03.2024 14:22"],
+        "segment": ["consumer", " Corporate ", "small_business"],
         **lineage(3, "customers"),
     }
     out = collect(silver.customers(frame(raw)))
     assert out.columns == [
         "customer_id", "first_name", "last_name", "email", "phone", "city", "state", "country",
-        "region_id", "signup_date", "updated_at", "_rescued_data", "_source", "_batch_id",
+        "region_id", "signup_date", "updated_at", "segment", "_rescued_data", "_source",
+        "_batch_id",
     ]
+    assert out.get_column("segment").to_list() == ["consumer", "corporate", "small_business"]
     assert out.schema["signup_date"] == pl.Date
     assert out.schema["updated_at"] == pl.Datetime("us")
-    assert out.drop("_rescued_data", "_source", "_batch_id").rows() == [
+    assert out.drop("_rescued_data", "_source", "_batch_id", "segment").rows() == [
         ("C000001", "Ann", "A", "ann@x.com", "555-1234", "Austin", "TX", "US", "R01",
          date(2024, 3, 15), TS),
         ("C000002", "Bob", "B", None, None, "Boston", "MA", "US", "R02", date(2024, 3, 15), TS),

@@ -54,8 +54,8 @@ def test_unknown_layer_is_rejected_naming_the_layers() -> None:
 def test_unknown_kind_is_rejected(kind: object) -> None:
     p = Pipeline("p")
     with raises_exactly(
-        "kind must be Append(), Upsert(keys=[...]), Materialized() or "
-        f"Partitioned(by=[...], plan=...), not {kind!r}"
+        "kind must be Append(), Upsert(keys=[...]), ApplyChanges(keys=[...], sequence_by=...), "
+        f"Materialized() or Partitioned(by=[...], plan=...), not {kind!r}"
     ):
         p.table(layer="silver", kind=kind)  # type: ignore[arg-type]
 
@@ -77,7 +77,9 @@ def test_stream_must_name_a_parameter() -> None:
 
 def test_stream_on_a_materialized_table_is_rejected() -> None:
     p = Pipeline("p")
-    with raises_exactly("table 'gold.totals': stream= only applies to Append and Upsert tables"):
+    with raises_exactly(
+        "table 'gold.totals': stream= only applies to Append, Upsert and ApplyChanges tables"
+    ):
 
         @p.table(layer="gold", kind=Materialized(), stream="silver_orders")
         def totals(silver_orders: nw.LazyFrame) -> nw.LazyFrame:

@@ -35,6 +35,7 @@ SOURCES: dict[str, SourceContract] = {
                 "region_id",
                 "signup_date",
                 "updated_at",
+                "segment",
             ),
         ),
         SourceContract(

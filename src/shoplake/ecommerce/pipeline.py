@@ -10,13 +10,22 @@ from datetime import UTC, datetime, timedelta
 
 import narwhals as nw
 
-from shoplake import Materialized, Partitioned, Pipeline, Upsert, expect, expect_exists
+from shoplake import (
+    ApplyChanges,
+    Materialized,
+    Partitioned,
+    Pipeline,
+    Upsert,
+    expect,
+    expect_exists,
+)
 from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.aggregates import add_aggregate_tables
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.incremental import OrderCustomers, OrderMonths, by_year_month
 from shoplake.ecommerce.operations import add_operations_tables
+from shoplake.ecommerce.star import add_star_tables
 
 
 def _well_formed() -> object:
@@ -62,7 +71,11 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(
         layer="silver",
-        kind=Upsert(keys=["customer_id"], sequence_by="updated_at"),
+        kind=ApplyChanges(
+            ["customer_id"],
+            "updated_at",
+            track=["email", "city", "state", "country", "region_id", "segment"],
+        ),
         expectations=[
             _well_formed(),
             _not_null("customer_id"),
@@ -81,12 +94,13 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         ],
     )
     def customers(bronze_customers: nw.LazyFrame) -> nw.LazyFrame:
-        """Customers, latest version of each (SCD2 history comes later)."""
+        """Customers as SCD2 history: a new version when the e-mail, address or segment changes
+        (names, phone and signup date are corrected in place); late changes slot in."""
         return silver.customers(bronze_customers)
 
     @p.table(
         layer="silver",
-        kind=Upsert(keys=["product_id"], sequence_by="updated_at"),
+        kind=ApplyChanges(["product_id"], "updated_at", track=["category", "price", "active"]),
         zorder_by=["category"],
         expectations=[
             _well_formed(),
@@ -95,7 +109,8 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         ],
     )
     def products(bronze_products: nw.LazyFrame) -> nw.LazyFrame:
-        """Products, latest version of each."""
+        """Products as SCD2 history: a new version when the category, price or active flag
+        changes (name, brand and cost are corrected in place)."""
         return silver.products(bronze_products)
 
     valid_date = (nw.col("order_ts").dt.year() >= 2000) & (nw.col("order_ts") <= nw.lit(horizon))
@@ -248,4 +263,5 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     add_operations_tables(p)
     add_aggregate_tables(p)
+    add_star_tables(p)
     return p

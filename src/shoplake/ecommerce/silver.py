@@ -52,6 +52,7 @@ def customers(raw: nw.LazyFrame) -> nw.LazyFrame:
         _id("region_id", "R"),
         nw.col("signup_date").dt.date(),
         "updated_at",
+        nw.col("segment").str.strip_chars().str.to_lowercase(),
         *PROVENANCE,
     )
 

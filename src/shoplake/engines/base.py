@@ -40,6 +40,67 @@ class WriteResult:
     rows_updated: int = 0
 
 
+DELETE = "__shoplake_delete"
+"""The boolean column a change feed carries to mark a change as a delete."""
+
+
+@dataclass(frozen=True)
+class CdcSpec:
+    """What the engine needs to know about a change feed (see ``ApplyChanges``)."""
+
+    keys: tuple[str, ...]
+    sequence_by: str
+    scd_type: int
+    track: tuple[str, ...] | None
+    track_except: tuple[str, ...]
+    ignore_null_updates: bool
+    snapshot: bool
+    missing_as_delete: bool
+    buckets: int
+    valid_from: str
+    valid_to: str
+    is_current: str
+    surrogate_key: str
+
+    @property
+    def history_columns(self) -> tuple[str, ...]:
+        if self.scd_type == 1:
+            return ()
+        return (self.valid_from, self.valid_to, self.is_current, self.surrogate_key)
+
+    def values(self, columns: Sequence[str]) -> list[str]:
+        """The data columns other than the keys (the sequence column included)."""
+        return [c for c in columns if c not in self.keys and c != DELETE]
+
+    def tracked(self, columns: Sequence[str]) -> list[str]:
+        values = [c for c in self.values(columns) if c != self.sequence_by]
+        if self.track is not None:
+            missing = [c for c in self.track if c not in values]
+            if missing:
+                raise ValueError(
+                    f"track names {missing}, which the changes do not have; they have: "
+                    f"{', '.join(values)}"
+                )
+            return list(self.track)
+        # Lineage columns (``_source``, ``_batch_id``...) differ on every row: never tracked.
+        return [c for c in values if c not in self.track_except and not c.startswith("_")]
+
+
+@dataclass(frozen=True)
+class ChangesResult:
+    """What applying one batch of changes did."""
+
+    version: int
+    changes: int  # distinct (key, sequence) changes in the batch
+    rows_inserted: int
+    rows_updated: int
+    rows_deleted: int
+    opened: int  # versions (type 2) or keys (type 1) added, net
+    deleted_keys: int  # keys newly closed by a delete
+    files_rewritten: int = 0
+    rows_rewritten: int = 0
+
+
 class Engine(Protocol):
     """Storage and execution for one DataFrame library. Refs are ``layer.name``."""
 
@@ -159,6 +220,20 @@ class Engine(Protocol):
 
     def history(self, ref: str, limit: int | None = None) -> list[dict[str, object]]:
         """The table's commits, newest first (Delta commit info)."""
+
+    def apply_changes(
+        self,
+        ref: str,
+        frame: nw.DataFrame[object],
+        *,
+        spec: CdcSpec,
+        full: bool,
+        transactions: Mapping[str, int] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ChangesResult:
+        """Apply a batch of changes (data columns plus a boolean ``DELETE`` column, no null
+        sequence) as SCD history, touching only the affected keys, in one commit that also
+        records ``transactions``. ``full`` rebuilds the table from this batch alone."""
 
     def info(self, ref: str) -> TableInfo | None: ...
 

@@ -15,11 +15,11 @@ from datetime import datetime
 
 import narwhals as nw
 
-from shoplake.engines.base import Engine
+from shoplake.engines.base import DELETE, CdcSpec, Engine, WriteResult
 from shoplake.errors import ExpectationFailed, FlowError
 from shoplake.pipeline.expectations import Action, ExistsIn, add_rule_flags, flag_column
 from shoplake.pipeline.graph import Graph
-from shoplake.pipeline.kinds import Append, Materialized, Partitioned, Upsert
+from shoplake.pipeline.kinds import Append, ApplyChanges, Materialized, Partitioned, Upsert
 from shoplake.pipeline.results import FlowResult, RuleResult
 from shoplake.pipeline.tables import THIS, TableDef
 
@@ -83,7 +83,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     consumed: dict[str, int] = {}
     stream_rows: int | None = None
     replayed = ""
-    if isinstance(definition.kind, Append | Upsert):
+    if isinstance(definition.kind, Append | Upsert | ApplyChanges):
         assert definition.stream is not None
         stream_ref = inputs[definition.stream]
         current = versions[stream_ref]
@@ -160,6 +160,20 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
             )
             duplicates += len(unique) - written.rows_inserted
         rows_written = written.rows_inserted + written.rows_updated
+    elif isinstance(kind, ApplyChanges):
+        applied = engine.apply_changes(
+            target,
+            kept.with_columns(_delete_flag(kind).alias(DELETE)),
+            spec=cdc_spec(kind),
+            full=full,
+            transactions=transactions,
+            metadata=metadata,
+        )
+        written = WriteResult(applied.version, applied.rows_inserted, applied.rows_updated)
+        rows_written = applied.rows_inserted + applied.rows_updated + applied.rows_deleted
+        # A change that opened no version and deleted nothing repeated what was known. (A
+        # late change splitting a version opens two: never report fewer than none.)
+        duplicates = max(0, len(kept) - applied.opened - applied.deleted_keys)
     else:
         replace = full or isinstance(kind, Materialized | Partitioned)
         write = engine.overwrite if replace else engine.append
@@ -187,6 +201,36 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         duration_s=time.perf_counter() - start,
         message=replayed,
     )
+
+
+def cdc_spec(kind: ApplyChanges) -> CdcSpec:
+    """The engine's view of an ApplyChanges kind."""
+    names = kind.columns
+    return CdcSpec(
+        keys=kind.keys,
+        sequence_by=kind.sequence_by,
+        scd_type=kind.scd_type,
+        track=kind.track,
+        track_except=kind.track_except,
+        ignore_null_updates=kind.ignore_null_updates,
+        snapshot=kind.snapshot,
+        missing_as_delete=kind.missing_as_delete,
+        buckets=kind.buckets,
+        valid_from=names.valid_from,
+        valid_to=names.valid_to,
+        is_current=names.is_current,
+        surrogate_key=names.surrogate_key,
+    )
+
+
+def _delete_flag(kind: ApplyChanges) -> nw.Expr:
+    rule = kind.delete_when
+    if rule is None:
+        return nw.lit(False)
+    expr = nw.col(rule) if isinstance(rule, str) else rule
+    if not isinstance(expr, nw.Expr):
+        raise TypeError(f"delete_when must be a column name or a narwhals expression, not {rule!r}")
+    return expr.cast(nw.Boolean).fill_null(value=False)
 
 
 def _latest_per_key(frame: nw.DataFrame[object], kind: Upsert) -> nw.DataFrame[object]:

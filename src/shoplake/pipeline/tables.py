@@ -12,9 +12,18 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import narwhals as nw
+
 from shoplake.errors import DefinitionError
-from shoplake.pipeline.expectations import Rule
-from shoplake.pipeline.kinds import Append, Kind, Materialized, Partitioned, Upsert
+from shoplake.pipeline.expectations import Rule, expect
+from shoplake.pipeline.kinds import (
+    Append,
+    ApplyChanges,
+    Kind,
+    Materialized,
+    Partitioned,
+    Upsert,
+)
 
 LAYERS = ("bronze", "silver", "gold")
 SYSTEM_LAYERS = ("quarantine", "_system")
@@ -198,10 +207,11 @@ class Pipeline:
         if layer not in LAYERS:
             raise DefinitionError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
         chosen_kind: Kind = kind if kind is not None else Materialized()
-        if not isinstance(chosen_kind, Append | Upsert | Materialized | Partitioned):
+        if not isinstance(chosen_kind, Append | Upsert | Materialized | Partitioned | ApplyChanges):
             raise DefinitionError(
-                "kind must be Append(), Upsert(keys=[...]), Materialized() or "
-                f"Partitioned(by=[...], plan=...), not {chosen_kind!r}"
+                "kind must be Append(), Upsert(keys=[...]), ApplyChanges(keys=[...], "
+                "sequence_by=...), Materialized() or Partitioned(by=[...], plan=...), "
+                f"not {chosen_kind!r}"
             )
         if isinstance(chosen_kind, Partitioned) and not chosen_kind.by:
             raise DefinitionError("Partitioned(by=[...]) needs at least one partition column")
@@ -220,6 +230,9 @@ class Pipeline:
                 f"zorder_by {sorted(overlap)} are partition columns: Z-order only orders rows "
                 "within files, so list other columns"
             )
+        rules = tuple(expectations)
+        if isinstance(chosen_kind, ApplyChanges):
+            rules += _change_rules(chosen_kind.keys, chosen_kind.sequence_by)
 
         def decorate(fn: Callable[..., object]) -> TableDef:
             table_name = name or fn.__name__
@@ -233,9 +246,13 @@ class Pipeline:
                         f"{where}: inputs names parameter '{param}', but {fn.__name__}() "
                         f"has no such parameter (it has: {', '.join(params) or 'none'})"
                     )
+            if isinstance(chosen_kind, ApplyChanges):
+                found = chosen_kind.problems()
+                if found:
+                    raise DefinitionError(f"{where}: {'; '.join(found)}")
             data_params = [p for p in params if p != THIS]
             stream_param = stream
-            if isinstance(chosen_kind, Append | Upsert):
+            if isinstance(chosen_kind, Append | Upsert | ApplyChanges):
                 if not data_params:
                     raise DefinitionError(
                         f"{where}: an incremental table needs at least one input parameter"
@@ -246,7 +263,9 @@ class Pipeline:
                         f"{where}: stream={stream!r} is not a parameter of {fn.__name__}()"
                     )
             elif stream is not None:
-                raise DefinitionError(f"{where}: stream= only applies to Append and Upsert tables")
+                raise DefinitionError(
+                    f"{where}: stream= only applies to Append, Upsert and ApplyChanges tables"
+                )
             definition = TableDef(
                 name=table_name,
                 layer=layer,
@@ -257,7 +276,7 @@ class Pipeline:
                 stream=stream_param,
                 partition_by=tuple(partition_by),
                 description=description or inspect.getdoc(fn) or "",
-                rules=tuple(expectations),
+                rules=rules,
                 sla_minutes=sla_minutes,
                 zorder_by=zorder,
             )
@@ -265,3 +284,24 @@ class Pipeline:
             return definition
 
         return decorate
+
+
+def _change_rules(keys: tuple[str, ...], sequence_by: str) -> tuple[Rule, ...]:
+    """A change without its key or its sequence cannot be placed in history: quarantine it."""
+    key_present = ~nw.any_horizontal(*[nw.col(k).is_null() for k in keys], ignore_nulls=False)
+    return (
+        expect(
+            "keys_present",
+            key_present,
+            action="quarantine",
+            severity="critical",
+            description=f"the change names its key ({', '.join(keys)})",
+        ),
+        expect(
+            "sequence_by_present",
+            ~nw.col(sequence_by).is_null(),
+            action="quarantine",
+            severity="high",
+            description=f"the change has a {sequence_by} to order it by",
+        ),
+    )

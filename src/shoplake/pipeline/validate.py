@@ -17,7 +17,7 @@ from shoplake.errors import FlowError
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.flows import as_lazy
 from shoplake.pipeline.graph import build_graph
-from shoplake.pipeline.kinds import Upsert
+from shoplake.pipeline.kinds import ApplyChanges, Upsert
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef
 
 BRONZE_META: Mapping[str, nw.dtypes.DType] = {
@@ -69,12 +69,22 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
             wanted += list(definition.kind.keys)
             if definition.kind.sequence_by:
                 wanted.append(definition.kind.sequence_by)
+        if isinstance(definition.kind, ApplyChanges):
+            wanted += [*definition.kind.keys, definition.kind.sequence_by]
         for column in wanted:
             if column not in out_schema:
                 problems.append(
                     f"{ref}: column '{column}' (a key, sequence or partition column) is not in "
                     f"the output; it has: {', '.join(out_schema)}"
                 )
+        if isinstance(definition.kind, ApplyChanges) and definition.kind.scd_type == 2:
+            # Downstream tables also see the history columns the kind adds.
+            names, seq = definition.kind.columns, definition.kind.sequence_by
+            if seq in out_schema:
+                out_schema[names.valid_from] = out_schema[seq]
+                out_schema[names.valid_to] = out_schema[seq]
+            out_schema[names.is_current] = nw.Boolean()
+            out_schema[names.surrogate_key] = nw.Int64()
         schemas[ref] = out_schema
     return problems
 

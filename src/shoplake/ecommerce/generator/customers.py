@@ -1,5 +1,6 @@
 """The `customers` source (CSV): people with a heavy-tailed order propensity, and their
-changes over time (`customers-updates-NNNNN.csv`)."""
+changes over time (`customers-updates-NNNNN.csv`): moves, new e-mail addresses and
+segment changes."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ CUSTOMER_DEFECTS = DefectPlan(
     ]
 )
 
+SEGMENTS = ("consumer", "small_business", "corporate")
+SEGMENT_WEIGHTS = (0.75, 0.18, 0.07)
 SIGNED_UP_BEFORE_HISTORY = 0.35
 PARETO_SHAPE = 1.3
 SLICE = 50_000
@@ -88,6 +91,7 @@ class CustomersSource(DimensionSource):
         )
         propensity = rng.pareto(PARETO_SHAPE, size=n) + 1.0
         ctx.customers = CustomerTable(self.signup, np.cumsum(propensity))
+        self.segment = rng.choice(len(SEGMENTS), size=n, p=SEGMENT_WEIGHTS)
         self._write()
 
     def _pick(self, sizes: list[int]) -> np.ndarray:
@@ -117,6 +121,7 @@ class CustomersSource(DimensionSource):
         email: tuple[int, int],
         signup: str,
         updated_at: str,
+        segment: int,
     ) -> list[str]:
         pools, home = self.ctx.pools, REGIONS[int(self.region[i])]
         first = pools.first_names[home.locale][self.first[i]]
@@ -140,14 +145,24 @@ class CustomersSource(DimensionSource):
             where.region_id,
             signup,
             updated_at,
+            SEGMENTS[segment],
         ]
 
+    def tracked(self, row: list[str]) -> tuple[str | None, ...]:
+        """E-mail, address (city, state, country, region) and segment: a change in any of
+        them is a new version; names, phone and signup date are corrected in place."""
+        return row[3], row[5], row[6], row[7], row[8], row[11]
+
     def _version(self, i: int, ts: int) -> list[str]:
-        """Customer i as of `ts`: moved (maybe to another region), new e-mail, or both."""
+        """Customer i as of `ts`: moved (maybe to another region), new e-mail, both, or
+        another segment."""
         rng, rate = self.rng, self.ctx.rate
         region, city = int(self.region[i]), int(self.city[i])
         email = (int(self.email[i, 0]), int(self.email[i, 1]))
-        change = int(rng.integers(0, 3))
+        segment = int(self.segment[i])
+        change = int(rng.integers(0, 4))
+        if change == 3:
+            segment = (segment + int(rng.integers(1, len(SEGMENTS)))) % len(SEGMENTS)
         if change in (0, 2):
             if rng.random() < 0.3:
                 region = int(rng.integers(0, len(REGIONS)))
@@ -163,6 +178,7 @@ class CustomersSource(DimensionSource):
             email,
             one_date(int(self.signup[i]), rng, rate),
             str(one_ts(ts, rng, rate)),
+            segment,
         )
 
     def _write(self) -> None:
@@ -188,9 +204,12 @@ class CustomersSource(DimensionSource):
                     (int(self.email[i, 0]), int(self.email[i, 1])),
                     signups[i - first],
                     str(stamps[i - first]),
+                    int(self.segment[i]),
                 )
                 for i in range(first, stop)
             ]
+            for i in range(first, stop):
+                self.base_version(i, rows[i - first])
             extras: list[tuple[int, list[str]]] = []
             for i in (first + np.flatnonzero(codes[first:stop] >= 0)).tolist():
                 kind = CUSTOMER_DEFECTS.defects[codes[i]].name
@@ -202,6 +221,7 @@ class CustomersSource(DimensionSource):
                 elif kind == "older_version":
                     ts = int(rng.integers(int(self.signup[i]), int(self.updated[i]) - HOUR))
                     older = self._version(i, ts)
+                    self.later_version(i, ts, older)
                     if rng.random() < 0.6:
                         late_versions.append(older)
                     else:
@@ -215,6 +235,8 @@ class CustomersSource(DimensionSource):
                     out.quarantine("well_formed")
                 elif kind == "invalid_email":
                     row[3] = invalid_email(rng, row[3])
+                    # Silver blanks the address: a later valid one is a change.
+                    self.base_version(i, row, (None, *row[5:9], row[11]))
                 elif kind == "invalid_phone":
                     row[4] = invalid_phone(rng)
             writer.write(stream.merge(rows, extras))

@@ -22,6 +22,7 @@ class Params:
     defect_rate: float
     chunk_rows: int
     end_date: date
+    snapshot_days: int = 0
 
     def __post_init__(self) -> None:
         if self.orders < 1:
@@ -30,6 +31,8 @@ class Params:
             raise ValueError(f"defect_rate must be within [0, 1], got {self.defect_rate}")
         if self.chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, got {self.chunk_rows}")
+        if self.snapshot_days < 0:
+            raise ValueError(f"snapshot_days must be non-negative, got {self.snapshot_days}")
         if self.seed < 0:
             raise ValueError(f"seed must be non-negative, got {self.seed}")
 

@@ -122,6 +122,10 @@ class ProductsSource(DimensionSource):
             updated_at,
         ]
 
+    def tracked(self, row: list[str]) -> tuple[str, str, str]:
+        """Category, price and active flag: a change in any of them is a new version."""
+        return row[2], row[4], row[6]
+
     def _version(self, i: int, ts: int, *, bad_price: bool = False) -> list[str]:
         """Product i as of `ts`: repriced, recategorised or (de)activated."""
         rng, rate = self.rng, self.ctx.rate
@@ -151,6 +155,8 @@ class ProductsSource(DimensionSource):
         rng, out = self.rng, self.outcomes
         n, end = len(rows), self.ctx.history.end_ts
         out.keep(n)
+        for i, row in enumerate(rows):
+            self.base_version(i, row)
         codes = PRODUCT_DEFECTS.draw(rng, n, self.ctx.rate)
         later = offsets(rng, n)
         extras: list[tuple[int, list[str]]] = []
@@ -163,7 +169,9 @@ class ProductsSource(DimensionSource):
                 extras.append((position, list(rows[i])))
                 out.duplicate()
             elif kind == "older_version":
-                older = self._version(i, int(self.listed[i]) - int(rng.integers(DAY, 60 * DAY)))
+                ts = int(self.listed[i]) - int(rng.integers(DAY, 60 * DAY))
+                older = self._version(i, ts)
+                self.later_version(i, ts, older)
                 if rng.random() < 0.6:
                     late_rows.append(older)
                 else:

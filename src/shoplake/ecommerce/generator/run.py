@@ -44,6 +44,7 @@ def generate(
     defect_rate: float = 0.03,
     chunk_rows: int = 100_000,
     end_date: date = date(2026, 10, 31),
+    snapshot_days: int = 0,
     progress: Callable[[str, int], None] | None = None,
 ) -> GenerationReport:
     """Write a synthetic e-commerce data set into the landing folder `landing`.
@@ -58,6 +59,10 @@ def generate(
     orders // 50)) products, ~2.2 lines per order. Each row gets one defect with
     probability `defect_rate` (0 gives clean data). The same arguments give the same bytes.
     Orders are generated and written in batches, so memory stays bounded at any size.
+
+    `snapshot_days` > 0 also writes, for customers and products, a full snapshot at the
+    end of each of the last `snapshot_days` days (`<source>-snapshot-YYYYMMDD-` files,
+    newest first): each row repeats the version current then, so silver counts it once.
 
     `progress(source, rows_written_so_far)` is called as rows are written.
     Raises FileExistsError if the landing folder already holds generated files.
@@ -75,7 +80,12 @@ def generate(
         ('orders/orders-00001.jsonl', 'orders/orders-updates-00001.jsonl')
     """
     params = Params(
-        orders=orders, seed=seed, defect_rate=defect_rate, chunk_rows=chunk_rows, end_date=end_date
+        orders=orders,
+        seed=seed,
+        defect_rate=defect_rate,
+        chunk_rows=chunk_rows,
+        end_date=end_date,
+        snapshot_days=snapshot_days,
     )
     root = Path(landing)
     _refuse_existing(root)

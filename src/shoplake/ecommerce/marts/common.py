@@ -75,8 +75,10 @@ def whole_days(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
 def current_rows(frame: nw.LazyFrame) -> nw.LazyFrame:
     """The current version of each row of a dimension.
 
-    Silver dimensions hold one row per key today; once they keep SCD2 history
-    (an ``is_current`` column) only the current versions are used.
+    Silver customers and products keep SCD2 history (an ``is_current`` column);
+    marts built on this report by the *current* attribute (today's category or
+    city). ``gold.fact_sales`` with ``dim_customer``/``dim_product`` gives the
+    attribute as it was at the order time.
     """
     if "is_current" in frame.collect_schema().names():
         return frame.filter(nw.col("is_current").fill_null(value=False))
