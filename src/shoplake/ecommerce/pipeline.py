@@ -14,6 +14,7 @@ from shoplake import Materialized, Pipeline, Upsert, expect, expect_exists
 from shoplake.ecommerce import marts, silver
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
+from shoplake.ecommerce.streaming import add_stream_tables
 
 
 def _well_formed() -> object:
@@ -226,4 +227,5 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Duplicate returns and customers with abnormal return rates."""
         return marts.fraud_alerts(silver_returns, silver_orders)
 
+    add_stream_tables(p)
     return p

@@ -15,7 +15,7 @@ from shoplake.pipeline.flows import FlowContext, run_table
 from shoplake.pipeline.graph import Graph, build_graph
 from shoplake.pipeline.ingest import run_source
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
-from shoplake.pipeline.tables import Pipeline, SourceDef
+from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
 
 Progress = Callable[[str, FlowResult | None], None]
 
@@ -79,6 +79,10 @@ def run_pipeline(
             try:
                 if isinstance(definition, SourceDef):
                     result = run_source(ctx, definition, Path(landing))
+                elif isinstance(definition, StreamSourceDef):
+                    from shoplake.pipeline.streaming import run_stream_files
+
+                    result = run_stream_files(ctx, definition, Path(landing))
                 else:
                     result = run_table(ctx, definition, graph)
                     if result.message.startswith("replayed"):

@@ -74,7 +74,28 @@ class SourceDef:
         return f"{self.layer}.{self.name}"
 
 
-Definition = TableDef | SourceDef
+@dataclass(frozen=True)
+class StreamSourceDef:
+    """A bronze table of raw messages: fed by a Kafka topic (``shoplake stream``) or, with
+    no broker, by JSON-lines files in ``<landing>/<name>/``, one message per line.
+
+    Rows keep the payload as received (``value``, bytes) with its topic, partition,
+    offset, key and timestamp; parsing is left to the tables that read it.
+    """
+
+    name: str
+    description: str = ""
+    layer: str = "bronze"
+    kind: Kind = field(default_factory=Append)
+    rules: tuple[Rule, ...] = ()
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+Definition = TableDef | SourceDef | StreamSourceDef
 
 
 def _check_name(what: str, name: str) -> None:
@@ -133,6 +154,18 @@ class Pipeline:
         if not cols:
             raise DefinitionError(f"source '{name}': declare at least one column")
         definition = SourceDef(name, format, cols, description, rules=tuple(rules))
+        self._add(definition)
+        return definition
+
+    def stream_source(self, name: str, *, description: str = "") -> StreamSourceDef:
+        """Declare a message stream; it becomes the bronze table ``bronze.<name>``.
+
+        Example::
+
+            pipeline.stream_source("order_events")   # shoplake stream --topic order_events
+        """
+        _check_name("stream source", name)
+        definition = StreamSourceDef(name, description)
         self._add(definition)
         return definition
 
