@@ -384,6 +384,11 @@ def bench(
         _fail(err, debug)
 
 
+from shoplake import cli_stream  # noqa: E402
+
+cli_stream.register(app)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

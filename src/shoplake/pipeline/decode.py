@@ -13,13 +13,12 @@ it is not UTF-8), so a quarantine row holds exactly what arrived.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Union
 
 import narwhals as nw
 
 from shoplake.errors import ShoplakeError
 
-FieldType = Union[str, list["Mapping[str, str]"]]
+FieldType = str | list[Mapping[str, str]]
 """``"string"``, ``"int"``, ``"float"``, ``"bool"``, or ``[{field: type}]`` for a list of
 objects."""
 SCALARS = ("string", "int", "float", "bool")

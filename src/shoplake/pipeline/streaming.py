@@ -34,7 +34,7 @@ from shoplake.pipeline.ingest import FILES_KEY, landing_app_id
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.tables import Pipeline, StreamSourceDef
 from shoplake.sources.files import discover
-from shoplake.sources.kafka import BRONZE_SCHEMA, KafkaBatchReader, offset_app_id
+from shoplake.sources.kafka import BRONZE_SCHEMA, Batch, KafkaBatchReader, offset_app_id
 
 PAUSE_ENV = "SHOPLAKE_PAUSE_AT"
 """Fault injection for tests: the streaming flow stops (sleeps) at this named point."""
@@ -73,6 +73,8 @@ class StreamStats:
     events: int = 0
     replayed: int = 0
     duration_s: float = 0.0
+    assigned_s: float | None = None
+    """Seconds from start until partitions were first assigned (group join)."""
     runs: list[RunResult] = field(default_factory=list)
 
 
@@ -154,7 +156,7 @@ def run_kafka_stream(
     kafka_config: Mapping[str, object],
     options: StreamOptions = StreamOptions(),
     stop: Callable[[], bool] = lambda: False,
-    on_batch: Callable[[int, RunResult | None], None] | None = None,
+    on_batch: Callable[[Batch, int, RunResult | None], None] | None = None,
 ) -> StreamStats:
     """Consume ``topic`` into ``bronze.<source>`` and run its downstream tables per
     micro-batch, until ``stop()`` (checked between batches) or, with
@@ -173,8 +175,15 @@ def run_kafka_stream(
         stats.runs.append(run)
         return run
 
+    def assigned(partitions: list[int]) -> None:
+        if stats.assigned_s is None and partitions:
+            stats.assigned_s = time.perf_counter() - clock
+
     reader = KafkaBatchReader(
-        kafka_config, topic, recorded=lambda p: engine.consumed(ref, offset_app_id(topic, p))
+        kafka_config,
+        topic,
+        recorded=lambda p: engine.consumed(ref, offset_app_id(topic, p)),
+        on_assign=assigned,
     )
     try:
         ends = reader.high_watermarks() if options.available_now else {}
@@ -201,7 +210,7 @@ def run_kafka_stream(
                 stats.replayed += skipped
                 run = run_downstream() if written else None
                 if on_batch:
-                    on_batch(written, run)
+                    on_batch(batch, written, run)
             if options.available_now and (reader.reached(ends) or not ends):
                 break
     finally:
