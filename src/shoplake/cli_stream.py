@@ -224,12 +224,18 @@ def register(app: typer.Typer) -> None:
 def _stream_files(pipeline, engine, landing: Path, options, stop) -> None:  # type: ignore[no-untyped-def]
     """No broker: order-event files from the landing folder, polled every max_seconds."""
     from shoplake.pipeline.runner import run_pipeline
-    from shoplake.pipeline.streaming import downstream_of
+    from shoplake.pipeline.streaming import downstream_of, feed_followers, run_feeds
 
-    select = ["bronze.order_events", *downstream_of(pipeline, "bronze.order_events")]
+    downstream = downstream_of(pipeline, "bronze.order_events")
+    select = ["bronze.order_events", *downstream]
     total = 0
     while True:
         run = run_pipeline(pipeline, engine=engine, landing=landing, select=select)
+        fed = run_feeds(engine, pipeline, set(downstream), run.run_id)
+        if fed:
+            run_pipeline(
+                pipeline, engine=engine, landing=landing, select=feed_followers(pipeline, fed)
+            )
         bronze = next(f for f in run.flows if f.table == "bronze.order_events")
         if bronze.status == "completed":
             total += bronze.rows_written

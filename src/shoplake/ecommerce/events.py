@@ -134,7 +134,7 @@ class EventFactory:
             order = self.open.pop(self.rng.randrange(len(self.open)))
             kind, status = "order_cancelled", "cancelled"
         else:
-            order = self._new_order()
+            order = self._new_order(now)
             kind, status = "order_created", "placed"
         return {
             "event_id": str(uuid.UUID(int=self.rng.getrandbits(128))),
@@ -145,7 +145,7 @@ class EventFactory:
             "event_time": _iso(now),
         }
 
-    def _new_order(self) -> dict[str, object]:
+    def _new_order(self, now: datetime) -> dict[str, object]:
         customer = self.rng.choice(self.customers)
         items = []
         lines = min(len(self.products), self.rng.choice((1, 1, 2, 3)))
@@ -160,6 +160,7 @@ class EventFactory:
             )
         order: dict[str, object] = {
             "order_id": f"O{self.next_order:08d}",
+            "order_time": _iso(now),
             "customer_id": customer.customer_id,
             "channel": self.rng.choice(CHANNELS),
             "payment_method": self.rng.choice(PAYMENT_METHODS),

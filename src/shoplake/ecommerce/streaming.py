@@ -37,6 +37,7 @@ EVENT_FIELDS: dict[str, object] = {
     "order_id": "string",
     "customer_id": "string",
     "event_time": "string",
+    "order_time": "string",
     "status": "string",
     "channel": "string",
     "payment_method": "string",
@@ -56,6 +57,7 @@ SILVER_COLUMNS = (
     "order_id",
     "customer_id",
     "event_ts",
+    "order_time",
     "status",
     "channel",
     "payment_method",
@@ -201,6 +203,50 @@ def realtime_windows(new: nw.LazyFrame, events: nw.LazyFrame, window: timedelta)
     )
 
 
+def _bronze_meta(events: nw.LazyFrame) -> list[nw.Expr]:
+    return [
+        nw.lit(None, nw.String()).alias("_rescued_data"),
+        nw.col("_source"),
+        nw.col("_batch_id"),
+        nw.lit(datetime.now(UTC).replace(tzinfo=None)).alias("_ingested_at"),
+    ]
+
+
+def order_rows(events: nw.LazyFrame) -> nw.LazyFrame:
+    """Streamed orders in the ``orders`` landing contract (text columns): one row per
+    event, so ``silver.orders`` keeps each order's latest state, keyed on the canonical
+    order id — an order seen in a file and in the stream is one order."""
+    first = events.filter((nw.col("line_number") == 1) | nw.col("line_number").is_null())
+    text = nw.String()
+    return first.select(
+        nw.col("order_id"),
+        nw.col("customer_id"),
+        nw.col("order_time").str.replace(r"\.\d+", "", literal=False).alias("order_date"),
+        nw.col("status"),
+        nw.col("channel"),
+        nw.col("payment_method"),
+        nw.col("event_amount").cast(text).alias("total_amount"),
+        nw.col("currency"),
+        nw.col("event_ts").dt.to_string("%Y-%m-%dT%H:%M:%S").alias("updated_at"),
+        *_bronze_meta(events),
+    )
+
+
+def order_item_rows(events: nw.LazyFrame) -> nw.LazyFrame:
+    """Streamed order lines in the ``order_items`` landing contract (text columns)."""
+    lines = events.filter(~nw.col("line_number").is_null() & ~nw.col("product_id").is_null())
+    text = nw.String()
+    return lines.select(
+        nw.col("order_id"),
+        nw.col("line_number").cast(text),
+        nw.col("product_id"),
+        nw.col("quantity").cast(text),
+        nw.col("price").cast(text).alias("unit_price"),
+        nw.lit("0").alias("discount"),
+        *_bronze_meta(events),
+    ).unique(["order_id", "line_number"], keep="any")
+
+
 def add_stream_tables(
     p: Pipeline, *, watermark: timedelta | None = None, window: timedelta | None = None
 ) -> None:
@@ -250,3 +296,11 @@ def add_stream_tables(
     def realtime_sales(new: nw.LazyFrame, events: nw.LazyFrame) -> nw.LazyFrame:
         """Sales in event-time windows by state, country and category."""
         return realtime_windows(new, events, width)
+
+    @p.feed(into="bronze.orders", stream="silver.order_events")
+    def orders_from_events(events: nw.LazyFrame) -> nw.LazyFrame:
+        return order_rows(events)
+
+    @p.feed(into="bronze.order_items", stream="silver.order_events")
+    def order_items_from_events(events: nw.LazyFrame) -> nw.LazyFrame:
+        return order_item_rows(events)

@@ -135,6 +135,48 @@ def downstream_of(pipeline: Pipeline, ref: str) -> list[str]:
     return [r for r in graph.order if r in reached and r != ref]
 
 
+def run_feeds(engine: Engine, pipeline: Pipeline, sources: set[str], run_id: str) -> set[str]:
+    """Append what each feed derives from the new rows of its stream (for streams in
+    ``sources``); returns the tables that got rows. Exactly once: the stream version a
+    feed consumed is recorded in the same commit as its rows."""
+    from shoplake.pipeline.flows import app_id, as_lazy
+
+    fed: set[str] = set()
+    for feed in pipeline.feeds:
+        if feed.stream not in sources:
+            continue
+        current = engine.version(feed.stream)
+        if current is None:
+            continue
+        key = app_id(feed.target, feed.stream)
+        last = engine.consumed(feed.target, key)
+        if last is not None and last >= current:
+            continue
+        frame = None if last is None else engine.read_appended(feed.stream, last, current)
+        if frame is None:
+            # First run, or the stream was rewritten: derive from its full content; the
+            # target's keyed upserts downstream make a repeat harmless.
+            frame = engine.read(feed.stream, version=current)
+        rows = engine.collect(as_lazy(feed.fn(frame), feed.target))
+        engine.append(
+            feed.target, rows, transactions={key: current}, metadata={"shoplake.run_id": run_id}
+        )
+        if len(rows):
+            fed.add(feed.target)
+    return fed
+
+
+def feed_followers(pipeline: Pipeline, fed: set[str]) -> list[str]:
+    """The silver tables reading a fed table: refreshed in the same micro-batch (gold
+    marts built on them catch up on the next pipeline run)."""
+    graph = build_graph(pipeline)
+    return [
+        r
+        for r in graph.order
+        if r.startswith("silver.") and set(graph.inputs.get(r, {}).values()) & fed
+    ]
+
+
 def stream_source(pipeline: Pipeline, name: str) -> StreamSourceDef:
     definition = pipeline.definitions.get(f"bronze.{name}")
     if not isinstance(definition, StreamSourceDef):
@@ -173,7 +215,16 @@ def run_kafka_stream(
             return None
         run = run_pipeline(pipeline, engine=engine, landing=landing, select=downstream)
         stats.runs.append(run)
+        refresh_fed(run.run_id)
         return run
+
+    def refresh_fed(run_id: str) -> None:
+        fed = run_feeds(engine, pipeline, set(downstream), run_id)
+        followers = feed_followers(pipeline, fed)
+        if followers:
+            stats.runs.append(
+                run_pipeline(pipeline, engine=engine, landing=landing, select=followers)
+            )
 
     def assigned(partitions: list[int]) -> None:
         if stats.assigned_s is None and partitions:
