@@ -50,15 +50,19 @@ class _Stopper:
     def __call__(self) -> bool:
         return self.event.is_set()
 
-    def install(self) -> None:
+    def __enter__(self) -> _Stopper:
         def handle(signum: int, _frame: object) -> None:
             if self.event.is_set() and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.event.set()
             console.print("[yellow]stopping after the current micro-batch…[/]")
 
-        signal.signal(signal.SIGINT, handle)
-        signal.signal(signal.SIGTERM, handle)
+        self._previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 def _fail(err: Exception, debug: bool) -> None:
@@ -95,14 +99,12 @@ def register(app: typer.Typer) -> None:
         from shoplake.ecommerce.events import EventFactory
         from shoplake.ecommerce.produce import produce_events
 
-        stopper = _Stopper()
-        stopper.install()
         try:
             settings = load_settings(landing=landing)
             landing_path = Path(settings.landing.removeprefix("file://"))
             factory = EventFactory(seed=seed, defect_rate=defect_rate, landing=landing_path)
             start = time.perf_counter()
-            with console.status("producing…") as status:
+            with _Stopper() as stopper, console.status("producing…") as status:
                 sent = produce_events(
                     factory,
                     count=count,
@@ -145,8 +147,6 @@ def register(app: typer.Typer) -> None:
         from shoplake.cli import _engine, _settings, load_pipeline
         from shoplake.pipeline.streaming import StreamOptions, run_kafka_stream
 
-        stopper = _Stopper()
-        stopper.install()
         try:
             settings = _settings(lake, landing)
             engine = _engine(settings)
@@ -156,7 +156,8 @@ def register(app: typer.Typer) -> None:
                 max_records=max_records, max_seconds=max_seconds, available_now=available_now
             )
             if bootstrap is None:
-                _stream_files(pipeline, engine, landing_path, options, stopper)
+                with _Stopper() as stopper:
+                    _stream_files(pipeline, engine, landing_path, options, stopper)
                 return
             config = {"bootstrap.servers": bootstrap, **parse_kafka_config(kafka)}
             if group:
@@ -166,17 +167,18 @@ def register(app: typer.Typer) -> None:
                 status = getattr(run, "status", "")
                 console.print(f"micro-batch: {written:,} events into bronze; downstream {status}")
 
-            stats = run_kafka_stream(
-                pipeline,
-                engine=engine,
-                landing=landing_path,
-                source="order_events",
-                topic=topic,
-                kafka_config=config,
-                options=options,
-                stop=stopper,
-                on_batch=report,
-            )
+            with _Stopper() as stopper:
+                stats = run_kafka_stream(
+                    pipeline,
+                    engine=engine,
+                    landing=landing_path,
+                    source="order_events",
+                    topic=topic,
+                    kafka_config=config,
+                    options=options,
+                    stop=stopper,
+                    on_batch=report,
+                )
         except ShoplakeError as err:
             _fail(err, debug)
         console.print(
