@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -92,7 +93,7 @@ def test_producer_injects_each_defect_kind() -> None:
     assert kinds == {"order_created", "order_updated", "order_cancelled"}
     times = {e["event_time"] for e in parsed}
     assert "2026-05-01T11:30:00.000Z" in times  # late by 30 minutes
-    resent = sum(a == b for a, b in zip(values, values[1:], strict=False))
+    resent = sum(a == b for a, b in itertools.pairwise(values))
     assert resent == factory.defects["duplicate"]
 
 
