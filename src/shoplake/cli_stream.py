@@ -29,9 +29,23 @@ KafkaConf = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error")]
 
 
-def parse_kafka_config(items: list[str] | None) -> dict[str, object]:
-    """``["security.protocol=SASL_SSL", ...]`` → a librdkafka config dict."""
-    config: dict[str, object] = {}
+KAFKA_ENV = "SHOPLAKE_KAFKA_"
+
+
+def parse_kafka_config(
+    items: list[str] | None, environ: dict[str, str] | None = None
+) -> dict[str, object]:
+    """librdkafka settings: ``SHOPLAKE_KAFKA_<KEY>`` environment variables (``_`` for
+    ``.``: ``SHOPLAKE_KAFKA_SASL_PASSWORD`` → ``sasl.password``, so secrets stay out of
+    the command line), then ``--kafka KEY=VALUE`` options."""
+    import os
+
+    env = os.environ if environ is None else environ
+    config: dict[str, object] = {
+        name[len(KAFKA_ENV) :].lower().replace("_", "."): value
+        for name, value in env.items()
+        if name.startswith(KAFKA_ENV) and len(name) > len(KAFKA_ENV)
+    }
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

@@ -142,3 +142,14 @@ def test_stream_stops_cleanly_on_sigterm(kafka, make_event, tmp_path: Path) -> N
     stored = pl.read_delta(str(bronze))
     assert 50 <= stored.height <= 55  # what it read before stopping is committed, once
     assert stored.select("partition", "offset").n_unique() == stored.height
+
+
+def test_kafka_settings_from_environment_then_options() -> None:
+    from shoplake.cli_stream import parse_kafka_config
+    from shoplake.errors import ConfigError
+
+    env = {"SHOPLAKE_KAFKA_SASL_PASSWORD": "secret", "SHOPLAKE_KAFKA_SASL_MECHANISM": "PLAIN"}
+    config = parse_kafka_config(["sasl.mechanism=SCRAM-SHA-512", "a.b=c=d"], env)
+    assert config == {"sasl.password": "secret", "sasl.mechanism": "SCRAM-SHA-512", "a.b": "c=d"}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_kafka_config(["nonsense"], {})

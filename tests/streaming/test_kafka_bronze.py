@@ -105,7 +105,10 @@ def test_sigkill_then_restart_stores_every_event_once(
     assert silver["event_id"].n_unique() == silver.height == len(values)
 
 
-def test_rebalance_between_two_consumers_in_one_group(kafka, make_event, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_rebalance_between_two_consumers_in_one_group(
+    kafka, make_event, tmp_path: Path, strategy: str
+) -> None:
     topic = kafka.topic()
     first = [make_event(i) for i in range(400)]
     kafka.send(topic, first)
@@ -118,6 +121,7 @@ def test_rebalance_between_two_consumers_in_one_group(kafka, make_event, tmp_pat
         "group.id": f"g-{topic}",
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 500,
+        "partition.assignment.strategy": strategy,
     }
 
     def consumer(name: str) -> None:

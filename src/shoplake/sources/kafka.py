@@ -131,6 +131,8 @@ class KafkaBatchReader:
         self._notify = on_assign
         self.assigned: set[int] = set()
         self.position: dict[int, int] = {}
+        strategy = str(settings.get("partition.assignment.strategy", ""))
+        self._incremental = "cooperative" in strategy.lower()
         self.consumer = kafka.Consumer(settings)
         self.consumer.subscribe([topic], on_assign=self._assign, on_revoke=self._revoke)
         self._pending: list[Any] = []
@@ -142,7 +144,10 @@ class KafkaBatchReader:
             tp.offset = self._kafka.OFFSET_BEGINNING if start is None else start
             self.position[tp.partition] = 0 if start is None else start
             self.assigned.add(tp.partition)
-        consumer.assign(partitions)
+        if self._cooperative(consumer):
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
         if self._notify:
             self._notify(sorted(self.assigned))
 
@@ -152,7 +157,14 @@ class KafkaBatchReader:
         for p in lost:
             self.position.pop(p, None)
         self._pending = [m for m in self._pending if m.partition() not in lost]
-        consumer.unassign()
+        if self._cooperative(consumer):
+            consumer.incremental_unassign(partitions)
+        else:
+            consumer.unassign()
+
+    def _cooperative(self, _consumer: Any) -> bool:
+        # cooperative-sticky hands over partitions one by one; eager strategies all at once.
+        return self._incremental
 
     # -- reading -------------------------------------------------------------------------
     def next_batch(
