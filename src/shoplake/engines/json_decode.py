@@ -89,10 +89,16 @@ def decode_polars(
     native = frame.to_native()
     assert isinstance(native, pl.LazyFrame)
     data = native.collect()
-    columns: dict[str, list[Any]] = {name: [] for name in fields}
+    # Built flat in Python (one output row per list element when exploding): Polars
+    # builds flat columns from lists far faster than nested list-of-struct ones.
+    element = dict(fields[explode][0]) if explode is not None else {}
+    scalars = [name for name in fields if name != explode]
+    columns: dict[str, list[Any]] = {name: [] for name in [*scalars, *element]}
+    lines: list[int | None] = []
+    rows: list[int] = []
     errors: list[str | None] = []
     raws: list[str | None] = []
-    for payload in data.get_column(column).to_list():
+    for index, payload in enumerate(data.get_column(column).to_list()):
         error: str | None = None
         decoded: dict[str, Any] = {}
         if payload is None:
@@ -110,27 +116,29 @@ def decode_polars(
                     decoded, error = _record(orjson.loads(payload), fields, required)
                 except orjson.JSONDecodeError as err:
                     error = f"not JSON: {err}"
-        errors.append(error)
-        raws.append(raw)
-        for name in fields:
-            columns[name].append(decoded.get(name))
+        items = (decoded.get(explode) or [None]) if explode is not None else [None]
+        for number, item in enumerate(items, start=1):
+            rows.append(index)
+            errors.append(error)
+            raws.append(raw)
+            lines.append(number if item is not None else None)
+            for name in scalars:
+                columns[name].append(decoded.get(name))
+            for name in element:
+                columns[name].append(None if item is None else item.get(name))
+    dtypes = {name: _dtype(fields[name]) for name in scalars}
+    dtypes.update({name: _dtype(kind) for name, kind in element.items()})
     parsed = pl.DataFrame(
-        {
-            name: pl.Series(name, values, dtype=_dtype(fields[name]))
-            for name, values in columns.items()
-        }
+        {name: pl.Series(name, values, dtype=dtypes[name]) for name, values in columns.items()}
     )
     parsed = parsed.with_columns(
         pl.Series("_error", errors, dtype=pl.String), pl.Series("_raw", raws, dtype=pl.String)
     )
-    clashing = [c for c in parsed.columns if c in data.columns]
-    out = pl.concat([data.drop(clashing), parsed], how="horizontal")
     if explode is not None:
-        # One row per element; a record with none keeps one row with null element columns.
-        some = pl.col(explode).list.len() > 0
-        out = out.with_columns(pl.when(some).then(pl.col(explode)).alias(explode))
-        out = out.with_columns(
-            pl.int_ranges(1, pl.col(explode).list.len() + 1).alias("line_number")
-        )
-        out = out.explode([explode, "line_number"]).unnest(explode)
+        parsed = parsed.with_columns(pl.Series("line_number", lines, dtype=pl.Int64))
+    clashing = [c for c in parsed.columns if c in data.columns]
+    base = data.drop(clashing)
+    if explode is not None:
+        base = base[rows]
+    out = pl.concat([base, parsed], how="horizontal")
     return nw.from_native(out.lazy())

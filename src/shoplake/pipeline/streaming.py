@@ -65,6 +65,9 @@ class StreamOptions:
     max_seconds: float = 0.5
     available_now: bool = False
     downstream: bool = True
+    feed_every_s: float = 2.0
+    """How often feeds (e.g. streamed orders into the batch order tables) run; they
+    come after the stream's own tables, so they never delay those."""
 
 
 @dataclass
@@ -215,10 +218,17 @@ def run_kafka_stream(
             return None
         run = run_pipeline(pipeline, engine=engine, landing=landing, select=downstream)
         stats.runs.append(run)
-        refresh_fed(run.run_id)
         return run
 
-    def refresh_fed(run_id: str) -> None:
+    fed_at = 0.0
+
+    def refresh_fed(run_id: str, *, due: bool = False) -> None:
+        nonlocal fed_at
+        if not downstream or not pipeline.feeds:
+            return
+        if not due and time.monotonic() - fed_at < options.feed_every_s:
+            return
+        fed_at = time.monotonic()
         fed = run_feeds(engine, pipeline, set(downstream), run_id)
         followers = feed_followers(pipeline, fed)
         if followers:
@@ -239,7 +249,8 @@ def run_kafka_stream(
     try:
         ends = reader.high_watermarks() if options.available_now else {}
         # A crash may have come after a bronze commit and before its downstream runs.
-        run_downstream()
+        first = run_downstream()
+        refresh_fed(first.run_id if first else new_run_id(_now()), due=True)
         while not stop():
             started = _now()
             batch = reader.next_batch(
@@ -262,8 +273,11 @@ def run_kafka_stream(
                 run = run_downstream() if written else None
                 if on_batch:
                     on_batch(batch, written, run)
+                if run is not None:
+                    refresh_fed(run.run_id)
             if options.available_now and (reader.reached(ends) or not ends):
                 break
+        refresh_fed(new_run_id(_now()), due=True)  # nothing fed is left behind on stop
     finally:
         reader.close()
         stats.duration_s = time.perf_counter() - clock
