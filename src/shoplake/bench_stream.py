@@ -113,7 +113,7 @@ def throughput(
     shutil.rmtree(lake, ignore_errors=True)
     stats = run_kafka_stream(
         build_pipeline(),
-        engine=PolarsDeltaEngine(str(lake)),
+        engine=PolarsDeltaEngine(str(lake), reuse_snapshots=True),
         landing=work / "landing",
         source="order_events",
         topic=topic,
@@ -182,7 +182,7 @@ def latency(
     thread.start()
     run_kafka_stream(
         build_pipeline(),
-        engine=PolarsDeltaEngine(str(lake)),
+        engine=PolarsDeltaEngine(str(lake), reuse_snapshots=True),
         landing=work / "landing",
         source="order_events",
         topic=topic,

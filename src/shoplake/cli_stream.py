@@ -158,12 +158,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stream order events: topic → bronze (exactly once) → silver → gold, per
         micro-batch. Without --bootstrap, reads <landing>/order_events/ files instead."""
-        from shoplake.cli import _engine, _settings, load_pipeline
+        from shoplake.cli import _settings, load_pipeline
+        from shoplake.engines.polars_delta import PolarsDeltaEngine
         from shoplake.pipeline.streaming import StreamOptions, run_kafka_stream
 
         try:
             settings = _settings(lake, landing)
-            engine = _engine(settings)
+            # This process owns the stream's tables for its lifetime: keep their snapshots.
+            engine = PolarsDeltaEngine(settings.lake, reuse_snapshots=True)
             pipeline = load_pipeline("shoplake.ecommerce.pipeline:build_pipeline")
             landing_path = Path(settings.landing.removeprefix("file://"))
             options = StreamOptions(
