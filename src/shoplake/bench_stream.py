@@ -56,15 +56,14 @@ def throughput(
     events: int,
     bootstrap: str | None = None,
     max_records: int = 100_000,
-    burst: int = 5_000,
-    lead: int = 25_000,
+    round_size: int = 30_000,
 ) -> ThroughputResult:
     """Time ``events`` order events from the topic into bronze (bronze only).
 
-    The mock cluster keeps only a few MB per partition, so the topic is fed while the
-    stream runs, at most ``lead`` events ahead of the consumer; the producer shares this
-    process (and its CPU), so the figure is conservative. The consumer group join is
-    timed apart.
+    The mock cluster keeps only a few MB per partition, so the events go in rounds of
+    ``round_size``: produce a round, then drain it with ``--available-now`` into the
+    same lake (each round resumes from the offsets in the Delta log). Only the draining
+    counts: the consumer group join of each round is timed apart.
     """
     keeper, servers = _bootstrap(bootstrap)
     topic = f"bench-{uuid.uuid4().hex[:8]}"
@@ -72,12 +71,14 @@ def throughput(
     now = datetime.now(UTC).replace(tzinfo=None)
     values = [factory.next(now) for _ in range(min(events, 5_000))]
     client = producer(servers)
-    consumed = 0
-    caught_up = threading.Event()
-    caught_up.set()
-
-    def send(count: int, first: int) -> None:
-        for i in range(first, first + count):
+    lake = work / "throughput"
+    shutil.rmtree(lake, ignore_errors=True)
+    engine = PolarsDeltaEngine(str(lake), reuse_snapshots=True)
+    pipeline = build_pipeline()
+    stored, drain, join, batches, sent = 0, 0.0, 0.0, 0, 0
+    while sent < events:
+        n = min(round_size, events - sent)
+        for i in range(sent, sent + n):
             key, value = values[i % len(values)]
             while True:
                 try:
@@ -85,47 +86,25 @@ def throughput(
                     break
                 except BufferError:
                     client.poll(0.01)
-        client.poll(0)
-
-    send(1, 0)  # the topic exists before the consumer subscribes
-    client.flush(10)
-
-    def feed() -> None:
-        # Keep the consumer supplied, but never more than ``lead`` events ahead of it.
-        sent = 1
-        while sent < events:
-            if sent - consumed > lead:
-                caught_up.wait(0.05)
-                caught_up.clear()
-                continue
-            n = min(burst, events - sent)
-            send(n, sent)
-            sent += n
-
-    def on_batch(batch: Batch, written: int, run: RunResult | None) -> None:
-        nonlocal consumed
-        consumed += written
-        caught_up.set()
-
-    thread = threading.Thread(target=feed, daemon=True)
-    thread.start()
-    lake = work / "throughput"
-    shutil.rmtree(lake, ignore_errors=True)
-    stats = run_kafka_stream(
-        build_pipeline(),
-        engine=PolarsDeltaEngine(str(lake), reuse_snapshots=True),
-        landing=work / "landing",
-        source="order_events",
-        topic=topic,
-        kafka_config={"bootstrap.servers": servers, "group.id": f"bench-{topic}"},
-        options=StreamOptions(max_records=max_records, max_seconds=0.2, downstream=False),
-        stop=lambda: consumed >= events,
-        on_batch=on_batch,
-    )
-    thread.join(5)
-    join = stats.assigned_s or 0.0
+        client.flush(60)
+        sent += n
+        stats = run_kafka_stream(
+            pipeline,
+            engine=engine,
+            landing=work / "landing",
+            source="order_events",
+            topic=topic,
+            kafka_config={"bootstrap.servers": servers, "group.id": f"bench-{uuid.uuid4()}"},
+            options=StreamOptions(
+                max_records=max_records, max_seconds=1.0, available_now=True, downstream=False
+            ),
+        )
+        stored += stats.events
+        batches += stats.batches
+        join += stats.assigned_s or 0.0
+        drain += stats.duration_s - (stats.assigned_s or 0.0)
     del keeper
-    return ThroughputResult(stats.events, stats.duration_s - join, join, stats.batches)
+    return ThroughputResult(stored, drain, join, batches)
 
 
 def latency(

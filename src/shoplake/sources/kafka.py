@@ -176,16 +176,19 @@ class KafkaBatchReader:
         ingested_at: datetime | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> Batch:
-        """Consume until ``max_records`` or ``max_seconds``, whichever comes first."""
+        """Consume until ``max_records`` or ``max_seconds``, whichever comes first, or
+        until the topic has nothing more for now."""
         deadline = time.monotonic() + max_seconds
         while len(self._pending) < max_records:
             left = deadline - time.monotonic()
             if left <= 0 or (stop and stop()):
                 break
             want = min(CONSUME_CHUNK, max_records - len(self._pending))
-            messages = self.consumer.consume(num_messages=want, timeout=min(left, 0.1))
+            messages = self.consumer.consume(num_messages=want, timeout=min(left, 0.05))
             if messages:
                 self._pending.extend(self._check(messages))
+            elif self._pending:
+                break  # caught up with the topic: no reason to hold what we have
         messages, self._pending = self._pending, []
         return self._to_batch(messages, batch_id, ingested_at)
 
