@@ -26,14 +26,8 @@ from shoplake.pipeline.runner import run_pipeline
 
 NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
-    "monthly_revenue",
-    "category_sales",
-    "customer_segments",
-    "customer_lifetime_value",
-    "product_performance",
-    "seasonal_trends",
-    "executive_kpis",
-    "fraud_alerts",
+    "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",
+    "product_performance", "seasonal_trends", "executive_kpis", "fraud_alerts",
 )
 Versions = Callable[[Path], dict[str, int]]
 
@@ -85,7 +79,9 @@ def defective_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
 
 @pytest.fixture(scope="session")
 def clean_shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    return generated_shop(tmp_path_factory.mktemp("clean"), orders=1000, seed=42, defect_rate=0.0)
+    return generated_shop(
+        tmp_path_factory.mktemp("clean"), orders=1000, seed=42, defect_rate=0.0
+    )
 
 
 @pytest.fixture(params=["default_shop", "defective_shop"])
@@ -138,9 +134,9 @@ def test_quarantine_rows_per_rule_match_the_manifest(shop: Shop, source: str) ->
     expected = {rule: n for rule, n in shop.expected(source)["rules"].items() if n}
     assert counts == expected
     assert quarantine.get_column("table").unique().to_list() in ([], [f"silver.{source}"])
-    assert (
-        shop.run.flow(f"silver.{source}").rows_quarantined == shop.expected(source)["quarantined"]
-    )
+    assert shop.run.flow(f"silver.{source}").rows_quarantined == shop.expected(source)[
+        "quarantined"
+    ]
     bronze_sources = set(shop.read(f"bronze.{source}").get_column("_source"))
     assert set(quarantine.get_column("_source")) <= bronze_sources
     for record in quarantine.get_column("record").head(20):
@@ -149,7 +145,9 @@ def test_quarantine_rows_per_rule_match_the_manifest(shop: Shop, source: str) ->
 
 @BY_SOURCE
 def test_duplicates_match_the_manifest(shop: Shop, source: str) -> None:
-    assert shop.run.flow(f"silver.{source}").rows_duplicate == shop.expected(source)["duplicates"]
+    assert shop.run.flow(f"silver.{source}").rows_duplicate == shop.expected(source)[
+        "duplicates"
+    ]
 
 
 @BY_SOURCE
@@ -215,15 +213,9 @@ def test_a_new_order_file_flows_through_to_gold(
     product = default_shop.read("silver.products").get_column("product_id").sort()[0]
     assert "O09999999" not in orders.get_column("order_id").to_list()
     new_order = {
-        "order_id": "O09999999",
-        "customer_id": customer,
-        "order_date": "2026-10-15T12:00:00",
-        "status": "delivered",
-        "channel": "web",
-        "payment_method": "card",
-        "total_amount": 59.97,
-        "currency": "USD",
-        "updated_at": "2026-10-15T12:00:00",
+        "order_id": "O09999999", "customer_id": customer, "order_date": "2026-10-15T12:00:00",
+        "status": "delivered", "channel": "web", "payment_method": "card",
+        "total_amount": 59.97, "currency": "USD", "updated_at": "2026-10-15T12:00:00",
     }
     (landing / "orders" / "orders-extra-00001.jsonl").write_text(json.dumps(new_order) + "\n")
     (landing / "order_items" / "order_items-extra-00001.csv").write_text(
@@ -236,20 +228,10 @@ def test_a_new_order_file_flows_through_to_gold(
     run = default_shop.rerun(lake=lake, landing=landing)
     assert run.status == "completed"
     changed = {f.table for f in run.flows if f.status == "completed"}
-    assert {
-        "bronze.orders",
-        "bronze.order_items",
-        "silver.orders",
-        "silver.order_items",
-        "gold.monthly_revenue",
-    } <= changed
-    assert {
-        "bronze.customers",
-        "bronze.products",
-        "bronze.regions",
-        "bronze.returns",
-        "silver.customers",
-    }.isdisjoint(changed)
+    assert {"bronze.orders", "bronze.order_items", "silver.orders", "silver.order_items",
+            "gold.monthly_revenue"} <= changed
+    assert {"bronze.customers", "bronze.products", "bronze.regions", "bronze.returns",
+            "silver.customers"}.isdisjoint(changed)
     assert run.flow("silver.orders").rows_read == 1
     assert run.flow("silver.order_items").rows_read == 1
 

@@ -23,50 +23,16 @@ from shoplake.ecommerce.generator import GenerationReport, generate, read_manife
 SOURCES = ("regions", "customers", "products", "orders", "order_items", "returns")
 COLUMNS = {
     "regions": ["region_id", "region_name", "country"],
-    "customers": [
-        "customer_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "city",
-        "state",
-        "country",
-        "region_id",
-        "signup_date",
-        "updated_at",
-    ],
-    "products": [
-        "product_id",
-        "name",
-        "category",
-        "brand",
-        "price",
-        "cost",
-        "active",
-        "updated_at",
-    ],
-    "orders": [
-        "order_id",
-        "customer_id",
-        "order_date",
-        "status",
-        "channel",
-        "payment_method",
-        "total_amount",
-        "currency",
-        "updated_at",
-    ],
-    "order_items": ["order_id", "line_number", "product_id", "quantity", "unit_price", "discount"],
-    "returns": [
-        "return_id",
-        "order_id",
-        "product_id",
-        "customer_id",
-        "return_date",
-        "reason",
-        "refund_amount",
-    ],
+    "customers": ["customer_id", "first_name", "last_name", "email", "phone", "city", "state",
+                  "country", "region_id", "signup_date", "updated_at"],
+    "products": ["product_id", "name", "category", "brand", "price", "cost", "active",
+                 "updated_at"],
+    "orders": ["order_id", "customer_id", "order_date", "status", "channel", "payment_method",
+               "total_amount", "currency", "updated_at"],
+    "order_items": ["order_id", "line_number", "product_id", "quantity", "unit_price",
+                    "discount"],
+    "returns": ["return_id", "order_id", "product_id", "customer_id", "return_date", "reason",
+                "refund_amount"],
 }
 ID_COLUMNS = {
     "customers": {"customer_id": "C"},
@@ -91,13 +57,8 @@ TS_PATTERNS = {
     "epoch": r"\d{9,11}",
 }
 DATE_PATTERNS = {"iso": r"\d{4}-\d\d-\d\d", "us": r"\d\d/\d\d/\d{4}", "eu": r"\d\d\.\d\d\.\d{4}"}
-TS_PARSE = (
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%m/%d/%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M",
-)
+TS_PARSE = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ",
+            "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M")
 MALFORMED = object()
 
 
@@ -117,14 +78,8 @@ def read_rows(landing: Path, source: str) -> Iterator[tuple[Path, Any]]:
                 reader = csv.reader(handle)
                 assert next(reader) == columns
                 for values in reader:
-                    yield (
-                        path,
-                        (
-                            dict(zip(columns, values, strict=True))
-                            if len(values) == len(columns)
-                            else MALFORMED
-                        ),
-                    )
+                    yield path, (dict(zip(columns, values, strict=True))
+                                 if len(values) == len(columns) else MALFORMED)
         else:
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
@@ -190,13 +145,10 @@ def silver_outcomes(landing: Path) -> dict[str, Outcome]:
     def check(source: str, row: Any) -> str | None:
         if row is MALFORMED:
             return "well_formed"
-        not_null = {
-            "customers": ["customer_id"],
-            "products": ["product_id"],
-            "orders": ["order_id", "customer_id"],
-            "order_items": ["order_id", "product_id"],
-            "returns": ["return_id", "order_id"],
-        }.get(source, [])
+        not_null = {"customers": ["customer_id"], "products": ["product_id"],
+                    "orders": ["order_id", "customer_id"],
+                    "order_items": ["order_id", "product_id"],
+                    "returns": ["return_id", "order_id"]}.get(source, [])
         for column in not_null:
             if row[column] in (None, ""):
                 return f"{column}_not_null"
@@ -213,10 +165,8 @@ def silver_outcomes(landing: Path) -> dict[str, Outcome]:
                 return "positive_quantity"
             if float(row["unit_price"]) <= 0:
                 return "positive_price"
-        if (
-            source in ("order_items", "returns")
-            and std_id(row["order_id"]) not in results["orders"].silver
-        ):
+        if source in ("order_items", "returns") and \
+                std_id(row["order_id"]) not in results["orders"].silver:
             return "order_exists"
         if source == "order_items" and std_id(row["product_id"]) not in results["products"].silver:
             return "product_exists"
@@ -243,9 +193,8 @@ def assert_manifest_matches(landing: Path) -> dict[str, Outcome]:
         expected = entry["expected"]
         assert entry["rows"] == outcome.rows, source
         assert entry["rows"] == sum(data_lines(landing / f) for f in entry["files"]), source
-        assert (
-            entry["rows"] == expected["silver"] + expected["duplicates"] + expected["quarantined"]
-        ), source
+        assert entry["rows"] == expected["silver"] + expected["duplicates"] + \
+            expected["quarantined"], source
         assert expected["quarantined"] == sum(expected["rules"].values()), source
         assert expected["silver"] == len(outcome.silver), source
         assert expected["duplicates"] == outcome.duplicates, source
@@ -294,14 +243,9 @@ def test_default_sizes(default_run: tuple[Path, GenerationReport]) -> None:
     assert report.rows["order_items"] >= 2_000
     assert 0.01 < report.rows["returns"] / report.rows["order_items"] < 0.08
     manifest = read_manifest(report.landing)
-    assert manifest["generator"] == {
-        "orders": 1000,
-        "seed": 42,
-        "defect_rate": 0.03,
-        "chunk_rows": 100_000,
-        "start_date": "2024-11-01",
-        "end_date": "2026-10-31",
-    }
+    assert manifest["generator"] == {"orders": 1000, "seed": 42, "defect_rate": 0.03,
+                                     "chunk_rows": 100_000, "start_date": "2024-11-01",
+                                     "end_date": "2026-10-31"}
 
 
 def test_clean_data_sizes_are_exact(clean_run: tuple[Path, GenerationReport]) -> None:
@@ -320,8 +264,7 @@ def test_manifest_matches_the_files_default(default_run: tuple[Path, GenerationR
 
 
 def test_manifest_matches_the_files_high_defect_rate(
-    dirty_run: tuple[Path, GenerationReport],
-) -> None:
+        dirty_run: tuple[Path, GenerationReport]) -> None:
     outcomes = assert_manifest_matches(dirty_run[0])
     # The latest version of every key is unambiguous: tied rows are exact copies.
     for source in ("customers", "products", "orders"):
@@ -329,26 +272,10 @@ def test_manifest_matches_the_files_high_defect_rate(
             stamps = [parse_ts(v["updated_at"]) for v in versions]
             assert all(s is not None for s in stamps), source
             latest = max(s for s in stamps if s is not None)
-            winners = {
-                json.dumps(
-                    {
-                        k: v
-                        for k, v in row.items()
-                        if k
-                        not in (
-                            COLUMNS[source][0],
-                            "customer_id",
-                            "order_date",
-                            "updated_at",
-                            "coupon_code",
-                            "signup_date",
-                        )
-                    },
-                    sort_keys=True,
-                )
-                for row, s in zip(versions, stamps, strict=True)
-                if s == latest
-            }
+            winners = {json.dumps({k: v for k, v in row.items() if k not in (
+                COLUMNS[source][0], "customer_id", "order_date", "updated_at", "coupon_code",
+                "signup_date")}, sort_keys=True)
+                for row, s in zip(versions, stamps, strict=True) if s == latest}
             assert len(winners) == 1, (source, versions)
 
 
@@ -361,12 +288,8 @@ def test_deterministic(tmp_path: Path) -> None:
     assert files_a == files_b
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
-    for name in (
-        "customers/customers-00001.csv",
-        "orders/orders-00001.jsonl",
-        "order_items/order_items-00001.csv",
-        "_generator/manifest.json",
-    ):
+    for name in ("customers/customers-00001.csv", "orders/orders-00001.jsonl",
+                 "order_items/order_items-00001.csv", "_generator/manifest.json"):
         assert (tmp_path / "a" / name).read_bytes() != (tmp_path / "c" / name).read_bytes()
 
 
@@ -390,12 +313,8 @@ def test_zero_defect_rate_gives_clean_data(clean_run: tuple[Path, GenerationRepo
                 assert re.fullmatch(DATE_PATTERNS["iso"], row["signup_date"])
                 assert re.fullmatch(r"[a-z0-9.-]+@[a-z0-9.-]+\.[a-z]+", row["email"]), row
                 assert re.fullmatch(r"\+\d+[\d -]{7,}", row["phone"]), row
-            key = tuple(
-                row[c]
-                for c in {"order_items": ["order_id", "line_number"]}.get(
-                    source, [COLUMNS[source][0]]
-                )
-            )
+            key = tuple(row[c] for c in {"order_items": ["order_id", "line_number"]}.get(
+                source, [COLUMNS[source][0]]))
             assert key not in keys, (source, key)
             keys.add(key)
     assert_manifest_matches(landing)
@@ -408,27 +327,18 @@ def test_every_defect_kind_appears(dirty_run: tuple[Path, GenerationReport]) -> 
         assert exp.duplicates > 0, source
         assert all(n > 0 for n in exp.rules.values()), (source, exp.rules)
     assert set(report.sources["orders"].expected.rules) == {
-        "well_formed",
-        "order_id_not_null",
-        "customer_id_not_null",
-        "valid_order_date",
-        "customer_exists",
-    }
+        "well_formed", "order_id_not_null", "customer_id_not_null", "valid_order_date",
+        "customer_exists"}
     assert set(report.sources["order_items"].expected.rules) == {
-        "well_formed",
-        "order_id_not_null",
-        "product_id_not_null",
-        "positive_quantity",
-        "positive_price",
-        "order_exists",
-        "product_exists",
-    }
+        "well_formed", "order_id_not_null", "product_id_not_null", "positive_quantity",
+        "positive_price", "order_exists", "product_exists"}
     injected = {s: report.sources[s].injected for s in SOURCES}
     for kind in ("invalid_email", "invalid_phone", "older_version", "update", "exact_duplicate"):
         assert injected["customers"].get(kind, 0) > 0, kind
     for kind in ("older_version", "update", "non_positive_price_update"):
         assert injected["products"].get(kind, 0) > 0, kind
-    for kind in ("out_of_order", "status_history", "impossible_order_date", "future_order_date"):
+    for kind in ("out_of_order", "status_history", "impossible_order_date",
+                 "future_order_date"):
         assert injected["orders"].get(kind, 0) > 0, kind
     assert injected["returns"].get("filed_twice", 0) > 0
 
@@ -449,24 +359,17 @@ def test_every_defect_kind_appears(dirty_run: tuple[Path, GenerationReport]) -> 
                 value = row[column]
                 if value in (None, ""):
                     continue
-                form = (
-                    "canonical"
-                    if re.fullmatch(CANONICAL[prefix], value)
-                    else "dashed"
-                    if re.fullmatch(prefix.lower() + r"-\d+", value)
-                    else "bare"
-                    if value.isdigit()
-                    else "other"
-                )
+                form = "canonical" if re.fullmatch(CANONICAL[prefix], value) else \
+                    "dashed" if re.fullmatch(prefix.lower() + r"-\d+", value) else \
+                    "bare" if value.isdigit() else "other"
                 id_forms[prefix][form] += 1
             for column in TS_COLUMNS.get(source, []):
                 text = str(row[column])
                 forms = [f for f, p in TS_PATTERNS.items() if re.fullmatch(p, text)]
                 ts_forms[forms[0] if forms else "other"] += 1
             if source == "customers":
-                date_forms.update(
-                    f for f, p in DATE_PATTERNS.items() if re.fullmatch(p, row["signup_date"])
-                )
+                date_forms.update(f for f, p in DATE_PATTERNS.items()
+                                  if re.fullmatch(p, row["signup_date"]))
     for prefix in ("C", "P", "O"):
         assert set(id_forms[prefix]) == {"canonical", "dashed", "bare"}, id_forms[prefix]
     assert set(TS_PATTERNS) <= set(ts_forms), ts_forms
@@ -478,13 +381,9 @@ def test_every_defect_kind_appears(dirty_run: tuple[Path, GenerationReport]) -> 
     assert drift_files and all(drift_files.values())
     # Exact duplicates in every source: some data line appears twice verbatim.
     for source in SOURCES:
-        lines = Counter(
-            line
-            for f in report.sources[source].files
-            for line in (landing / f)
-            .read_text(encoding="utf-8")
-            .splitlines()[(1 if f.endswith(".csv") else 0) :]
-        )
+        lines = Counter(line for f in report.sources[source].files
+                        for line in (landing / f).read_text(encoding="utf-8").splitlines()[
+                            (1 if f.endswith(".csv") else 0):])
         assert lines.most_common(1)[0][1] >= 2, source
 
 
@@ -498,17 +397,14 @@ def test_chunking_writes_several_files(dirty_run: tuple[Path, GenerationReport])
         for name in files:
             assert 0 < data_lines(landing / name) <= 700, name
     names = [p.name for p in data_files(landing, "order_items")]
-    assert names[:3] == ["order_items-00001.csv", "order_items-00002.csv", "order_items-00003.csv"]
+    assert names[:3] == ["order_items-00001.csv", "order_items-00002.csv",
+                         "order_items-00003.csv"]
 
 
 def test_progress_reports_rows(tmp_path: Path) -> None:
     seen: dict[str, list[int]] = defaultdict(list)
-    report = generate(
-        tmp_path,
-        orders=1_000,
-        chunk_rows=400,
-        progress=lambda source, rows: seen[source].append(rows),
-    )
+    report = generate(tmp_path, orders=1_000, chunk_rows=400,
+                      progress=lambda source, rows: seen[source].append(rows))
     assert set(seen) == set(SOURCES)
     for source, counts in seen.items():
         assert counts == sorted(counts), source
@@ -541,11 +437,8 @@ def test_realistic_distributions(clean_run: tuple[Path, GenerationReport]) -> No
     assert {"cancelled", "returned", "shipped"} <= set(statuses)
     recent = [o for o, p in zip(orders, placed, strict=True) if p >= datetime(2026, 10, 31)]
     assert all(o["status"] in ("pending", "processing", "shipped", "cancelled") for o in recent)
-    assert all(
-        o["status"] not in ("pending", "processing")
-        for o, p in zip(orders, placed, strict=True)
-        if p < datetime(2026, 10, 1)
-    )
+    assert all(o["status"] not in ("pending", "processing")
+               for o, p in zip(orders, placed, strict=True) if p < datetime(2026, 10, 1))
 
     buyers = Counter(o["customer_id"] for o in orders)
     top = sum(n for _, n in buyers.most_common(len(buyers) // 10))
@@ -554,13 +447,8 @@ def test_realistic_distributions(clean_run: tuple[Path, GenerationReport]) -> No
     popular = Counter(line["product_id"] for line in lines)
     assert sum(n for _, n in popular.most_common(10)) > 0.3 * len(lines)  # long tail
 
-    bands = {
-        "Electronics": (50, 2000),
-        "Home & Kitchen": (15, 500),
-        "Fashion": (10, 300),
-        "Sports & Outdoors": (15, 800),
-        "Beauty": (5, 150),
-    }
+    bands = {"Electronics": (50, 2000), "Home & Kitchen": (15, 500), "Fashion": (10, 300),
+             "Sports & Outdoors": (15, 800), "Beauty": (5, 150)}
     for _, product in read_rows(landing, "products"):
         low, high = bands[product["category"]]
         price, cost = float(product["price"]), float(product["cost"])
@@ -569,9 +457,8 @@ def test_realistic_distributions(clean_run: tuple[Path, GenerationReport]) -> No
 
     totals = defaultdict(float)
     for line in lines:
-        totals[line["order_id"]] += round(
-            int(line["quantity"]) * float(line["unit_price"]) * (1 - float(line["discount"])), 2
-        )
+        totals[line["order_id"]] += round(int(line["quantity"]) * float(line["unit_price"]) *
+                                          (1 - float(line["discount"])), 2)
     for order in orders:
         assert order["total_amount"] == pytest.approx(totals[order["order_id"]], abs=0.011)
 
@@ -579,8 +466,6 @@ def test_realistic_distributions(clean_run: tuple[Path, GenerationReport]) -> No
 def test_end_date_moves_the_window(tmp_path: Path) -> None:
     report = generate(tmp_path, orders=200, defect_rate=0.0, end_date=date(2025, 3, 15))
     assert report.start_date == date(2023, 3, 16)
-    placed = [
-        datetime.strptime(row["order_date"], TS_PARSE[0])
-        for _, row in read_rows(tmp_path, "orders")
-    ]
+    placed = [datetime.strptime(row["order_date"], TS_PARSE[0])
+              for _, row in read_rows(tmp_path, "orders")]
     assert min(placed) >= datetime(2023, 3, 16) and max(placed) < datetime(2025, 3, 16)

@@ -121,13 +121,14 @@ def test_every_timestamp_format_of_the_contract(frame: MakeFrame) -> None:
 
 
 def test_impossible_or_malformed_timestamps_become_null(frame: MakeFrame) -> None:
-    assert column(with_timestamp(frame({"ts": IMPOSSIBLE}), "ts"), "ts") == [None] * len(IMPOSSIBLE)
+    assert column(with_timestamp(frame({"ts": IMPOSSIBLE}), "ts"), "ts") == [None] * len(
+        IMPOSSIBLE
+    )
 
 
 def test_with_timestamp_alias_keeps_the_raw_column_and_no_helpers(frame: MakeFrame) -> None:
-    out = collect(
-        with_timestamp(frame({"id": ["a", "b"], "raw": ["1710512525", "x"]}), "raw", alias="at")
-    )
+    out = collect(with_timestamp(frame({"id": ["a", "b"], "raw": ["1710512525", "x"]}), "raw",
+                                 alias="at"))
     assert out.columns == ["id", "raw", "at"]
     assert out.rows() == [("a", "1710512525", TS), ("b", "x", None)]
 
@@ -138,14 +139,11 @@ def test_with_timestamp_alias_keeps_the_raw_column_and_no_helpers(frame: MakeFra
 @pytest.mark.parametrize(
     ("prefix", "width", "raw", "expected"),
     [
-        (
-            "C",
-            6,
-            ["C000123", "c-123", "123", " C000123 ", "C-123", "c123", "C000000"],
-            ["C000123"] * 6 + ["C000000"],
-        ),
+        ("C", 6, ["C000123", "c-123", "123", " C000123 ", "C-123", "c123", "C000000"],
+         ["C000123"] * 6 + ["C000000"]),
         ("P", 5, ["P00042", "p-42", "42", "99999"], ["P00042"] * 3 + ["P99999"]),
-        ("O", 8, ["O00000001", "o-1", "1", "12345678"], ["O00000001"] * 3 + ["O12345678"]),
+        ("O", 8, ["O00000001", "o-1", "1", "12345678"],
+         ["O00000001"] * 3 + ["O12345678"]),
         ("R", 2, ["R01", "r-1", "1", "10"], ["R01"] * 3 + ["R10"]),
     ],
     ids=["customer", "product", "order", "region"],
@@ -171,83 +169,33 @@ def test_to_int_and_to_float(frame: MakeFrame) -> None:
 
 
 def test_to_bool(frame: MakeFrame) -> None:
-    raw = [
-        "true",
-        "TRUE",
-        "1",
-        "yes",
-        "Y",
-        "false",
-        "0",
-        "no",
-        "N",
-        " False ",
-        "maybe",
-        "",
-        "t",
-        None,
-    ]
+    raw = ["true", "TRUE", "1", "yes", "Y", "false", "0", "no", "N", " False ",
+           "maybe", "", "t", None]
     assert column(frame({"v": raw}).select(to_bool("v")), "v") == (
         [True] * 5 + [False] * 5 + [None] * 4
     )
 
 
 def test_valid_email(frame: MakeFrame) -> None:
-    raw = [
-        "Ann@Example.COM",
-        " bob.smith+x@mail.co.uk ",
-        "ok@sub-domain.io",
-        "a@b",
-        "a@@b.com",
-        "a b@c.com",
-        "noatsign.com",
-        "x@y.c",
-        "",
-        None,
-    ]
-    assert (
-        column(frame({"v": raw}).select(valid_email("v")), "v")
-        == [
-            "ann@example.com",
-            "bob.smith+x@mail.co.uk",
-            "ok@sub-domain.io",
-        ]
-        + [None] * 7
-    )
+    raw = ["Ann@Example.COM", " bob.smith+x@mail.co.uk ", "ok@sub-domain.io",
+           "a@b", "a@@b.com", "a b@c.com", "noatsign.com", "x@y.c", "", None]
+    assert column(frame({"v": raw}).select(valid_email("v")), "v") == [
+        "ann@example.com", "bob.smith+x@mail.co.uk", "ok@sub-domain.io",
+    ] + [None] * 7
 
 
 def test_valid_phone(frame: MakeFrame) -> None:
-    raw = [
-        "+1 (555) 123-4567",
-        "555-1234",
-        " 5551234 ",
-        "555.123.4567 x12",
-        "+44 20 7946 0958",
-        "12345",
-        "555-CALL-NOW",
-        "1234567890123456",
-        "",
-        None,
-    ]
-    assert (
-        column(frame({"v": raw}).select(valid_phone("v")), "v")
-        == [
-            "+1 (555) 123-4567",
-            "555-1234",
-            "5551234",
-            "555.123.4567 x12",
-            "+44 20 7946 0958",
-        ]
-        + [None] * 5
-    )
+    raw = ["+1 (555) 123-4567", "555-1234", " 5551234 ", "555.123.4567 x12",
+           "+44 20 7946 0958", "12345", "555-CALL-NOW", "1234567890123456", "", None]
+    assert column(frame({"v": raw}).select(valid_phone("v")), "v") == [
+        "+1 (555) 123-4567", "555-1234", "5551234", "555.123.4567 x12", "+44 20 7946 0958",
+    ] + [None] * 5
 
 
 def test_well_formed(frame: MakeFrame) -> None:
     raw = [None, '{"coupon_code":"X"}', '{"_corrupt_record":"{\\"order_id\\": \\"O1"}']
     assert column(frame({"_rescued_data": raw}).select(well_formed().alias("ok")), "ok") == [
-        True,
-        True,
-        False,
+        True, True, False,
     ]
 
 
@@ -255,107 +203,52 @@ def test_well_formed(frame: MakeFrame) -> None:
 
 
 def test_regions(frame: MakeFrame) -> None:
-    raw = {
-        "region_id": ["r-1", "R02", " 3 "],
-        "region_name": [" North ", "South", ""],
-        "country": ["US", "US", "CA"],
-        **lineage(3, "regions"),
-    }
+    raw = {"region_id": ["r-1", "R02", " 3 "], "region_name": [" North ", "South", ""],
+           "country": ["US", "US", "CA"], **lineage(3, "regions")}
     out = collect(silver.regions(frame(raw)))
-    assert out.columns == [
-        "region_id",
-        "region_name",
-        "country",
-        "_rescued_data",
-        "_source",
-        "_batch_id",
-    ]
+    assert out.columns == ["region_id", "region_name", "country", "_rescued_data", "_source",
+                           "_batch_id"]
     assert out.select("region_id", "region_name", "country").rows() == [
-        ("R01", "North", "US"),
-        ("R02", "South", "US"),
-        ("R03", None, "CA"),
+        ("R01", "North", "US"), ("R02", "South", "US"), ("R03", None, "CA"),
     ]
 
 
 def test_customers(frame: MakeFrame) -> None:
     raw = {
         "customer_id": ["c-1", "C000002", "3"],
-        "first_name": [" Ann ", "Bob", "Cy"],
-        "last_name": ["A", "B", "C"],
+        "first_name": [" Ann ", "Bob", "Cy"], "last_name": ["A", "B", "C"],
         "email": ["ANN@X.COM", "not-an-email", None],
         "phone": ["555-1234", "12", "+1 (555) 000-1111"],
-        "city": ["Austin", "Boston", "Chicago"],
-        "state": ["TX", "MA", "IL"],
-        "country": ["US", "US", "US"],
-        "region_id": ["1", "R02", "r-3"],
+        "city": ["Austin", "Boston", "Chicago"], "state": ["TX", "MA", "IL"],
+        "country": ["US", "US", "US"], "region_id": ["1", "R02", "r-3"],
         "signup_date": ["03/15/2024", "15.03.2024", "2024-02-30"],
         "updated_at": ["1710512525", "2024-03-15 14:22:05", "15.03.2024 14:22"],
         **lineage(3, "customers"),
     }
     out = collect(silver.customers(frame(raw)))
     assert out.columns == [
-        "customer_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "city",
-        "state",
-        "country",
-        "region_id",
-        "signup_date",
-        "updated_at",
-        "_rescued_data",
-        "_source",
-        "_batch_id",
+        "customer_id", "first_name", "last_name", "email", "phone", "city", "state", "country",
+        "region_id", "signup_date", "updated_at", "_rescued_data", "_source", "_batch_id",
     ]
     assert out.schema["signup_date"] == pl.Date
     assert out.schema["updated_at"] == pl.Datetime("us")
     assert out.drop("_rescued_data", "_source", "_batch_id").rows() == [
-        (
-            "C000001",
-            "Ann",
-            "A",
-            "ann@x.com",
-            "555-1234",
-            "Austin",
-            "TX",
-            "US",
-            "R01",
-            date(2024, 3, 15),
-            TS,
-        ),
+        ("C000001", "Ann", "A", "ann@x.com", "555-1234", "Austin", "TX", "US", "R01",
+         date(2024, 3, 15), TS),
         ("C000002", "Bob", "B", None, None, "Boston", "MA", "US", "R02", date(2024, 3, 15), TS),
-        (
-            "C000003",
-            "Cy",
-            "C",
-            None,
-            "+1 (555) 000-1111",
-            "Chicago",
-            "IL",
-            "US",
-            "R03",
-            None,
-            datetime(2024, 3, 15, 14, 22),
-        ),
+        ("C000003", "Cy", "C", None, "+1 (555) 000-1111", "Chicago", "IL", "US", "R03", None,
+         datetime(2024, 3, 15, 14, 22)),
     ]
-    assert out.get_column("_source").to_list() == [
-        f"customers/customers-00001.csv:{i}" for i in (2, 3, 4)
-    ]
+    assert out.get_column("_source").to_list() == [f"customers/customers-00001.csv:{i}"
+                                                   for i in (2, 3, 4)]
 
 
 def test_products(frame: MakeFrame) -> None:
     raw = {
-        "product_id": ["p-42", "7"],
-        "name": ["Lamp", "Mat"],
-        "category": ["Home & Kitchen", "Sports & Outdoors"],
-        "brand": ["B", "C"],
-        "price": ["19.99", "-5"],
-        "cost": ["7.5", "x"],
-        "active": ["true", "False"],
-        "updated_at": ["2024-03-15T14:22:05Z", "1710512525"],
-        **lineage(2, "products"),
+        "product_id": ["p-42", "7"], "name": ["Lamp", "Mat"],
+        "category": ["Home & Kitchen", "Sports & Outdoors"], "brand": ["B", "C"],
+        "price": ["19.99", "-5"], "cost": ["7.5", "x"], "active": ["true", "False"],
+        "updated_at": ["2024-03-15T14:22:05Z", "1710512525"], **lineage(2, "products"),
     }
     out = collect(silver.products(frame(raw)))
     assert out.schema["price"] == pl.Float64 and out.schema["active"] == pl.Boolean
@@ -367,46 +260,24 @@ def test_products(frame: MakeFrame) -> None:
 
 def test_orders(frame: MakeFrame) -> None:
     raw = {
-        "order_id": ["1", "o-2", "O00000003"],
-        "customer_id": ["c-1", "C000002", "bad"],
+        "order_id": ["1", "o-2", "O00000003"], "customer_id": ["c-1", "C000002", "bad"],
         "order_date": ["15.03.2024 14:22", "2024-02-30 10:00:00", "1710512525"],
-        "status": [" Shipped", "pending", "DELIVERED"],
-        "channel": ["WEB", "mobile", "Store"],
+        "status": [" Shipped", "pending", "DELIVERED"], "channel": ["WEB", "mobile", "Store"],
         "payment_method": ["Card", "paypal", "GIFT_CARD"],
-        "total_amount": ["10.50", "x", "3"],
-        "currency": ["usd", "EUR", " gbp"],
+        "total_amount": ["10.50", "x", "3"], "currency": ["usd", "EUR", " gbp"],
         "updated_at": ["2024-03-16T00:00:00", "03/16/2024 00:00:00", "2024-03-16"],
         **lineage(3, "orders"),
     }
     out = collect(silver.orders(frame(raw)))
     assert out.columns == [
-        "order_id",
-        "customer_id",
-        "order_ts",
-        "status",
-        "channel",
-        "payment_method",
-        "total_amount",
-        "currency",
-        "updated_at",
-        "_rescued_data",
-        "_source",
-        "_batch_id",
+        "order_id", "customer_id", "order_ts", "status", "channel", "payment_method",
+        "total_amount", "currency", "updated_at", "_rescued_data", "_source", "_batch_id",
     ]
     assert out.schema["order_ts"] == pl.Datetime("us")
     updated = datetime(2024, 3, 16)
     assert out.drop("_rescued_data", "_source", "_batch_id").rows() == [
-        (
-            "O00000001",
-            "C000001",
-            datetime(2024, 3, 15, 14, 22),
-            "shipped",
-            "web",
-            "card",
-            10.5,
-            "USD",
-            updated,
-        ),
+        ("O00000001", "C000001", datetime(2024, 3, 15, 14, 22), "shipped", "web", "card", 10.5,
+         "USD", updated),
         ("O00000002", "C000002", None, "pending", "mobile", "paypal", None, "EUR", updated),
         ("O00000003", None, TS, "delivered", "store", "gift_card", 3.0, "GBP", updated),
     ]
@@ -414,26 +285,15 @@ def test_orders(frame: MakeFrame) -> None:
 
 def test_order_items(frame: MakeFrame) -> None:
     raw = {
-        "order_id": ["O00000001", "1", "o-2"],
-        "line_number": ["1", "2.0", "x"],
-        "product_id": ["P00042", "42", "p-7"],
-        "quantity": ["3", "-1", "2"],
-        "unit_price": ["10.00", "5", "19.99"],
-        "discount": ["0.1", None, "0.5"],
+        "order_id": ["O00000001", "1", "o-2"], "line_number": ["1", "2.0", "x"],
+        "product_id": ["P00042", "42", "p-7"], "quantity": ["3", "-1", "2"],
+        "unit_price": ["10.00", "5", "19.99"], "discount": ["0.1", None, "0.5"],
         **lineage(3, "order_items"),
     }
     out = collect(silver.order_items(frame(raw)))
     assert out.columns == [
-        "order_id",
-        "product_id",
-        "line_number",
-        "quantity",
-        "unit_price",
-        "discount",
-        "_rescued_data",
-        "_source",
-        "_batch_id",
-        "line_amount",
+        "order_id", "product_id", "line_number", "quantity", "unit_price", "discount",
+        "_rescued_data", "_source", "_batch_id", "line_amount",
     ]
     assert out.schema["line_number"] == pl.Int64 and out.schema["quantity"] == pl.Int64
     assert out.drop("_rescued_data", "_source", "_batch_id").rows() == [
@@ -445,15 +305,9 @@ def test_order_items(frame: MakeFrame) -> None:
 
 def test_line_amount_rounds_half_cents_the_same_on_both_backends() -> None:
     # 1 × 0.125, and 2 × 19.99 × (1 − 0.25) = 29.985: a realistic line of the generator.
-    raw = {
-        "order_id": ["1", "1"],
-        "line_number": ["1", "2"],
-        "product_id": ["1", "1"],
-        "quantity": ["1", "2"],
-        "unit_price": ["0.125", "19.99"],
-        "discount": ["0", "0.25"],
-        **lineage(2),
-    }
+    raw = {"order_id": ["1", "1"], "line_number": ["1", "2"], "product_id": ["1", "1"],
+           "quantity": ["1", "2"], "unit_price": ["0.125", "19.99"], "discount": ["0", "0.25"],
+           **lineage(2)}
     amounts = {
         backend: column(silver.order_items(make_frame(backend, raw)), "line_amount")
         for backend in BACKENDS
@@ -468,7 +322,8 @@ RETURNS = {
     "order_id": ["1", "O00000001", "2", "3", "4"],
     "product_id": ["P00042", "42", "1", "1", "1"],
     "customer_id": ["C000001", "c-1", None, "C000009", "C000004"],
-    "return_date": ["2024-03-20", "2024-03-19T00:00:00", "2024-03-20", "1710512525", "2024-02-30"],
+    "return_date": ["2024-03-20", "2024-03-19T00:00:00", "2024-03-20", "1710512525",
+                    "2024-02-30"],
     "reason": ["damaged", "damaged", "x", "y", "z"],
     "refund_amount": ["5", "5.50", "1", "1", "x"],
     **lineage(5, "returns"),
@@ -482,22 +337,12 @@ def fraud_flags(frame: nw.LazyFrame) -> list[tuple[str, bool]]:
 def test_returns_columns_and_values(frame: MakeFrame) -> None:
     out = collect(silver.returns(frame(RETURNS), None)).sort("return_id")
     assert out.columns == [
-        "return_id",
-        "order_id",
-        "product_id",
-        "customer_id",
-        "return_ts",
-        "reason",
-        "refund_amount",
-        "_rescued_data",
-        "_source",
-        "_batch_id",
-        "is_suspected_fraud",
+        "return_id", "order_id", "product_id", "customer_id", "return_ts", "reason",
+        "refund_amount", "_rescued_data", "_source", "_batch_id", "is_suspected_fraud",
     ]
     assert out.schema["return_ts"] == pl.Datetime("us")
-    assert out.select(
-        "return_id", "order_id", "product_id", "customer_id", "return_ts", "refund_amount"
-    ).rows() == [
+    assert out.select("return_id", "order_id", "product_id", "customer_id", "return_ts",
+                      "refund_amount").rows() == [
         ("RT0000001", "O00000001", "P00042", "C000001", datetime(2024, 3, 19), 5.5),
         ("RT0000002", "O00000001", "P00042", "C000001", datetime(2024, 3, 20), 5.0),
         ("RT0000003", "O00000002", "P00001", None, datetime(2024, 3, 20), 1.0),
@@ -517,14 +362,12 @@ def test_returns_flag_a_second_filing_within_a_batch(frame: MakeFrame) -> None:
 
 
 def test_returns_flag_a_filing_repeated_from_an_earlier_batch(frame: MakeFrame) -> None:
-    previous = frame(
-        {
-            "return_id": ["RT0000000", "RT0000009"],
-            "order_id": ["O00000003", "O00000004"],
-            "product_id": ["P00001", "P00001"],
-            "customer_id": ["C000009", "C000004"],
-        }
-    )
+    previous = frame({
+        "return_id": ["RT0000000", "RT0000009"],
+        "order_id": ["O00000003", "O00000004"],
+        "product_id": ["P00001", "P00001"],
+        "customer_id": ["C000009", "C000004"],
+    })
     assert fraud_flags(silver.returns(frame(RETURNS), previous)) == [
         ("RT0000001", False),
         ("RT0000002", True),
@@ -535,27 +378,13 @@ def test_returns_flag_a_filing_repeated_from_an_earlier_batch(frame: MakeFrame) 
 
 
 def test_backends_agree_on_every_silver_table() -> None:
-    items = {
-        "order_id": ["1", "2"],
-        "line_number": ["1", "1"],
-        "product_id": ["3", "p-4"],
-        "quantity": ["2", "7"],
-        "unit_price": ["3.33", "19.99"],
-        "discount": ["0.15", ""],
-        **lineage(2),
-    }
-    orders = {
-        "order_id": ["1"],
-        "customer_id": ["c-9"],
-        "order_date": ["02/29/2024 23:59:59"],
-        "status": ["x"],
-        "channel": ["y"],
-        "payment_method": ["z"],
-        "total_amount": ["1.1"],
-        "currency": ["usd"],
-        "updated_at": ["1700000000"],
-        **lineage(1),
-    }
+    items = {"order_id": ["1", "2"], "line_number": ["1", "1"], "product_id": ["3", "p-4"],
+             "quantity": ["2", "7"], "unit_price": ["3.33", "19.99"], "discount": ["0.15", ""],
+             **lineage(2)}
+    orders = {"order_id": ["1"], "customer_id": ["c-9"], "order_date": ["02/29/2024 23:59:59"],
+              "status": ["x"], "channel": ["y"], "payment_method": ["z"],
+              "total_amount": ["1.1"], "currency": ["usd"], "updated_at": ["1700000000"],
+              **lineage(1)}
     cases: list[tuple[Callable[[nw.LazyFrame], nw.LazyFrame], Data]] = [
         (silver.order_items, items),
         (silver.orders, orders),

@@ -134,10 +134,8 @@ def test_a_source_and_a_bronze_table_of_the_same_name_collide() -> None:
 @pytest.mark.parametrize("bad", ["Orders", "order-items", "2024_orders", "order items", "ørders"])
 def test_table_and_source_names_must_be_lower_snake_case(bad: str) -> None:
     p = Pipeline("p")
-    reason = (
-        "must be lower_snake_case (letters, digits, '_'), because it becomes a folder "
+    reason = "must be lower_snake_case (letters, digits, '_'), because it becomes a folder " \
         "and a column-safe identifier"
-    )
     with raises_exactly(f"table name {bad!r} {reason}"):
         p.table(layer="silver", name=bad)(_named("ok"))
     with raises_exactly(f"source name {bad!r} {reason}"):
@@ -192,7 +190,8 @@ def test_expect_rejects_an_unknown_action() -> None:
 
 def test_expect_rejects_an_unknown_severity() -> None:
     with raises_exactly(
-        "expectation 'positive': unknown severity 'urgent'; use one of low, medium, high, critical"
+        "expectation 'positive': unknown severity 'urgent'; use one of low, medium, high, "
+        "critical"
     ):
         expect("positive", nw.col("x") > 0, severity="urgent")
 
@@ -239,9 +238,8 @@ def test_expect_exists_checks_ref_and_columns() -> None:
         "expectation 'known': give as many ref_columns as columns (('a', 'b') vs ('x',))"
     ):
         expect_exists("known", ["a", "b"], ref="silver.t", ref_columns="x")
-    with raises_exactly(
-        "expectation 'known': unknown action 'maybe'; use one of warn, drop, quarantine, fail"
-    ):
+    with raises_exactly("expectation 'known': unknown action 'maybe'; use one of warn, drop, "
+                        "quarantine, fail"):
         expect_exists("known", "a", ref="silver.t", action="maybe")
 
 
@@ -314,7 +312,9 @@ def test_cycle_is_reported_with_its_path() -> None:
         return silver_a
 
     graph = build_graph(p)
-    assert graph.problems == ("cycle between tables: silver.a -> silver.c -> silver.b -> silver.a",)
+    assert graph.problems == (
+        "cycle between tables: silver.a -> silver.c -> silver.b -> silver.a",
+    )
 
 
 def test_cycle_through_a_cross_table_rule() -> None:
@@ -377,10 +377,9 @@ def test_a_sound_graph_has_no_problems_and_a_dependency_order() -> None:
     def report(silver_orders: nw.LazyFrame, silver_customers: nw.LazyFrame) -> nw.LazyFrame:
         return silver_orders
 
-    @p.table(
-        layer="silver",
-        expectations=[expect_exists("customer_exists", "customer_id", ref="silver.customers")],
-    )
+    @p.table(layer="silver", expectations=[
+        expect_exists("customer_exists", "customer_id", ref="silver.customers")
+    ])
     def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
         return bronze_orders
 
@@ -393,8 +392,8 @@ def test_a_sound_graph_has_no_problems_and_a_dependency_order() -> None:
     graph = build_graph(p)
     assert graph.problems == ()
     order = list(graph.order)
-    assert (
-        order.index("silver.customers") < order.index("silver.orders") < order.index("gold.report")
+    assert order.index("silver.customers") < order.index("silver.orders") < order.index(
+        "gold.report"
     )
     assert order.index("bronze.orders") < order.index("silver.orders")
     assert graph.upstream("silver.orders") == {"bronze.orders", "silver.customers"}
@@ -423,7 +422,8 @@ def test_run_pipeline_raises_validation_error_listing_every_problem(tmp_path: Pa
     with pytest.raises(ValidationError) as info:
         run_pipeline(p, engine=PolarsDeltaEngine(str(lake)), landing=tmp_path / "landing")
     problems = [
-        "silver.orders: expectation 'known' refers to table 'silver.nowhere', which is not defined",
+        "silver.orders: expectation 'known' refers to table 'silver.nowhere', which is not "
+        "defined",
         "gold.totals: parameter 'silver_order' names no table; declare it, or use "
         "inputs={'silver_order': 'layer.name'}",
     ]

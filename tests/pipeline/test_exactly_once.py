@@ -34,7 +34,8 @@ class DiskFull(OSError):
 def build() -> Pipeline:
     p = Pipeline("once")
     p.source("orders", format="jsonl", columns=["order_id", "amount"])
-    positive = expect("positive_amount", nw.col("amount") > 0, action="quarantine", severity="high")
+    positive = expect("positive_amount", nw.col("amount") > 0, action="quarantine",
+                      severity="high")
 
     @p.table(
         layer="silver",
@@ -42,9 +43,8 @@ def build() -> Pipeline:
         expectations=[
             positive,
             expect("small", nw.col("amount") < 100, action="warn", severity="low"),
-            expect(
-                "not_blocked", nw.col("order_id") != "BLOCKED", action="fail", severity="critical"
-            ),
+            expect("not_blocked", nw.col("order_id") != "BLOCKED", action="fail",
+                   severity="critical"),
         ],
     )
     def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
@@ -100,10 +100,8 @@ class Shop:
         placed = Counter(self.sources(target) + self.sources(quarantine))
         assert placed == Counter(self.sources("bronze.orders"))
         assert set(placed.values()) == {1}
-        amounts = (
-            self.read(quarantine)
-            .get_column("record")
-            .map_elements(lambda r: json.loads(r)["amount"], return_dtype=pl.Float64)
+        amounts = self.read(quarantine).get_column("record").map_elements(
+            lambda r: json.loads(r)["amount"], return_dtype=pl.Float64
         )
         assert (amounts <= 0).all()
         assert (self.read(target).get_column("amount") > 0).all()
@@ -245,9 +243,7 @@ def test_new_files_arriving_before_the_rerun_do_not_double_quarantine(
     shop.assert_exactly_once(target)
     quarantine = "quarantine." + target.partition(".")[2]
     assert sorted(shop.read(quarantine).get_column("_source")) == [
-        "orders/orders-1.jsonl:2",
-        "orders/orders-1.jsonl:4",
-        "orders/orders-2.jsonl:2",
+        "orders/orders-1.jsonl:2", "orders/orders-1.jsonl:4", "orders/orders-2.jsonl:2",
         "orders/orders-3.jsonl:1",
     ]
 
@@ -276,30 +272,21 @@ def test_event_log_brackets_a_run_and_records_each_flow(shop: Shop) -> None:
 
     bronze = flows["bronze.orders"]
     assert (bronze["kind"], bronze["rows_read"], bronze["rows_written"], bronze["files"]) == (
-        "source",
-        5,
-        5,
-        1,
+        "source", 5, 5, 1
     )
     assert bronze["expectations"] is None
 
     orders = flows["silver.orders"]
     assert (orders["kind"], orders["rows_read"], orders["rows_written"]) == ("upsert", 5, 3)
     assert (orders["rows_quarantined"], orders["rows_dropped"], orders["rows_duplicate"]) == (
-        2,
-        0,
-        0,
+        2, 0, 0
     )
     assert json.loads(orders["expectations"]) == [
-        {
-            "name": "positive_amount",
-            "action": "quarantine",
-            "severity": "high",
-            "passed": 3,
-            "failed": 2,
-        },
+        {"name": "positive_amount", "action": "quarantine", "severity": "high",
+         "passed": 3, "failed": 2},
         {"name": "small", "action": "warn", "severity": "low", "passed": 4, "failed": 1},
-        {"name": "not_blocked", "action": "fail", "severity": "critical", "passed": 5, "failed": 0},
+        {"name": "not_blocked", "action": "fail", "severity": "critical",
+         "passed": 5, "failed": 0},
     ]
     # (4·3 + 1·4 + 8·5) / (4·5 + 1·5 + 8·5) = 56 / 65
     assert orders["quality_score"] == round(100 * 56 / 65, 2) == 86.15
@@ -330,8 +317,7 @@ def test_event_log_records_a_failed_flow_and_what_it_blocked(shop: Shop) -> None
     )
     assert failed["delta_version"] is None
     assert (rows["gold.total"]["status"], rows["gold.total"]["message"]) == (
-        "skipped",
-        "upstream failed: silver.orders",
+        "skipped", "upstream failed: silver.orders"
     )
     assert rows["silver.order_log"]["status"] == "completed"
     assert log.filter(pl.col("event_type") == "run_end").get_column("status").to_list() == [
@@ -384,19 +370,13 @@ def test_a_replayed_flow_logs_each_expectation_once(shop: Shop) -> None:
     rerun = shop.run()
     flow = rerun.flow("silver.orders")
     assert (flow.rows_read, flow.rows_quarantined) == (5, 2)
-    log = (
-        events(shop)
-        .filter((pl.col("run_id") == rerun.run_id) & (pl.col("table") == "silver.orders"))
-        .row(0, named=True)
-    )
+    log = events(shop).filter(
+        (pl.col("run_id") == rerun.run_id) & (pl.col("table") == "silver.orders")
+    ).row(0, named=True)
     assert json.loads(log["expectations"]) == [
-        {
-            "name": "positive_amount",
-            "action": "quarantine",
-            "severity": "high",
-            "passed": 3,
-            "failed": 2,
-        },
+        {"name": "positive_amount", "action": "quarantine", "severity": "high",
+         "passed": 3, "failed": 2},
         {"name": "small", "action": "warn", "severity": "low", "passed": 5, "failed": 0},
-        {"name": "not_blocked", "action": "fail", "severity": "critical", "passed": 5, "failed": 0},
+        {"name": "not_blocked", "action": "fail", "severity": "critical",
+         "passed": 5, "failed": 0},
     ]

@@ -69,9 +69,8 @@ def build(seen_this: list[Any] | None = None) -> Pipeline:
     @p.table(
         layer="silver",
         kind=Upsert(keys=["customer_id"]),
-        expectations=[
-            expect("well_formed", well_formed(), action="quarantine", severity="critical")
-        ],
+        expectations=[expect("well_formed", well_formed(), action="quarantine",
+                             severity="critical")],
     )
     def customers(bronze_customers: nw.LazyFrame) -> nw.LazyFrame:
         return bronze_customers.drop("_ingested_at")
@@ -81,21 +80,13 @@ def build(seen_this: list[Any] | None = None) -> Pipeline:
         kind=Upsert(keys=["order_id"], sequence_by="updated_at"),
         expectations=[
             expect("well_formed", well_formed(), action="quarantine", severity="critical"),
-            expect(
-                "valid_order_id",
-                nw.col("order_id").str.starts_with("O"),
-                action="quarantine",
-                severity="medium",
-            ),
+            expect("valid_order_id", nw.col("order_id").str.starts_with("O"),
+                   action="quarantine", severity="medium"),
             expect("positive_amount", nw.col("amount") > 0, action="drop", severity="medium"),
             expect("big_order", nw.col("amount") >= 10, action="warn", severity="low"),
             expect_exists("customer_exists", "customer_id", ref="silver.customers"),
-            expect(
-                "sane_amount",
-                (nw.col("amount") < 1000) | nw.col("amount").is_null(),
-                action="fail",
-                severity="critical",
-            ),
+            expect("sane_amount", (nw.col("amount") < 1000) | nw.col("amount").is_null(),
+                   action="fail", severity="critical"),
         ],
     )
     def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
@@ -114,7 +105,9 @@ def build(seen_this: list[Any] | None = None) -> Pipeline:
             seen_this.append(
                 None if this is None else sorted(this.collect().get_column("customer_id"))
             )
-            return bronze_customers.select("customer_id").filter(~nw.col("customer_id").is_null())
+            return bronze_customers.select("customer_id").filter(
+                ~nw.col("customer_id").is_null()
+            )
 
     return p
 
@@ -205,13 +198,8 @@ def test_first_run_completes_every_table(shop: Lake, first: RunResult) -> None:
         ("gold.customer_totals", "completed"),
     ]
     assert set(shop.versions()) == {
-        "bronze.customers",
-        "bronze.orders",
-        "silver.customers",
-        "silver.orders",
-        "quarantine.customers",
-        "quarantine.orders",
-        "gold.customer_totals",
+        "bronze.customers", "bronze.orders", "silver.customers", "silver.orders",
+        "quarantine.customers", "quarantine.orders", "gold.customer_totals",
         "_system.event_log",
     }
     assert set(shop.versions().values()) == {0}
@@ -227,12 +215,8 @@ def test_bronze_keeps_text_provenance_rescued_and_corrupt_lines(
         ("O2", "5", "orders/orders-1.jsonl:2", None),
         ("O3", "-3", "orders/orders-1.jsonl:3", None),
         ("O4", "40", "orders/orders-1.jsonl:4", None),
-        (
-            None,
-            None,
-            "orders/orders-1.jsonl:5",
-            json.dumps({"_corrupt_record": CORRUPT_ORDER}, separators=(",", ":")),
-        ),
+        (None, None, "orders/orders-1.jsonl:5", json.dumps({"_corrupt_record": CORRUPT_ORDER},
+                                                          separators=(",", ":"))),
         ("O6", "12", "orders/orders-1.jsonl:6", '{"coupon":"SAVE10"}'),
         ("O1", "30", "orders/orders-1.jsonl:7", None),
         ("X8", "50", "orders/orders-1.jsonl:8", None),
@@ -288,42 +272,22 @@ def test_quarantine_holds_removed_rows_with_rule_severity_source_and_record(
 ) -> None:
     quarantine = shop.read("quarantine.orders").sort("_source")
     assert quarantine.columns == [
-        "table",
-        "rule",
-        "failed_rules",
-        "severity",
-        "run_id",
-        "quarantined_at",
-        "_source",
-        "_batch_id",
-        "record",
+        "table", "rule", "failed_rules", "severity", "run_id", "quarantined_at", "_source",
+        "_batch_id", "record",
     ]
     assert quarantine.select("table", "rule", "failed_rules", "severity", "_source").rows() == [
-        ("silver.orders", "customer_exists", "customer_exists", "high", "orders/orders-1.jsonl:4"),
-        (
-            "silver.orders",
-            "well_formed",
-            "well_formed,valid_order_id",
-            "critical",
-            "orders/orders-1.jsonl:5",
-        ),
-        (
-            "silver.orders",
-            "valid_order_id",
-            "valid_order_id,customer_exists",
-            "medium",
-            "orders/orders-1.jsonl:8",
-        ),
+        ("silver.orders", "customer_exists", "customer_exists", "high",
+         "orders/orders-1.jsonl:4"),
+        ("silver.orders", "well_formed", "well_formed,valid_order_id", "critical",
+         "orders/orders-1.jsonl:5"),
+        ("silver.orders", "valid_order_id", "valid_order_id,customer_exists", "medium",
+         "orders/orders-1.jsonl:8"),
     ]
     assert quarantine.get_column("run_id").unique().to_list() == [first.run_id]
     records = [json.loads(r) for r in quarantine.get_column("record")]
     assert records[0] == {
-        "order_id": "O4",
-        "customer_id": "C9",
-        "amount": 40.0,
-        "updated_at": "2024-01-01",
-        "_rescued_data": None,
-        "_source": "orders/orders-1.jsonl:4",
+        "order_id": "O4", "customer_id": "C9", "amount": 40.0, "updated_at": "2024-01-01",
+        "_rescued_data": None, "_source": "orders/orders-1.jsonl:4",
         "_batch_id": first.run_id,
     }
     assert json.loads(records[1]["_rescued_data"]) == {"_corrupt_record": CORRUPT_ORDER}
@@ -415,14 +379,11 @@ def test_a_second_run_without_new_files_writes_nothing(shop: Lake, first: RunRes
 
 def test_a_new_file_is_read_alone_and_upserted_by_sequence(shop: Lake, first: RunResult) -> None:
     """Regression: read_appended once returned a Series and failed every incremental run."""
-    shop.write_orders(
-        "orders-2.jsonl",
-        [
-            order("O1", "C1", 99, "2023-12-31"),  # a late, older version: must not win
-            order("O2", "C2", 7, "2024-02-01"),  # newer: replaces O2
-            order("O9", "C4", 15, "2024-02-01"),  # new key
-        ],
-    )
+    shop.write_orders("orders-2.jsonl", [
+        order("O1", "C1", 99, "2023-12-31"),  # a late, older version: must not win
+        order("O2", "C2", 7, "2024-02-01"),  # newer: replaces O2
+        order("O9", "C4", 15, "2024-02-01"),  # new key
+    ])
     before = shop.versions()
     run = shop.run()
     assert run.status == "completed"
@@ -438,9 +399,7 @@ def test_a_new_file_is_read_alone_and_upserted_by_sequence(shop: Lake, first: Ru
         ("O9", 15.0, "orders/orders-2.jsonl:3"),
     ]
     assert shop.rows("gold.customer_totals", "customer_id", "total") == [
-        ("C1", 30.0),
-        ("C2", 19.0),
-        ("C4", 15.0),
+        ("C1", 30.0), ("C2", 19.0), ("C4", 15.0),
     ]
     assert shop.read("quarantine.orders").height == 3
     assert run.flow("silver.customers").status == "skipped"
@@ -455,14 +414,11 @@ def test_an_older_version_in_a_later_file_of_the_same_batch_does_not_win(
     lake = make_lake()
     lake.write("customers/customers-1.csv", "customer_id,name\nC1,Ann\n")
     lake.write_orders("orders-1.jsonl", [order("O1", "C1", 30, "2024-01-03")])
-    lake.write_orders(
-        "orders-2.jsonl",
-        [
-            order("O1", "C1", 20, "2024-01-01"),
-            order("O2", "C1", 11, "2024-01-01"),
-            order("O2", "C1", 11, "2024-01-01"),  # an exact duplicate
-        ],
-    )
+    lake.write_orders("orders-2.jsonl", [
+        order("O1", "C1", 20, "2024-01-01"),
+        order("O2", "C1", 11, "2024-01-01"),
+        order("O2", "C1", 11, "2024-01-01"),  # an exact duplicate
+    ])
     run = lake.run()
     flow = run.flow("silver.orders")
     assert (flow.rows_read, flow.rows_written, flow.rows_duplicate) == (4, 2, 2)
@@ -493,9 +449,7 @@ def test_a_batch_that_changes_no_silver_row_is_consumed_once(
     assert flow.status == "completed"
     assert getattr(flow, counted) == 1
     assert shop.rows("silver.orders", "order_id", "amount") == [
-        ("O1", 30.0),
-        ("O2", 5.0),
-        ("O6", 12.0),
+        ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
     ]
     quarantined = 4 if counted == "rows_quarantined" else 3
     assert shop.read("quarantine.orders").height == quarantined
@@ -514,9 +468,7 @@ def test_a_bronze_rebuild_alone_makes_the_next_run_rebuild_silver(
     run = shop.run()
     assert run.flow("silver.orders").rows_read == 8
     assert shop.rows("silver.orders", "order_id", "amount") == [
-        ("O1", 30.0),
-        ("O2", 5.0),
-        ("O6", 12.0),
+        ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
     ]
     assert shop.read("quarantine.orders").height == 3
     assert set(shop.read("silver.orders").get_column("_batch_id")) == {
@@ -524,7 +476,9 @@ def test_a_bronze_rebuild_alone_makes_the_next_run_rebuild_silver(
     }
 
 
-def test_full_refresh_rebuilds_every_table_without_doubling(shop: Lake, first: RunResult) -> None:
+def test_full_refresh_rebuilds_every_table_without_doubling(
+    shop: Lake, first: RunResult
+) -> None:
     before = shop.versions()
     run = shop.run(full_refresh=True)
     assert {f.status for f in run.flows} == {"completed"}
@@ -536,9 +490,7 @@ def test_full_refresh_rebuilds_every_table_without_doubling(shop: Lake, first: R
     assert shop.read("quarantine.orders").height == 3
     assert shop.read("quarantine.customers").height == 1
     assert shop.rows("silver.orders", "order_id", "amount") == [
-        ("O1", 30.0),
-        ("O2", 5.0),
-        ("O6", 12.0),
+        ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
     ]
     assert run.flow("silver.orders").rows_read == 8
     assert shop.read("bronze.orders").get_column("_batch_id").unique().to_list() == [run.run_id]
@@ -556,8 +508,7 @@ def test_select_runs_only_the_chosen_tables(shop: Lake) -> None:
 
     run = shop.run(select=["customers"])  # a bare name: bronze.customers and silver.customers
     assert [(f.table, f.status) for f in run.flows] == [
-        ("bronze.customers", "skipped"),
-        ("silver.customers", "completed"),
+        ("bronze.customers", "skipped"), ("silver.customers", "completed"),
     ]
     run = shop.run(select=["silver.orders"])
     assert [(f.table, f.status) for f in run.flows] == [("silver.orders", "completed")]
@@ -568,11 +519,8 @@ def test_select_runs_only_the_chosen_tables(shop: Lake) -> None:
 def test_select_of_an_unknown_table_names_the_tables(shop: Lake) -> None:
     from shoplake import ShoplakeError
 
-    with pytest.raises(
-        ShoplakeError,
-        match=r"^--select 'silver\.nope' matches no table; "
-        r"the tables are: bronze\.customers, bronze\.orders, ",
-    ):
+    with pytest.raises(ShoplakeError, match=r"^--select 'silver\.nope' matches no table; "
+                       r"the tables are: bronze\.customers, bronze\.orders, "):
         shop.run(select=["silver.nope"])
     assert not shop.lake.exists()
 
@@ -651,10 +599,9 @@ def bronze_items(make_lake: MakeLake, text: str) -> tuple[RunResult, Callable[[]
     lake = make_lake(p)
     lake.write("items/items-1.csv", text)
     run = lake.run()
-    return (
-        run,
-        lambda: lake.read("bronze.items").select("id", "qty", "_source", "_rescued_data").rows(),
-    )
+    return run, lambda: lake.read("bronze.items").select(
+        "id", "qty", "_source", "_rescued_data"
+    ).rows()
 
 
 def test_malformed_csv_lines_keep_their_text_and_line(make_lake: MakeLake) -> None:
