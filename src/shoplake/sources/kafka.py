@@ -142,7 +142,7 @@ class KafkaBatchReader:
         for tp in partitions:
             start = self._recorded(tp.partition)
             tp.offset = self._kafka.OFFSET_BEGINNING if start is None else start
-            self.position[tp.partition] = 0 if start is None else start
+            self.position[tp.partition] = self._first_offset(tp) if start is None else start
             self.assigned.add(tp.partition)
         if self._cooperative(consumer):
             consumer.incremental_assign(partitions)
@@ -150,6 +150,15 @@ class KafkaBatchReader:
             consumer.assign(partitions)
         if self._notify:
             self._notify(sorted(self.assigned))
+
+    def _first_offset(self, tp: Any) -> int:
+        # Retention may have deleted the start of a partition: reading "from the
+        # beginning" starts at its low watermark, which --available-now must know.
+        try:
+            low, _ = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        except self._kafka.KafkaException:
+            return 0
+        return max(int(low), 0)
 
     def _revoke(self, consumer: Any, partitions: list[Any]) -> None:
         lost = {tp.partition for tp in partitions}
