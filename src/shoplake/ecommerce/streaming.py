@@ -153,10 +153,22 @@ def dedupe_and_mark_late(
     return nw.concat([good.select(columns), bad.select(columns)], how="vertical")
 
 
+def _every(window: timedelta) -> str:
+    """A truncation interval in its largest whole unit (``1m``, not ``60s``): some
+    backends (DuckDB) only truncate to a multiple of one unit."""
+    seconds = int(window.total_seconds())
+    if seconds <= 0:
+        raise ValueError(f"the window must be at least one second, got {window}")
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def realtime_windows(new: nw.LazyFrame, events: nw.LazyFrame, window: timedelta) -> nw.LazyFrame:
     """Sales per tumbling window, state, country and category, for the windows ``new``
     touched (recomputed from every stored event in them)."""
-    every = f"{int(window.total_seconds())}s"
+    every = _every(window)
 
     def windowed(frame: nw.LazyFrame) -> nw.LazyFrame:
         return frame.with_columns(nw.col("event_ts").dt.truncate(every).alias("window_start"))
