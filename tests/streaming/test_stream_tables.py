@@ -57,6 +57,9 @@ def test_poison_messages_are_quarantined_and_the_stream_moves_on(
     _stream_all(kafka, topic, tmp_path / "lake", tmp_path / "landing")
 
     assert _read(tmp_path / "lake", "bronze.order_events").height == len(good) + len(poison)
+    log = _read(tmp_path / "lake", "_system.event_log")
+    bronze_rows = log.filter(pl.col("table") == "bronze.order_events")["rows_written"]
+    assert bronze_rows.sum() == len(good) + len(poison)  # each micro-batch is logged
     silver = _read(tmp_path / "lake", "silver.order_events")
     assert sorted(silver["event_id"]) == sorted(f"e-{i}" for i in range(20))
     quarantine = _read(tmp_path / "lake", "quarantine.order_events")

@@ -47,8 +47,12 @@ def run_pipeline(
     select: Iterable[str] | None = None,
     full_refresh: bool = False,
     progress: Progress | None = None,
+    done: Iterable[FlowResult] = (),
 ) -> RunResult:
     """Process what is new for the selected tables and log the run.
+
+    ``done`` are flows already run for this update outside the graph (a stream's
+    micro-batch into bronze): they are reported and logged with it.
 
     A failing flow stops only the tables downstream of it; the run is then
     reported as failed, and every table stays at its last committed version.
@@ -59,7 +63,7 @@ def run_pipeline(
     refs = select_tables(graph, select)
     started = datetime.now(UTC).replace(tzinfo=None)
     ctx = FlowContext(engine, new_run_id(started), started, full_refresh)
-    run = RunResult(ctx.run_id)
+    run = RunResult(ctx.run_id, list(done))
     clock = time.perf_counter()
     failed: set[str] = set()
     for ref in refs:

@@ -213,10 +213,11 @@ def run_kafka_stream(
     stats = StreamStats()
     clock = time.perf_counter()
 
-    def run_downstream() -> RunResult | None:
+    def run_downstream(bronze: FlowResult | None = None) -> RunResult | None:
         if not downstream:
             return None
-        run = run_pipeline(pipeline, engine=engine, landing=landing, select=downstream)
+        done = [bronze] if bronze is not None else []
+        run = run_pipeline(pipeline, engine=engine, landing=landing, select=downstream, done=done)
         stats.runs.append(run)
         return run
 
@@ -262,15 +263,27 @@ def run_kafka_stream(
             )
             if batch.count:
                 pause_point("bronze_before_commit")
+                clock_batch = time.perf_counter()
                 written, skipped = write_bronze(
                     engine, ref, topic, batch.rows, batch.next_offsets, new_run_id(started)
                 )
                 pause_point("bronze_after_commit")
+                bronze = FlowResult(
+                    table=ref,
+                    kind="stream",
+                    status="completed",
+                    rows_read=batch.count,
+                    rows_written=written,
+                    rows_duplicate=skipped,
+                    version=engine.version(ref),
+                    duration_s=time.perf_counter() - clock_batch,
+                    message=f"kafka {topic}: offsets {dict(sorted(batch.next_offsets.items()))}",
+                )
                 reader.advanced(batch.next_offsets)
                 stats.batches += 1
                 stats.events += written
                 stats.replayed += skipped
-                run = run_downstream() if written else None
+                run = run_downstream(bronze) if written else None
                 if on_batch:
                     on_batch(batch, written, run)
                 if run is not None:
