@@ -174,3 +174,44 @@ def test_rebalance_between_two_consumers_in_one_group(
     values = set(bronze["value"].to_list())
     assert set(first) <= values and set(second) <= values
     assert bronze.height == written["a"] + written["b"]
+
+
+def test_a_replayed_batch_writes_only_what_is_new(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from shoplake.pipeline.streaming import write_bronze
+    from shoplake.sources.kafka import BRONZE_SCHEMA
+
+    def batch(partition: int, first: int, last: int) -> pa.Table:
+        offsets = list(range(first, last + 1))
+        n = len(offsets)
+        return pa.table(
+            {
+                "topic": ["t"] * n,
+                "partition": [partition] * n,
+                "offset": offsets,
+                "key": [None] * n,
+                "timestamp": [None] * n,
+                "value": [f"v{partition}-{o}".encode() for o in offsets],
+                "_source": [f"t:{partition}:{o}" for o in offsets],
+                "_batch_id": ["b"] * n,
+                "_ingested_at": [None] * n,
+            },
+            schema=BRONZE_SCHEMA,
+        )
+
+    engine = PolarsDeltaEngine(str(tmp_path / "lake"))
+    ref = "bronze.order_events"
+    assert write_bronze(engine, ref, "t", batch(0, 0, 9), {0: 10}, "r1", {0: 0}) == (10, 0)
+    # Offsets 5..14 of partition 0 again (a zombie's or a retried batch) plus partition 1.
+    rows = pa.concat_tables([batch(0, 5, 14), batch(1, 0, 2)])
+    assert write_bronze(engine, ref, "t", rows, {0: 15, 1: 3}, "r2", {0: 5, 1: 0}) == (8, 5)
+    # Nothing new at all: no commit.
+    version = engine.version(ref)
+    assert write_bronze(engine, ref, "t", batch(1, 0, 2), {1: 3}, "r3", {1: 0}) == (0, 3)
+    assert engine.version(ref) == version
+    stored = pl.read_delta(str(tmp_path / "lake" / "bronze" / "order_events"))
+    assert stored.height == 18
+    assert stored.select("partition", "offset").n_unique() == 18
+    assert engine.consumed(ref, offset_app_id("t", 0)) == 15
+    assert engine.consumed(ref, offset_app_id("t", 1)) == 3

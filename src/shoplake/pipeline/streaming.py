@@ -88,20 +88,29 @@ def write_bronze(
     rows: pa.Table,
     next_offsets: Mapping[int, int],
     run_id: str,
+    first_offsets: Mapping[int, int] | None = None,
 ) -> tuple[int, int]:
     """Append a micro-batch and its offsets in one commit; (rows written, rows skipped).
 
     Rows at offsets the table already holds are dropped first, which also makes a
-    retry after an "outcome unknown" commit error safe.
+    retry after an "outcome unknown" commit error safe. ``first_offsets`` (each
+    partition's lowest offset in ``rows``) lets the usual case skip that filter.
     """
+    first_offsets = first_offsets or {}
     for attempt in (1, 2):
         recorded = {p: engine.consumed(ref, offset_app_id(topic, p)) for p in next_offsets}
-        keep = pa.array([True] * rows.num_rows, pa.bool_())
-        for p, start in recorded.items():
-            if start is not None:
-                stale = pc.and_(pc.equal(rows["partition"], p), pc.less(rows["offset"], start))
-                keep = pc.and_(keep, pc.invert(stale))
-        fresh = rows.filter(keep)
+        fresh = rows
+        behind = {
+            p: start
+            for p, start in recorded.items()
+            if start is not None and start > first_offsets.get(p, -1)
+        }
+        if behind:  # only after a restart or rebalance: drop what is already stored
+            stale = None
+            for p, start in behind.items():
+                old = pc.and_(pc.equal(rows["partition"], p), pc.less(rows["offset"], start))
+                stale = old if stale is None else pc.or_(stale, old)
+            fresh = rows.filter(pc.invert(stale))
         transactions = {
             offset_app_id(topic, p): n
             for p, n in next_offsets.items()
@@ -265,7 +274,13 @@ def run_kafka_stream(
                 pause_point("bronze_before_commit")
                 clock_batch = time.perf_counter()
                 written, skipped = write_bronze(
-                    engine, ref, topic, batch.rows, batch.next_offsets, new_run_id(started)
+                    engine,
+                    ref,
+                    topic,
+                    batch.rows,
+                    batch.next_offsets,
+                    new_run_id(started),
+                    batch.first_offsets,
                 )
                 pause_point("bronze_after_commit")
                 bronze = FlowResult(

@@ -82,6 +82,7 @@ class Batch:
 
     rows: pa.Table
     next_offsets: dict[int, int] = field(default_factory=dict)
+    first_offsets: dict[int, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -221,7 +222,7 @@ class KafkaBatchReader:
         partitions = pa.array(list(map(message.partition, messages)), pa.int32())
         offsets = pa.array(list(map(message.offset, messages)), pa.int64())
         stamps = list(map(_SECOND, map(message.timestamp, messages)))
-        topic = pa.array([self.topic] * n, pa.string())
+        topic = pa.repeat(pa.scalar(self.topic, pa.string()), n)
         source = pc.binary_join_element_wise(
             topic, pc.cast(partitions, pa.string()), pc.cast(offsets, pa.string()), ":"
         )
@@ -234,19 +235,24 @@ class KafkaBatchReader:
                 pa.array(stamps, pa.timestamp("ms")),
                 pa.array(list(map(message.value, messages)), pa.binary()),
                 source,
-                pa.array([batch_id] * n, pa.string()),
-                pa.array([ingested_at] * n, pa.timestamp("us")),
+                pa.repeat(pa.scalar(batch_id, pa.string()), n),
+                pa.repeat(pa.scalar(ingested_at, pa.timestamp("us")), n),
             ],
             schema=BRONZE_SCHEMA,
         )
         next_offsets: dict[int, int] = {}
+        first_offsets: dict[int, int] = {}
         if n:
-            grouped = rows.group_by("partition").aggregate([("offset", "max")])
-            for p, last in zip(
-                grouped["partition"].to_pylist(), grouped["offset_max"].to_pylist(), strict=True
+            grouped = rows.group_by("partition").aggregate([("offset", "min"), ("offset", "max")])
+            for p, first, last in zip(
+                grouped["partition"].to_pylist(),
+                grouped["offset_min"].to_pylist(),
+                grouped["offset_max"].to_pylist(),
+                strict=True,
             ):
                 next_offsets[int(p)] = int(last) + 1
-        return Batch(rows, next_offsets)
+                first_offsets[int(p)] = int(first)
+        return Batch(rows, next_offsets, first_offsets)
 
     def advanced(self, next_offsets: Mapping[int, int]) -> None:
         """Record that data up to ``next_offsets`` is stored; commit them to the broker
