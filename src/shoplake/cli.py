@@ -439,10 +439,11 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-from shoplake import cli_cdc, cli_gold, cli_observe  # noqa: E402
+from shoplake import cli_cdc, cli_gold, cli_observe, cli_stream  # noqa: E402
 
 cli_cdc.register(app)
 cli_gold.register(app)
+cli_stream.register(app)
 register_ingest(app)
 cli_observe.register(app)
 

@@ -26,6 +26,7 @@ from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.incremental import OrderCustomers, OrderMonths, by_year_month
 from shoplake.ecommerce.operations import add_operations_tables
 from shoplake.ecommerce.star import add_star_tables
+from shoplake.ecommerce.streaming import add_stream_tables
 
 
 def _well_formed() -> object:
@@ -264,4 +265,5 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     add_operations_tables(p)
     add_aggregate_tables(p)
     add_star_tables(p)
+    add_stream_tables(p)
     return p

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from urllib.parse import unquote
@@ -47,9 +48,20 @@ class PolarsDeltaEngine:
 
     name = "polars"
 
-    def __init__(self, lake: str, storage_options: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        lake: str,
+        storage_options: Mapping[str, str] | None = None,
+        *,
+        reuse_snapshots: bool = False,
+    ) -> None:
         self.lake = lake.rstrip("/")
         self.storage_options = dict(storage_options) if storage_options else None
+        # A long-running stream asks for table versions dozens of times per micro-batch:
+        # refreshing a kept snapshot reads only the new log entries (≈1 ms, not ≈13 ms).
+        # Only for a process whose tables are not deleted and recreated under it.
+        self._snapshots: dict[str, DeltaTable] | None = {} if reuse_snapshots else None
+        self._lock = threading.Lock()
 
     # -- locating -----------------------------------------------------------------------
     def uri(self, ref: str) -> str:
@@ -57,6 +69,19 @@ class PolarsDeltaEngine:
         return f"{self.lake}/{layer}/{name}"
 
     def _table(self, ref: str, version: int | None = None) -> DeltaTable | None:
+        if version is None and self._snapshots is not None:
+            with self._lock:
+                kept = self._snapshots.get(ref)
+                if kept is not None:
+                    kept.update_incremental()
+                    return kept
+                table = self._load(ref, None)
+                if table is not None:
+                    self._snapshots[ref] = table
+                return table
+        return self._load(ref, version)
+
+    def _load(self, ref: str, version: int | None) -> DeltaTable | None:
         try:
             return DeltaTable(self.uri(ref), version=version, storage_options=self.storage_options)
         except TableNotFoundError:

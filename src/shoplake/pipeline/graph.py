@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shoplake.pipeline.expectations import ExistsIn
-from shoplake.pipeline.tables import LAYERS, THIS, Definition, Pipeline, SourceDef
+from shoplake.pipeline.tables import (
+    LAYERS,
+    THIS,
+    Definition,
+    Pipeline,
+    SourceDef,
+    StreamSourceDef,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def build_graph(pipeline: Pipeline) -> Graph:
                     f"{ref}: expectation '{rule.name}' refers to table '{rule.ref}', "
                     "which is not defined"
                 )
-        if isinstance(definition, SourceDef):
+        if isinstance(definition, SourceDef | StreamSourceDef):
             inputs[ref] = resolved
             continue
         explicit = dict(definition.explicit_inputs)

@@ -15,7 +15,7 @@ from shoplake.pipeline.flows import FlowContext, run_table
 from shoplake.pipeline.graph import Graph, build_graph
 from shoplake.pipeline.ingest import IngestOptions, run_source
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
-from shoplake.pipeline.tables import Pipeline, SourceDef
+from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
 
 Progress = Callable[[str, FlowResult | None], None]
 
@@ -49,8 +49,12 @@ def run_pipeline(
     progress: Progress | None = None,
     run_id: str | None = None,
     ingest: IngestOptions | None = None,
+    done: Iterable[FlowResult] = (),
 ) -> RunResult:
     """Process what is new for the selected tables and log the run.
+
+    ``done`` are flows already run for this update outside the graph (a stream's
+    micro-batch into bronze): they are reported and logged with it.
 
     A failing flow stops only the tables downstream of it; the run is then
     reported as failed, and every table stays at its last committed version.
@@ -63,7 +67,7 @@ def run_pipeline(
     refs = select_tables(graph, select)
     started = datetime.now(UTC).replace(tzinfo=None)
     ctx = FlowContext(engine, run_id or new_run_id(started), started, full_refresh)
-    run = RunResult(ctx.run_id)
+    run = RunResult(ctx.run_id, list(done))
     clock = time.perf_counter()
     failed: set[str] = set()
     for ref in refs:
@@ -81,9 +85,13 @@ def run_pipeline(
             failed.add(ref)
         else:
             try:
+                where = Path(landing) if isinstance(landing, str) else landing
                 if isinstance(definition, SourceDef):
-                    where = Path(landing) if isinstance(landing, str) else landing
                     result = run_source(ctx, definition, where, ingest)
+                elif isinstance(definition, StreamSourceDef):
+                    from shoplake.pipeline.streaming import run_stream_files
+
+                    result = run_stream_files(ctx, definition, where)
                 else:
                     result = run_table(ctx, definition, graph)
                     if result.message.startswith("replayed"):

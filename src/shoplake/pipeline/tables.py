@@ -89,7 +89,38 @@ class SourceDef:
         return f"{self.layer}.{self.name}"
 
 
-Definition = TableDef | SourceDef
+@dataclass(frozen=True)
+class StreamSourceDef:
+    """A bronze table of raw messages: fed by a Kafka topic (``shoplake stream``) or, with
+    no broker, by JSON-lines files in ``<landing>/<name>/``, one message per line.
+
+    Rows keep the payload as received (``value``, bytes) with its topic, partition,
+    offset, key and timestamp; parsing is left to the tables that read it.
+    """
+
+    name: str
+    description: str = ""
+    layer: str = "bronze"
+    kind: Kind = field(default_factory=Append)
+    rules: tuple[Rule, ...] = ()
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+Definition = TableDef | SourceDef | StreamSourceDef
+
+
+@dataclass(frozen=True)
+class FeedDef:
+    """Rows derived from one table's new rows, appended to another table (typically
+    another source's bronze), once each: see :meth:`Pipeline.feed`."""
+
+    target: str
+    stream: str
+    fn: Callable[..., object]
 
 
 def _check_name(what: str, name: str) -> None:
@@ -116,6 +147,7 @@ class Pipeline:
     def __init__(self, name: str) -> None:
         self.name = name
         self._definitions: dict[str, Definition] = {}
+        self._feeds: list[FeedDef] = []
 
     @property
     def definitions(self) -> dict[str, Definition]:
@@ -176,6 +208,45 @@ class Pipeline:
             schema_mode=schema_mode,
             hints=tuple(sorted((hints or {}).items())),
         )
+        self._add(definition)
+        return definition
+
+    @property
+    def feeds(self) -> list[FeedDef]:
+        return list(self._feeds)
+
+    def feed(self, *, into: str, stream: str) -> Callable[[Callable[..., object]], FeedDef]:
+        """Declare that the new rows of ``stream`` also feed table ``into`` (say, order
+        events feeding ``bronze.orders``): the decorated function maps them to ``into``'s
+        columns. The streaming flow appends them once each, after ``stream`` commits,
+        recording the version it consumed in the same commit.
+
+        Example::
+
+            @pipeline.feed(into="bronze.orders", stream="silver.order_events")
+            def orders_from_events(events):
+                return events.select(...)
+        """
+        for ref in (into, stream):
+            if "." not in ref:
+                raise DefinitionError(f"feed: {ref!r} must be a table ref like 'bronze.orders'")
+
+        def decorate(fn: Callable[..., object]) -> FeedDef:
+            definition = FeedDef(into, stream, fn)
+            self._feeds.append(definition)
+            return definition
+
+        return decorate
+
+    def stream_source(self, name: str, *, description: str = "") -> StreamSourceDef:
+        """Declare a message stream; it becomes the bronze table ``bronze.<name>``.
+
+        Example::
+
+            pipeline.stream_source("order_events")   # shoplake stream --topic order_events
+        """
+        _check_name("stream source", name)
+        definition = StreamSourceDef(name, description)
         self._add(definition)
         return definition
 

@@ -18,13 +18,27 @@ from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.flows import as_lazy
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.kinds import ApplyChanges, Upsert
-from shoplake.pipeline.tables import THIS, Pipeline, SourceDef
+from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, StreamSourceDef
 
 BRONZE_META: Mapping[str, nw.dtypes.DType] = {
     "_rescued_data": nw.String(),
     "_source": nw.String(),
     "_ingested_at": nw.Datetime("us"),
     "_batch_id": nw.String(),
+}
+
+
+# The columns of a stream source's bronze table (sources/kafka.py BRONZE_SCHEMA).
+STREAM_BRONZE: dict[str, nw.dtypes.DType] = {
+    "topic": nw.String(),
+    "partition": nw.Int32(),
+    "offset": nw.Int64(),
+    "key": nw.Binary(),
+    "timestamp": nw.Datetime("ms"),
+    "value": nw.Binary(),
+    "_source": nw.String(),
+    "_batch_id": nw.String(),
+    "_ingested_at": nw.Datetime("us"),
 }
 
 
@@ -41,6 +55,9 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
             schema: dict[str, nw.dtypes.DType] = {c: nw.String() for c in definition.columns}
             schema.update(BRONZE_META)
             schemas[ref] = schema
+            continue
+        if isinstance(definition, StreamSourceDef):
+            schemas[ref] = dict(STREAM_BRONZE)
             continue
         missing = [r for r in graph.upstream(ref) if r not in schemas]
         if missing:

@@ -1,0 +1,270 @@
+"""``shoplake produce``, ``shoplake stream`` and ``shoplake bench-stream``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from shoplake.console import console, run_messages
+from shoplake.errors import ConfigError, ShoplakeError
+
+Bootstrap = Annotated[
+    str | None,
+    typer.Option("--bootstrap", help="Kafka bootstrap servers HOST:PORT (none: landing files)"),
+]
+Topic = Annotated[str, typer.Option("--topic", help="Kafka topic")]
+KafkaConf = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--kafka",
+        help="librdkafka setting KEY=VALUE, repeatable (SASL/SSL for Event Hubs, Confluent Cloud)",
+    ),
+]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error")]
+
+
+KAFKA_ENV = "SHOPLAKE_KAFKA_"
+
+
+def parse_kafka_config(
+    items: list[str] | None, environ: dict[str, str] | None = None
+) -> dict[str, object]:
+    """librdkafka settings: ``SHOPLAKE_KAFKA_<KEY>`` environment variables (``_`` for
+    ``.``: ``SHOPLAKE_KAFKA_SASL_PASSWORD`` → ``sasl.password``, so secrets stay out of
+    the command line), then ``--kafka KEY=VALUE`` options."""
+    import os
+
+    env = os.environ if environ is None else environ
+    config: dict[str, object] = {
+        name[len(KAFKA_ENV) :].lower().replace("_", "."): value
+        for name, value in env.items()
+        if name.startswith(KAFKA_ENV) and len(name) > len(KAFKA_ENV)
+    }
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--kafka {item!r}: write it as KEY=VALUE, e.g. sasl.mechanism=PLAIN")
+        config[key.strip()] = value
+    return config
+
+
+class _Stopper:
+    """Ctrl-C or SIGTERM asks the stream to stop after the current micro-batch commits;
+    a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self) -> bool:
+        return self.event.is_set()
+
+    def __enter__(self) -> _Stopper:
+        def handle(signum: int, _frame: object) -> None:
+            if self.event.is_set() and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.event.set()
+            console.print("[yellow]stopping after the current micro-batch…[/]")
+
+        self._previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+
+def _fail(err: Exception, debug: bool) -> None:
+    if debug:
+        console.print_exception()
+    console.print(f"[bold red]Error:[/] {err}")
+    raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the streaming commands to the ``shoplake`` app."""
+
+    @app.command()
+    def produce(
+        bootstrap: Bootstrap = None,
+        topic: Topic = "order_events",
+        rate: Annotated[
+            float | None, typer.Option("--rate", help="Events per second [default: max]")
+        ] = None,
+        count: Annotated[
+            int, typer.Option("--count", help="Events to send (0: until Ctrl-C)")
+        ] = 1000,
+        defect_rate: Annotated[
+            float, typer.Option("--defect-rate", help="Share of events with a defect")
+        ] = 0.05,
+        seed: Annotated[int, typer.Option("--seed")] = 42,
+        landing: Annotated[str | None, typer.Option("--landing", help="Landing folder")] = None,
+        kafka: KafkaConf = None,
+        debug: Debug = False,
+    ) -> None:
+        """Send Faker order events to a Kafka topic, or as JSON-lines files into the landing
+        folder (<landing>/order_events/) when no --bootstrap is given."""
+        from shoplake.config import load_settings
+        from shoplake.ecommerce.events import EventFactory
+        from shoplake.ecommerce.produce import produce_events
+
+        try:
+            settings = load_settings(landing=landing)
+            landing_path = Path(settings.landing.removeprefix("file://"))
+            factory = EventFactory(seed=seed, defect_rate=defect_rate, landing=landing_path)
+            start = time.perf_counter()
+            with _Stopper() as stopper, console.status("producing…") as status:
+                sent = produce_events(
+                    factory,
+                    count=count,
+                    rate=rate,
+                    bootstrap=bootstrap,
+                    topic=topic,
+                    landing=landing_path,
+                    kafka_config=parse_kafka_config(kafka),
+                    stop=stopper,
+                    progress=lambda n: status.update(f"produced {n:,} events"),
+                )
+        except (ShoplakeError, ValueError) as err:
+            _fail(err, debug)
+        seconds = time.perf_counter() - start
+        where = f"topic {topic} on {bootstrap}" if bootstrap else str(landing_path / "order_events")
+        table = Table(title=f"{sent:,} events to {where} in {seconds:.1f}s", title_justify="left")
+        table.add_column("defect")
+        table.add_column("events", justify="right")
+        for name, n in factory.defects.items():
+            table.add_row(name, f"{n:,}")
+        console.print(table)
+
+    @app.command()
+    def stream(
+        bootstrap: Bootstrap = None,
+        topic: Topic = "order_events",
+        lake: Annotated[str | None, typer.Option("--lake", help="Lake folder or URI")] = None,
+        landing: Annotated[str | None, typer.Option("--landing", help="Landing folder")] = None,
+        available_now: Annotated[
+            bool, typer.Option("--available-now", help="Read to the current end, then stop")
+        ] = False,
+        max_records: Annotated[int, typer.Option(help="Micro-batch size bound")] = 50_000,
+        max_seconds: Annotated[float, typer.Option(help="Micro-batch latency bound")] = 0.5,
+        group: Annotated[str | None, typer.Option("--group", help="Consumer group id")] = None,
+        kafka: KafkaConf = None,
+        debug: Debug = False,
+    ) -> None:
+        """Stream order events: topic → bronze (exactly once) → silver → gold, per
+        micro-batch. Without --bootstrap, reads <landing>/order_events/ files instead."""
+        from shoplake.cli import _settings, load_pipeline
+        from shoplake.engines.polars_delta import PolarsDeltaEngine
+        from shoplake.pipeline.streaming import StreamOptions, run_kafka_stream
+
+        try:
+            settings = _settings(lake, landing)
+            # This process owns the stream's tables for its lifetime: keep their snapshots.
+            engine = PolarsDeltaEngine(settings.lake, reuse_snapshots=True)
+            pipeline = load_pipeline("shoplake.ecommerce.pipeline:build_pipeline")
+            landing_path = Path(settings.landing.removeprefix("file://"))
+            options = StreamOptions(
+                max_records=max_records, max_seconds=max_seconds, available_now=available_now
+            )
+            if bootstrap is None:
+                with _Stopper() as stopper:
+                    _stream_files(pipeline, engine, landing_path, options, stopper)
+                return
+            config = {"bootstrap.servers": bootstrap, **parse_kafka_config(kafka)}
+            if group:
+                config["group.id"] = group
+
+            def report(batch: object, written: int, run: object) -> None:
+                status = getattr(run, "status", "")
+                console.print(f"micro-batch: {written:,} events into bronze; downstream {status}")
+
+            with _Stopper() as stopper:
+                stats = run_kafka_stream(
+                    pipeline,
+                    engine=engine,
+                    landing=landing_path,
+                    source="order_events",
+                    topic=topic,
+                    kafka_config=config,
+                    options=options,
+                    stop=stopper,
+                    on_batch=report,
+                )
+        except ShoplakeError as err:
+            _fail(err, debug)
+        console.print(
+            f"[green]stopped[/]: {stats.events:,} events in {stats.batches} micro-batches "
+            f"({stats.replayed:,} already stored, skipped) in {stats.duration_s:.1f}s"
+        )
+
+    @app.command("bench-stream")
+    def bench_stream(
+        events: Annotated[int, typer.Option(help="Events for the throughput run")] = 200_000,
+        rate: Annotated[float, typer.Option(help="Events/s for the latency run")] = 1_000,
+        seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 10,
+        bootstrap: Bootstrap = None,
+        dir: Annotated[Path, typer.Option("--dir", help="Work folder")] = Path("bench-out"),
+        debug: Debug = False,
+    ) -> None:
+        """Topic → bronze events/s, and produce → realtime_sales latency (p50, p95) at a
+        steady rate; on librdkafka's mock cluster unless --bootstrap is given."""
+        from shoplake.bench_stream import latency, throughput
+
+        try:
+            with console.status(f"throughput: {events:,} events topic → bronze…"):
+                t = throughput(dir, events=events, bootstrap=bootstrap)
+            with console.status(f"latency: {rate:,.0f} events/s for {seconds:.0f}s…"):
+                lat = latency(dir, rate=rate, seconds=seconds, bootstrap=bootstrap)
+        except ShoplakeError as err:
+            _fail(err, debug)
+        table = Table(title="streaming benchmark", title_justify="left")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        table.add_column("target", justify="right")
+        table.add_row("topic → bronze events/s", f"{t.per_second:,.0f}", "≥ 100,000")
+        table.add_row(
+            "  events, batches, seconds",
+            f"{t.events:,}, {t.batches}, {t.seconds:.2f}",
+            f"group join {t.join_seconds:.2f}s apart",
+        )
+        table.add_row(f"latency p50 at {lat.rate:,.0f}/s", f"{lat.p50:.3f}s", "")
+        table.add_row(f"latency p95 at {lat.rate:,.0f}/s", f"{lat.p95:.3f}s", "< 2 s")
+        table.add_row("  latency max", f"{lat.max:.3f}s", "")
+        table.add_row("  events, micro-batches", f"{lat.events:,}, {lat.batches}", "")
+        console.print(table)
+
+
+def _stream_files(pipeline, engine, landing: Path, options, stop) -> None:  # type: ignore[no-untyped-def]
+    """No broker: order-event files from the landing folder, polled every max_seconds."""
+    from shoplake.pipeline.runner import run_pipeline
+    from shoplake.pipeline.streaming import downstream_of, feed_followers, run_feeds
+
+    downstream = downstream_of(pipeline, "bronze.order_events")
+    select = ["bronze.order_events", *downstream]
+    total = 0
+    while True:
+        run = run_pipeline(pipeline, engine=engine, landing=landing, select=select)
+        fed = run_feeds(engine, pipeline, set(downstream), run.run_id)
+        if fed:
+            run_pipeline(
+                pipeline, engine=engine, landing=landing, select=feed_followers(pipeline, fed)
+            )
+        for message in run_messages(run):
+            console.print(f"[bold red]Error:[/] {message}")
+        bronze = next(f for f in run.flows if f.table == "bronze.order_events")
+        if bronze.status == "failed":
+            raise typer.Exit(1)  # nothing committed: the files stay for the next start
+        if bronze.status == "completed":
+            total += bronze.rows_written
+            console.print(
+                f"{bronze.files} file(s), {bronze.rows_written:,} events; run {run.status}"
+            )
+        if options.available_now or stop():
+            break
+        time.sleep(options.max_seconds)
+    console.print(f"[green]stopped[/]: {total:,} events from landing files")
