@@ -181,3 +181,37 @@ def test_month_and_id_ranges_keep_every_row_of_the_keys() -> None:
     assert within_ids(orders, ids).collect().to_native()["order_id"].to_list() == ["O2", "O3"]
     none = nw.from_native(pl.DataFrame({"order_id": [None]}, schema={"order_id": pl.String}))
     assert within_ids(orders, none).collect().to_native().height == 0
+
+
+def test_fact_months_recompute_everything_when_a_dimension_changed() -> None:
+    """New orders touch their month; a changed customer or product version can move any
+    sale to another version, so it touches every month."""
+    from shoplake.ecommerce.incremental import FactMonths
+
+    orders = nw.from_native(
+        pl.DataFrame(
+            {
+                "order_id": ["O1", "O2", "O3"],
+                "customer_id": ["C1", "C2", "C1"],
+                "order_ts": [datetime(2026, 1, 5), datetime(2026, 2, 5), datetime(2026, 3, 5)],
+            }
+        ).lazy()
+    )
+    items = nw.from_native(
+        pl.DataFrame({"order_id": ["O1", "O2", "O3"], "product_id": ["P1", "P1", "P2"]}).lazy()
+    )
+    dim = nw.from_native(pl.DataFrame({"customer_id": ["C1"], "customer_sk": [1]}).lazy())
+    inputs = {"silver_orders": orders, "silver_order_items": items, "gold_dim_customer": dim}
+    plan = FactMonths(dimensions=("gold_dim_customer", "gold_dim_product"))
+
+    def months(changed: dict[str, nw.LazyFrame]) -> list[date]:
+        found = plan.affected(changed, inputs).collect().to_native()
+        return sorted(found["month"].to_list())
+
+    new_order = orders.filter(nw.col("order_id") == "O2")
+    assert months({"silver_orders": new_order}) == [date(2026, 2, 1)]
+    assert months({"silver_orders": new_order, "gold_dim_customer": dim}) == [
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+        date(2026, 3, 1),
+    ]

@@ -15,7 +15,7 @@ import narwhals as nw
 import polars as pl
 import pytest
 
-from shoplake.ecommerce import marts
+from shoplake.ecommerce import marts, star
 from shoplake.ecommerce.generator import generate, generate_batch
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
@@ -27,6 +27,7 @@ PARTITIONED = {
     "category_sales": ["month", "category"],
     "seasonal_trends": ["year", "quarter", "month_of_year", "weekday", "hour"],
     "customer_lifetime_value": ["customer_id"],
+    "fact_sales": ["order_id", "line_number"],
 }
 
 
@@ -45,6 +46,12 @@ def _full(lake: Path, mart: str) -> pl.DataFrame:
     orders, items = _silver(lake, "orders"), _silver(lake, "order_items")
     if mart == "category_sales":
         frame = marts.category_sales(orders, items, _silver(lake, "products"))
+    elif mart == "fact_sales":
+        dims = [
+            nw.from_native(pl.scan_delta(str(lake / "gold" / d)))
+            for d in ("dim_customer", "dim_product")
+        ]
+        frame = star.fact_sales(orders, items, *dims)
     else:
         frame = getattr(marts, mart)(orders, items)
     return frame.collect().to_native()
@@ -104,6 +111,14 @@ def test_batches_recompute_only_their_months_and_match_a_full_recompute(
             "gold.monthly_revenue<-silver.orders",
             "gold.monthly_revenue<-silver.order_items",
         }
+        facts = _last_commit(lake, "fact_sales")
+        fact_months = {
+            a[kind]["partitionValues"]["month"]
+            for a in facts
+            for kind in ("add", "remove")
+            if kind in a
+        }
+        assert fact_months == {day.replace(day=1).isoformat()}  # new orders: their month only
         clv = _last_commit(lake, "customer_lifetime_value")
         clv_info = next(a["commitInfo"] for a in clv if "commitInfo" in a)
         assert clv_info["operation"] == "MERGE"

@@ -172,6 +172,27 @@ class OrderMonths:
         return narrowed
 
 
+class FactMonths(OrderMonths):
+    """:class:`OrderMonths` for a fact table joined point-in-time to SCD2 dimensions.
+
+    New orders and lines touch their months only. A changed dimension version (a late
+    change splitting history, a new current version) can move any fact to another
+    version, so a change in any of ``dimensions`` (input parameter names) recomputes
+    every month.
+    """
+
+    def __init__(self, *, dimensions: tuple[str, ...], **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.dimensions = dimensions
+
+    def affected(
+        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
+    ) -> nw.LazyFrame:
+        if any(name in changed for name in self.dimensions):
+            return self._keyed(inputs[self.orders]).select(list(self.columns)).unique()
+        return super().affected(changed, inputs)
+
+
 class OrderCustomers:
     """The customers of the orders a batch touched, for marts with one row per customer.
 

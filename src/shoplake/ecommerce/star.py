@@ -15,8 +15,9 @@ from datetime import timedelta
 
 import narwhals as nw
 
-from shoplake import Materialized, Pipeline
-from shoplake.ecommerce.marts.common import integer, sale_lines
+from shoplake import Materialized, Partitioned, Pipeline
+from shoplake.ecommerce.incremental import FactMonths
+from shoplake.ecommerce.marts.common import integer, month_start, sale_lines
 
 CUSTOMER_ATTRIBUTES = (
     "first_name",
@@ -118,8 +119,9 @@ def fact_sales(
 
     ``customers`` and ``products`` are ``dim_customer`` and ``dim_product``. A line
     whose customer or product has no version is left out (the silver rules rule it
-    out). Columns: ``order_id, line_number, order_ts, date_key, customer_id,
-    customer_sk, product_id, product_sk, quantity, revenue``.
+    out). Columns: ``order_id, line_number, order_ts, date_key, month, customer_id,
+    customer_sk, product_id, product_sk, quantity, revenue`` (``month``, the first day
+    of the order's month, is the partition a batch of new orders recomputes).
     """
     lines = sale_lines(orders, order_items)
     lines = _as_of(lines, customers, "customer_id", "customer_sk")
@@ -129,6 +131,7 @@ def fact_sales(
         "line_number",
         "order_ts",
         date_key(nw.col("order_ts")).alias("date_key"),
+        month_start(nw.col("order_ts")).alias("month"),
         "customer_id",
         "customer_sk",
         "product_id",
@@ -171,7 +174,11 @@ def add_star_tables(p: Pipeline) -> None:
         """Every calendar day from the first to the last order, keyed by yyyymmdd."""
         return dim_date(silver_orders)
 
-    @p.table(layer="gold", kind=gold, name="fact_sales")
+    facts = Partitioned(
+        by=["month"], plan=FactMonths(dimensions=("gold_dim_customer", "gold_dim_product"))
+    )
+
+    @p.table(layer="gold", kind=facts, name="fact_sales")
     def _fact_sales(
         silver_orders: nw.LazyFrame,
         silver_order_items: nw.LazyFrame,
