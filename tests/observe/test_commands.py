@@ -140,3 +140,31 @@ def test_optional_panels_render_any_columns_when_the_table_appears(fresh_shop: S
     assert "Appears when the shipments" not in html
     assert "QuickShip" in html and "12.5%" in html  # a formatted table of its rows
     assert "Appears when the Kafka order-event stream runs" in html  # still absent
+
+
+def test_a_month_without_orders_shows_no_month_over_month_drop(tmp_path: Path) -> None:
+    from datetime import date, datetime
+
+    from deltalake import write_deltalake
+
+    from shoplake.observe.lake import LakeReader
+
+    lake = tmp_path / "lake"
+    kpis = pl.DataFrame(
+        {
+            "scope": ["overall", "current_month"],
+            "as_of": [datetime(2026, 11, 22), datetime(2026, 11, 22)],
+            "revenue": [1000.0, 0.0],
+            "orders": [10, 0],
+            "customers": [4, 0],
+            "avg_order_value": [100.0, None],
+            "completion_rate": [0.9, None],
+            "return_rate": [0.1, None],
+        }
+    )
+    months = pl.DataFrame({"month": [date(2026, 9, 1), date(2026, 10, 1)], "revenue": [1.0, 2.0]})
+    write_deltalake(str(lake / "gold" / "executive_kpis"), kpis.to_arrow())
+    write_deltalake(str(lake / "gold" / "monthly_revenue"), months.to_arrow())
+    _, month = b.kpis(LakeReader(str(lake)))
+    assert [k.value for k in month][:2] == ["$0.00", "0"]
+    assert all(k.delta is None for k in month)  # not "-100.0% vs last month"

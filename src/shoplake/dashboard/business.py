@@ -140,8 +140,10 @@ def kpis(lake: LakeReader) -> tuple[list[Kpi], list[Kpi]]:
         return overall_kpis, []
     previous = _previous_month(lake, current.get("as_of"))
 
+    started = bool(current.get("orders"))  # a month with no order yet is not a -100% drop
+
     def change(key: str) -> str | None:
-        if previous is None or not previous.get(key) or current.get(key) is None:
+        if not started or previous is None or not previous.get(key) or current.get(key) is None:
             return None
         return f"{(current[key] - previous[key]) / previous[key]:+.1%} vs last month"
 
