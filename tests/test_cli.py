@@ -114,3 +114,16 @@ def test_demo_moves_ingested_landing_files_to_the_archive(demo_dir: Path) -> Non
         }  # fmt: skip
     listing = runner.invoke(app, ["batches", "--lake", str(demo_dir / "lake")])
     assert listing.exit_code == 0 and "succeeded" in listing.output
+
+
+def test_generate_writes_daily_snapshots_on_request(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    args = ["generate", "--landing", str(landing), "--orders", "200", "--snapshot-days", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for source in ("customers", "products"):
+        days = {p.name.split("-")[2] for p in (landing / source).glob(f"{source}-snapshot-*")}
+        assert len(days) == 2, sorted(p.name for p in (landing / source).iterdir())
+    elsewhere = str(tmp_path / "x")
+    bad = runner.invoke(app, ["generate", "--landing", elsewhere, "--snapshot-days", "-1"])
+    assert bad.exit_code != 0

@@ -210,6 +210,14 @@ def generate(
         float, typer.Option(help="Share of rows with a defect (0 = clean)")
     ] = 0.03,
     chunk_rows: Annotated[int, typer.Option(help="Rows per file")] = 100_000,
+    snapshot_days: Annotated[
+        int,
+        typer.Option(
+            "--snapshot-days",
+            min=0,
+            help="Also write full daily snapshots of customers and products for the last N days",
+        ),
+    ] = 0,
     debug: Debug = False,
 ) -> None:
     """Generate realistic shop data, with defects, into the landing folder."""
@@ -220,12 +228,21 @@ def generate(
                 f"landing {settings.landing!r}: generate writes to a local folder; generate "
                 "locally, then copy the files to the bucket"
             )
-        _generate(_landing_path(settings), orders, seed, defect_rate, chunk_rows)
+        _generate(
+            _landing_path(settings), orders, seed, defect_rate, chunk_rows, snapshot_days
+        )
     except (ShoplakeError, FileExistsError, ValueError) as err:
         _fail(err, debug)
 
 
-def _generate(landing: Path, orders: int, seed: int, defect_rate: float, chunk_rows: int) -> None:
+def _generate(
+    landing: Path,
+    orders: int,
+    seed: int,
+    defect_rate: float,
+    chunk_rows: int,
+    snapshot_days: int = 0,
+) -> None:
     from shoplake.ecommerce.generator import generate as generate_data
 
     with Progress(
@@ -246,6 +263,7 @@ def _generate(landing: Path, orders: int, seed: int, defect_rate: float, chunk_r
             seed=seed,
             defect_rate=defect_rate,
             chunk_rows=chunk_rows,
+            snapshot_days=snapshot_days,
             progress=report,
         )
     rows = sum(s.rows for s in report_.sources.values())
