@@ -245,14 +245,22 @@ class PolarsDeltaEngine:
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None,
         metadata: Mapping[str, str] | None,
+        predicate: str | None = None,
     ) -> WriteResult:
+        """One write commit; an overwrite with ``predicate`` replaces only the rows it
+        matches (replaceWhere) and keeps the table's schema."""
         data = self._arrow(frame)
+        if mode == "append":
+            schema_mode: str | None = "merge"
+        else:
+            schema_mode = None if predicate else "overwrite"
         write_deltalake(
             self.uri(ref),
             data,
             mode=mode,  # type: ignore[arg-type]
             partition_by=list(partition_by) or None,
-            schema_mode="merge" if mode == "append" else "overwrite",
+            predicate=predicate,
+            schema_mode=schema_mode,  # type: ignore[arg-type]
             storage_options=self.storage_options,
             commit_properties=self._properties(transactions, metadata),
             writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
@@ -301,20 +309,10 @@ class PolarsDeltaEngine:
                 transactions=transactions,
                 metadata=metadata,
             )
-        data = self._arrow(frame)
-        write_deltalake(
-            self.uri(ref),
-            data,
-            mode="overwrite",
-            partition_by=list(partition_by),
-            predicate=partition_predicate(keys.select(list(partition_by)).rows(), partition_by),
-            storage_options=self.storage_options,
-            commit_properties=self._properties(transactions, metadata),
-            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
+        predicate = partition_predicate(keys.select(list(partition_by)).rows(), partition_by)
+        return self._write(
+            ref, frame, "overwrite", partition_by, transactions, metadata, predicate=predicate
         )
-        version = self.version(ref)
-        assert version is not None
-        return WriteResult(version=version, rows_inserted=data.num_rows)
 
     def replace_rows(
         self,
@@ -466,20 +464,15 @@ class PolarsDeltaEngine:
         if table is None:
             empty = pl.DataFrame()
             plan = polars_cdc.plan_changes(changes, empty, spec, known_keys=empty)
-            data = plan.rows.to_arrow(compat_level=pl.CompatLevel.oldest())
-            write_deltalake(
-                self.uri(ref),
-                data,
-                mode="overwrite",
+            written = self.overwrite(
+                ref,
+                nw.from_native(plan.rows, eager_only=True),
                 partition_by=[polars_cdc.BUCKET],
-                schema_mode="overwrite",
-                storage_options=self.storage_options,
-                commit_properties=properties,
+                transactions=transactions,
+                metadata=metadata,
             )
-            version = self.version(ref)
-            assert version is not None
             return ChangesResult(
-                version,
+                written.version,
                 plan.changes,
                 plan.rows.height,
                 0,
