@@ -52,7 +52,7 @@ def test_reprocess_a_batch_and_an_unknown_one(shop: dict[str, str]) -> None:
     where = ["--lake", shop["lake"], "--landing", shop["landing"], "--pipeline", "clishop:build"]
     cli("run", *where)
     from shoplake.engines.polars_delta import PolarsDeltaEngine
-    from shoplake.pipeline.batch_log import list_batches
+    from shoplake.ingest.batch_log import list_batches
 
     [batch] = list_batches(PolarsDeltaEngine(shop["lake"]))
     output = cli("reprocess", batch.batch_id, *where)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.batch_log import INTERRUPTED, list_batches
-from shoplake.pipeline.file_log import file_rows
+from shoplake.ingest.batch_log import INTERRUPTED, list_batches
+from shoplake.ingest.file_log import file_rows
 
 PIPELINE = textwrap.dedent(
     """

@@ -23,10 +23,10 @@ import pytest
 from shoplake import Append, Pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.errors import ShoplakeError
-from shoplake.pipeline.archive import ArchivePolicy, purge
-from shoplake.pipeline.batch_log import list_batches
-from shoplake.pipeline.file_log import FILES_TABLE, file_rows, reconcile_files
-from shoplake.pipeline.loader import LoaderConfig, reprocess, run_available, sources_of
+from shoplake.ingest.archive import ArchivePolicy, purge
+from shoplake.ingest.batch_log import list_batches
+from shoplake.ingest.file_log import FILES_TABLE, file_rows, reconcile_files
+from shoplake.ingest.loader import LoaderConfig, reprocess, run_available, sources_of
 
 
 def build(mode: str = "rescue", hints: dict[str, str] | None = None) -> Pipeline:

@@ -17,9 +17,9 @@ from test_crash_recovery import Lake
 from test_ingestion import Shop, rows
 
 from shoplake.errors import ConfigError
-from shoplake.pipeline.batch_log import list_batches
-from shoplake.pipeline.loader import BatchResult
-from shoplake.pipeline.watch import WatchConfig, watch
+from shoplake.ingest.batch_log import list_batches
+from shoplake.ingest.loader import BatchResult
+from shoplake.ingest.watch import WatchConfig, watch
 
 
 @pytest.fixture
@@ -268,7 +268,7 @@ def test_an_interval_runs_an_update_without_any_file_event(shop: Shop) -> None:
 def test_a_failing_update_does_not_end_the_watch(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shoplake.pipeline.watch as watch_module
+    import shoplake.ingest.watch as watch_module
 
     monkeypatch.setattr(watch_module, "RETRY_S", 0.2)
     real = watch_module.run_available
@@ -312,7 +312,7 @@ def test_a_failing_update_does_not_end_the_watch(
 def test_a_manifest_on_an_object_store_landing(tmp_path: Path) -> None:
     import fsspec
 
-    from shoplake.pipeline.loader import run_available
+    from shoplake.ingest.loader import run_available
     from shoplake.sources.remote import RemoteLanding
 
     fs = fsspec.filesystem("memory")

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from shoplake.cli import app
 from shoplake.ecommerce.events import EventFactory
 from shoplake.errors import ShoplakeError
-from shoplake.pipeline.decode import decode_json
+from shoplake.streaming.decode import decode_json
 
 runner = CliRunner()
 FIELDS = {"id": "string", "n": "int", "items": [{"sku": "string", "qty": "int"}]}
@@ -145,7 +145,7 @@ def test_stream_stops_cleanly_on_sigterm(kafka, make_event, tmp_path: Path) -> N
 
 
 def test_kafka_settings_from_environment_then_options() -> None:
-    from shoplake.cli_stream import parse_kafka_config
+    from shoplake.cli.stream import parse_kafka_config
     from shoplake.errors import ConfigError
 
     env = {"SHOPLAKE_KAFKA_SASL_PASSWORD": "secret", "SHOPLAKE_KAFKA_SASL_MECHANISM": "PLAIN"}

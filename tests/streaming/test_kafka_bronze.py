@@ -15,8 +15,8 @@ from deltalake import DeltaTable
 
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.streaming import PAUSE_ENV, StreamOptions, run_kafka_stream
 from shoplake.sources.kafka import offset_app_id
+from shoplake.streaming.runner import PAUSE_ENV, StreamOptions, run_kafka_stream
 
 
 def _stream_cmd(bootstrap: str, topic: str, lake: Path, landing: Path) -> list[str]:
@@ -179,8 +179,8 @@ def test_rebalance_between_two_consumers_in_one_group(
 def test_a_replayed_batch_writes_only_what_is_new(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from shoplake.pipeline.streaming import write_bronze
     from shoplake.sources.kafka import BRONZE_SCHEMA
+    from shoplake.streaming.runner import write_bronze
 
     def batch(partition: int, first: int, last: int) -> pa.Table:
         offsets = list(range(first, last + 1))

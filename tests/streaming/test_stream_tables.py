@@ -16,7 +16,7 @@ import polars as pl
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.pipeline.runner import run_pipeline
-from shoplake.pipeline.streaming import StreamOptions, run_kafka_stream
+from shoplake.streaming.runner import StreamOptions, run_kafka_stream
 
 STREAM = ["bronze.order_events", "silver.order_events", "gold.realtime_sales"]
 

@@ -49,7 +49,7 @@ PII = not ARGS.show_pii
 
 @st.cache_resource
 def _pipeline(spec: str):  # type: ignore[no-untyped-def]
-    from shoplake.cli import load_pipeline
+    from shoplake.cli.main import load_pipeline
 
     try:
         return load_pipeline(spec)

@@ -29,7 +29,7 @@ import narwhals as nw
 from shoplake import Append, Pipeline, Upsert, expect
 from shoplake.ecommerce.cleaning import with_timestamp
 from shoplake.ecommerce.marts.common import money
-from shoplake.pipeline.decode import decode_json
+from shoplake.streaming.decode import decode_json
 
 EVENT_FIELDS: dict[str, object] = {
     "event_id": "string",

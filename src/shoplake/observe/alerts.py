@@ -449,7 +449,7 @@ def after_run(lake: str, pipeline: Pipeline | None = None) -> CheckResult | None
         settings = load_alert_settings()
         return check(LakeReader(lake), settings, pipeline)
     except Exception as err:
-        from shoplake.console import console
+        from shoplake.cli.console import console
 
         console.print(f"[yellow]alerts not checked:[/] {clean_text(str(err))}")
         return None

@@ -14,7 +14,7 @@ import polars as pl
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from shoplake.engines.polars_delta import PolarsDeltaEngine
+from shoplake.engines import create_engine
 
 CACHED_TABLES = 64
 
@@ -29,7 +29,7 @@ class LakeReader:
     """
 
     def __init__(self, lake: str, *, cache: bool = False) -> None:
-        self.engine = PolarsDeltaEngine(lake)
+        self.engine = create_engine(lake)
         self.lake = self.engine.lake
         # A table at a given version never changes, so its rows can be kept: a page that
         # redraws every few seconds then reads only what has a new version.

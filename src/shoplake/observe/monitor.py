@@ -14,10 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
+from shoplake.ingest.bronze import FILES_KEY
 from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.event_log import EVENT_LOG
 from shoplake.pipeline.graph import build_graph
-from shoplake.pipeline.ingest import FILES_KEY
 from shoplake.pipeline.tables import Pipeline, SourceDef, TableDef
 from shoplake.sources.files import discover
 

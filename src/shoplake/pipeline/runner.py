@@ -10,10 +10,10 @@ from pathlib import Path
 
 from shoplake.engines.base import Engine
 from shoplake.errors import FlowError, ShoplakeError, ValidationError
+from shoplake.ingest.bronze import IngestOptions, run_source
 from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import FlowContext, run_table
 from shoplake.pipeline.graph import Graph, build_graph
-from shoplake.pipeline.ingest import IngestOptions, run_source
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
 
@@ -89,7 +89,7 @@ def run_pipeline(
                 if isinstance(definition, SourceDef):
                     result = run_source(ctx, definition, where, ingest)
                 elif isinstance(definition, StreamSourceDef):
-                    from shoplake.pipeline.streaming import run_stream_files
+                    from shoplake.streaming.runner import run_stream_files
 
                     result = run_stream_files(ctx, definition, where)
                 else:

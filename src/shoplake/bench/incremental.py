@@ -25,11 +25,11 @@ DIMENSIONS = ("regions", "customers", "products", "inventory")
 
 def _run(landing: Path, lake: Path) -> dict[str, object]:
     from shoplake.ecommerce.pipeline import build_pipeline
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.engines import create_engine
     from shoplake.pipeline.runner import run_pipeline
 
     pipeline = build_pipeline()
-    engine = PolarsDeltaEngine(str(lake))
+    engine = create_engine(str(lake))
     start = time.perf_counter()
     result = run_pipeline(pipeline, engine=engine, landing=landing)
     wall = time.perf_counter() - start
@@ -41,7 +41,7 @@ def _run(landing: Path, lake: Path) -> dict[str, object]:
 
 def _measure(landing: Path, lake: Path) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-m", "shoplake.bench_incremental", str(landing), str(lake)],
+        [sys.executable, "-m", "shoplake.bench.incremental", str(landing), str(lake)],
         check=True,
         capture_output=True,
         text=True,

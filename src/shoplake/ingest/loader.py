@@ -25,17 +25,17 @@ from pathlib import Path
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ShoplakeError
-from shoplake.pipeline.archive import ArchivePolicy, archive_prefix, settle
-from shoplake.pipeline.batch_log import BatchRow, get_batch, list_batches, mark_interrupted
-from shoplake.pipeline.batch_log import record_batch as _record
+from shoplake.ingest.archive import ArchivePolicy, archive_prefix, settle
+from shoplake.ingest.batch_log import BatchRow, get_batch, list_batches, mark_interrupted
+from shoplake.ingest.batch_log import record_batch as _record
+from shoplake.ingest.bronze import IngestOptions, file_records, pending
+from shoplake.ingest.file_log import file_rows, reconcile_files
+from shoplake.ingest.lock import lake_lock
+from shoplake.ingest.triggers import ManifestError, archive_manifest, manifests, parse_manifest
 from shoplake.pipeline.faults import fault
-from shoplake.pipeline.file_log import file_rows, reconcile_files
-from shoplake.pipeline.ingest import IngestOptions, file_records, pending
-from shoplake.pipeline.lock import lake_lock
 from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.runner import Progress, new_run_id, run_pipeline
 from shoplake.pipeline.tables import Pipeline, SourceDef
-from shoplake.pipeline.triggers import ManifestError, archive_manifest, manifests, parse_manifest
 from shoplake.sources.files import LandedFile, printable
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shoplake.console import console
+from shoplake.cli.console import console
 from shoplake.errors import ShoplakeError
 
 Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URI [default: ./lake]")]
@@ -36,7 +36,7 @@ def _fail(err: Exception, debug: bool) -> None:
 
 
 def _lake(lake: str | None, landing: str | None = None):  # type: ignore[no-untyped-def]
-    from shoplake.cli import _settings
+    from shoplake.cli.main import _settings
     from shoplake.observe.lake import LakeReader
 
     settings = _settings(lake, landing)
@@ -190,7 +190,7 @@ def status(
     debug: Debug = False,
 ) -> None:
     """One screen: last run, failures, tables behind their SLA, quarantine growth, source lag."""
-    from shoplake.cli import load_pipeline
+    from shoplake.cli.main import load_pipeline
     from shoplake.observe import monitor
     from shoplake.observe.alerts import load_alert_settings, open_incidents
     from shoplake.observe.redact import clean_text
@@ -284,7 +284,7 @@ def alerts_check(
     debug: Debug = False,
 ) -> None:
     """Evaluate the alert rules now; send each new incident once."""
-    from shoplake.cli import load_pipeline
+    from shoplake.cli.main import load_pipeline
     from shoplake.observe.alerts import check, load_alert_settings
 
     try:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from shoplake.ecommerce.events import EventFactory
 from shoplake.ecommerce.pipeline import build_pipeline
-from shoplake.engines.polars_delta import PolarsDeltaEngine
+from shoplake.engines import create_engine
 from shoplake.pipeline.results import RunResult
-from shoplake.pipeline.streaming import StreamOptions, StreamStats, run_kafka_stream
 from shoplake.sources.kafka import Batch, mock_cluster, producer
+from shoplake.streaming.runner import StreamOptions, StreamStats, run_kafka_stream
 
 WARM_UP_EVENTS = 10_000
 
@@ -76,7 +76,7 @@ def throughput(
     client = producer(servers)
     lake = work / "throughput"
     shutil.rmtree(lake, ignore_errors=True)
-    engine = PolarsDeltaEngine(str(lake), reuse_snapshots=True)
+    engine = create_engine(str(lake), reuse_snapshots=True)
     pipeline = build_pipeline()
 
     def produce_and_drain(first: int, n: int) -> StreamStats:
@@ -171,7 +171,7 @@ def latency(
     thread.start()
     run_kafka_stream(
         build_pipeline(),
-        engine=PolarsDeltaEngine(str(lake), reuse_snapshots=True),
+        engine=create_engine(str(lake), reuse_snapshots=True),
         landing=work / "landing",
         source="order_events",
         topic=topic,

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from shoplake.cli.console import console
 from shoplake.config import Settings
-from shoplake.console import console
 from shoplake.errors import ShoplakeError
 from shoplake.pipeline.maintenance import MIN_RETENTION_HOURS, TableMaintenance
 from shoplake.pipeline.tables import Pipeline
@@ -49,7 +49,7 @@ def auto_maintain(
 ) -> None:
     """After a successful ``run``: maintain the tables due (``every`` commits since the last
     optimize; the ``maintain_every`` setting when not given; 0 = off)."""
-    from shoplake.cli import _engine
+    from shoplake.cli.main import _engine
     from shoplake.pipeline.maintenance import maintain
 
     due = settings.maintain_every if every is None else every
@@ -62,7 +62,7 @@ def auto_maintain(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``shoplake`` app."""
-    from shoplake.cli import (
+    from shoplake.cli.main import (
         DEFAULT_PIPELINE,
         Debug,
         Lake,
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
         debug: Debug = False,
     ) -> None:
         """Time one batch of new orders into a lake holding ORDERS orders vs an empty lake."""
-        from shoplake.bench_incremental import run_incremental_benchmark
+        from shoplake.bench.incremental import run_incremental_benchmark
 
         try:
             run_incremental_benchmark(orders, batch, dir, console, repeat=max(1, repeat))

@@ -26,11 +26,11 @@ def _peak_mb() -> float:
 
 def _pipeline(landing: Path, lake: Path) -> dict[str, float]:
     from shoplake.ecommerce.pipeline import build_pipeline
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.engines import create_engine
     from shoplake.pipeline.runner import run_pipeline
 
     start = time.perf_counter()
-    result = run_pipeline(build_pipeline(), engine=PolarsDeltaEngine(str(lake)), landing=landing)
+    result = run_pipeline(build_pipeline(), engine=create_engine(str(lake)), landing=landing)
     wall = time.perf_counter() - start
     if result.status != "completed":
         raise SystemExit(f"pipeline run failed: {[f.message for f in result.flows if f.message]}")
@@ -68,7 +68,7 @@ def _floor(landing: Path, lake: Path) -> dict[str, float]:
 
 def _measure(kind: str, landing: Path, lake: Path) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "shoplake.bench", kind, str(landing), str(lake)],
+        [sys.executable, "-m", "shoplake.bench.run", kind, str(landing), str(lake)],
         check=True,
         capture_output=True,
         text=True,

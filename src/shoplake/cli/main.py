@@ -13,7 +13,15 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-from shoplake.cli_ingest import (
+from shoplake.cli.console import (
+    console,
+    kpi_table,
+    rules_table,
+    run_messages,
+    run_table,
+    tables_table,
+)
+from shoplake.cli.ingest import (
     Archive,
     ManifestsOnly,
     MaxBytes,
@@ -23,11 +31,10 @@ from shoplake.cli_ingest import (
     execute_batches,
     loader_config,
 )
-from shoplake.cli_ingest import register as register_ingest
+from shoplake.cli.ingest import register as register_ingest
 from shoplake.config import Settings, load_settings
-from shoplake.console import console, kpi_table, rules_table, run_messages, run_table, tables_table
 from shoplake.errors import ConfigError, ShoplakeError
-from shoplake.pipeline.loader import LoaderConfig
+from shoplake.ingest.loader import LoaderConfig
 from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.tables import Pipeline
 
@@ -62,9 +69,9 @@ def _settings(lake: str | None, landing: str | None) -> Settings:
 
 
 def _engine(settings: Settings):
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.engines import create_engine
 
-    return PolarsDeltaEngine(settings.lake)
+    return create_engine(settings.lake)
 
 
 def load_pipeline(spec: str) -> Pipeline:
@@ -140,7 +147,7 @@ def run(
     debug: Debug = False,
 ) -> None:
     """Process everything available, in batches, and stop (Auto Loader's availableNow)."""
-    from shoplake.cli_gold import auto_maintain
+    from shoplake.cli.gold import auto_maintain
 
     try:
         settings = _settings(lake, landing)
@@ -435,7 +442,7 @@ def bench(
     debug: Debug = False,
 ) -> None:
     """Time landing → gold for N orders against a bare read-and-write floor."""
-    from shoplake.bench import run_benchmark
+    from shoplake.bench.run import run_benchmark
 
     try:
         run_benchmark(orders, dir, console)
@@ -445,7 +452,7 @@ def bench(
 
 def check_alerts(lake: str, pipeline: Pipeline) -> None:
     """After a run: evaluate the alert rules and send each new incident once."""
-    from shoplake.cli_observe import show_check
+    from shoplake.cli.observe import show_check
     from shoplake.observe.alerts import after_run
 
     result = after_run(lake, pipeline)
@@ -457,13 +464,13 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-from shoplake import cli_cdc, cli_gold, cli_observe, cli_stream  # noqa: E402
+from shoplake.cli import cdc, gold, observe, stream  # noqa: E402
 
-cli_cdc.register(app)
-cli_gold.register(app)
-cli_stream.register(app)
+cdc.register(app)
+gold.register(app)
+stream.register(app)
 register_ingest(app)
-cli_observe.register(app)
+observe.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -17,11 +17,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shoplake.cli.console import console
 from shoplake.config import Settings
-from shoplake.console import console
 from shoplake.errors import ShoplakeError
-from shoplake.pipeline.archive import ArchivePolicy
-from shoplake.pipeline.loader import BatchResult, LoaderConfig
+from shoplake.ingest.archive import ArchivePolicy
+from shoplake.ingest.loader import BatchResult, LoaderConfig
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import Pipeline
 
@@ -88,8 +88,8 @@ def execute_batches(
     manifests_only: bool = False,
 ) -> list[BatchResult]:
     """Everything available, batch by batch, with a files bar and the table being built."""
-    from shoplake.cli import _engine
-    from shoplake.pipeline.loader import backlog, run_available
+    from shoplake.cli.main import _engine
+    from shoplake.ingest.loader import backlog, run_available
     from shoplake.sources.remote import open_landing
 
     engine = _engine(settings)
@@ -176,10 +176,10 @@ def watch(
 
     Ctrl-C or SIGTERM stops after the batch being committed.
     """
-    from shoplake.cli import _engine, _fail, _settings, check_alerts, load_pipeline
-    from shoplake.cli_gold import auto_maintain
-    from shoplake.pipeline.watch import WatchConfig
-    from shoplake.pipeline.watch import watch as watch_loop
+    from shoplake.cli.gold import auto_maintain
+    from shoplake.cli.main import _engine, _fail, _settings, check_alerts, load_pipeline
+    from shoplake.ingest.watch import WatchConfig
+    from shoplake.ingest.watch import watch as watch_loop
     from shoplake.sources.remote import open_landing
 
     stop = threading.Event()
@@ -233,8 +233,8 @@ def batches(
     debug: Debug = False,
 ) -> None:
     """Recent batches: trigger, status, timings, files, rows per layer and error."""
-    from shoplake.cli import _engine, _fail, _settings
-    from shoplake.pipeline.batch_log import list_batches
+    from shoplake.cli.main import _engine, _fail, _settings
+    from shoplake.ingest.batch_log import list_batches
 
     try:
         rows = list_batches(_engine(_settings(lake, None)), limit)
@@ -288,8 +288,8 @@ def files(
     debug: Debug = False,
 ) -> None:
     """Landing files seen (``_system/files``): status, reason, batch and archive location."""
-    from shoplake.cli import _engine, _fail, _settings
-    from shoplake.pipeline.file_log import file_rows
+    from shoplake.cli.main import _engine, _fail, _settings
+    from shoplake.ingest.file_log import file_rows
 
     try:
         rows = file_rows(_engine(_settings(lake, None)), batch_id=batch, status=status)[:limit]
@@ -331,9 +331,9 @@ def reprocess(
     debug: Debug = False,
 ) -> None:
     """Replay a failed or suspect batch from its archived files, without duplicating rows."""
-    from shoplake.cli import _engine, _fail, _settings, load_pipeline
-    from shoplake.console import run_messages, run_table
-    from shoplake.pipeline.loader import reprocess as replay
+    from shoplake.cli.console import run_messages, run_table
+    from shoplake.cli.main import _engine, _fail, _settings, load_pipeline
+    from shoplake.ingest.loader import reprocess as replay
     from shoplake.sources.remote import open_landing
 
     try:
@@ -369,8 +369,8 @@ def bench_latency(
     debug: Debug = False,
 ) -> None:
     """Latency under `watch`: a file landing → its rows in gold (p50/p95 over N drops)."""
-    from shoplake.bench_latency import run_latency_benchmark
-    from shoplake.cli import _fail
+    from shoplake.bench.latency import run_latency_benchmark
+    from shoplake.cli.main import _fail
 
     try:
         run_latency_benchmark(batches_, orders, dir, console)

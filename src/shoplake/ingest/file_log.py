@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import narwhals as nw
 
 from shoplake.engines.base import Engine
-from shoplake.pipeline.ingest import FILES_KEY
+from shoplake.ingest.bronze import FILES_KEY
 from shoplake.pipeline.tables import SourceDef
 
 FILES_TABLE = "_system.files"

@@ -23,8 +23,8 @@ from watchfiles import watch as watch_changes
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ConfigError
-from shoplake.pipeline.loader import BatchCallback, LoaderConfig, run_available
-from shoplake.pipeline.lock import LakeBusy
+from shoplake.ingest.loader import BatchCallback, LoaderConfig, run_available
+from shoplake.ingest.lock import LakeBusy
 from shoplake.pipeline.tables import Pipeline
 
 RETRY_S = 5.0

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from shoplake.errors import ShoplakeError
-from shoplake.pipeline.archive import place
+from shoplake.ingest.archive import place
 from shoplake.pipeline.tables import SourceDef
 from shoplake.sources.files import SUFFIXES, LandedFile, printable
 

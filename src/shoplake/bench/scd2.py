@@ -49,8 +49,8 @@ def _build(lake: Path, keys: int, buckets: int) -> dict[str, float]:
     import numpy as np
     import polars as pl
 
+    from shoplake.engines import create_engine
     from shoplake.engines.base import DELETE
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
 
     rng = np.random.default_rng(7)
     versions = rng.integers(1, 7, size=keys)
@@ -69,7 +69,7 @@ def _build(lake: Path, keys: int, buckets: int) -> dict[str, float]:
         "seq",
         pl.lit(False).alias(DELETE),
     )
-    engine = PolarsDeltaEngine(str(lake))
+    engine = create_engine(str(lake))
     start = time.perf_counter()
     result = engine.apply_changes(
         REF, nw.from_native(events, eager_only=True), spec=_spec(buckets), full=True
@@ -107,10 +107,10 @@ def _changes(keys: int, batch: int, seed: int, late_share: float) -> object:
 def _apply(lake: Path, keys: int, batch: int, buckets: int, late_share: float) -> dict[str, float]:
     import narwhals as nw
 
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.engines import create_engine
 
     changes = _changes(keys, batch, seed=batch, late_share=late_share)
-    engine = PolarsDeltaEngine(str(lake))
+    engine = create_engine(str(lake))
     start = time.perf_counter()
     result = engine.apply_changes(
         REF,
@@ -135,7 +135,7 @@ def _apply(lake: Path, keys: int, batch: int, buckets: int, late_share: float) -
 
 def _measure(*args: object) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "shoplake.bench_cdc", *[str(a) for a in args]],
+        [sys.executable, "-m", "shoplake.bench.scd2", *[str(a) for a in args]],
         check=True,
         capture_output=True,
         text=True,

@@ -28,9 +28,9 @@ import pyarrow.compute as pc
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ShoplakeError
+from shoplake.ingest.bronze import FILES_KEY, landing_app_id
 from shoplake.pipeline.flows import FlowContext
 from shoplake.pipeline.graph import build_graph
-from shoplake.pipeline.ingest import FILES_KEY, landing_app_id
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.tables import Pipeline, StreamSourceDef
 from shoplake.sources.files import discover

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shoplake.console import console, run_messages
+from shoplake.cli.console import console, run_messages
 from shoplake.errors import ConfigError, ShoplakeError
 
 Bootstrap = Annotated[
@@ -158,14 +158,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stream order events: topic → bronze (exactly once) → silver → gold, per
         micro-batch. Without --bootstrap, reads <landing>/order_events/ files instead."""
-        from shoplake.cli import _settings, load_pipeline
-        from shoplake.engines.polars_delta import PolarsDeltaEngine
-        from shoplake.pipeline.streaming import StreamOptions, run_kafka_stream
+        from shoplake.cli.main import _settings, load_pipeline
+        from shoplake.engines import create_engine
+        from shoplake.streaming.runner import StreamOptions, run_kafka_stream
 
         try:
             settings = _settings(lake, landing)
             # This process owns the stream's tables for its lifetime: keep their snapshots.
-            engine = PolarsDeltaEngine(settings.lake, reuse_snapshots=True)
+            engine = create_engine(settings.lake, reuse_snapshots=True)
             pipeline = load_pipeline("shoplake.ecommerce.pipeline:build_pipeline")
             landing_path = Path(settings.landing.removeprefix("file://"))
             options = StreamOptions(
@@ -213,7 +213,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Topic → bronze events/s, and produce → realtime_sales latency (p50, p95) at a
         steady rate; on librdkafka's mock cluster unless --bootstrap is given."""
-        from shoplake.bench_stream import latency, throughput
+        from shoplake.bench.stream import latency, throughput
 
         try:
             with console.status(f"throughput: {events:,} events topic → bronze…"):
@@ -242,7 +242,7 @@ def register(app: typer.Typer) -> None:
 def _stream_files(pipeline, engine, landing: Path, options, stop) -> None:  # type: ignore[no-untyped-def]
     """No broker: order-event files from the landing folder, polled every max_seconds."""
     from shoplake.pipeline.runner import run_pipeline
-    from shoplake.pipeline.streaming import downstream_of, feed_followers, run_feeds
+    from shoplake.streaming.runner import downstream_of, feed_followers, run_feeds
 
     downstream = downstream_of(pipeline, "bronze.order_events")
     select = ["bronze.order_events", *downstream]

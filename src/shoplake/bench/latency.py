@@ -62,8 +62,8 @@ def _gold_commit_time(lake: Path, batch_id: str) -> datetime | None:
 def run_latency_benchmark(batches: int, orders: int, folder: Path, console: Console) -> None:
     from shoplake.ecommerce.generator import generate
     from shoplake.ecommerce.pipeline import build_pipeline
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
-    from shoplake.pipeline.loader import run_available
+    from shoplake.engines import create_engine
+    from shoplake.ingest.loader import run_available
 
     _reset(folder)
     landing, lake, held = folder / "landing", folder / "lake", folder / "held"
@@ -76,7 +76,7 @@ def run_latency_benchmark(batches: int, orders: int, folder: Path, console: Cons
     for path in order_files[-batches:]:
         path.rename(held / path.name)
     console.print(f"building the lake from {orders - batches * chunk:,} orders…")
-    run_available(build_pipeline(), PolarsDeltaEngine(str(lake)), landing)
+    run_available(build_pipeline(), create_engine(str(lake)), landing)
 
     command = [sys.executable, "-m", "shoplake.cli", "watch", "--lake", str(lake),
                "--landing", str(landing)]  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from shoplake.console import console
+from shoplake.cli.console import console
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Time applying a batch of changes to a large SCD2 dimension with long history."""
-        from shoplake.bench_cdc import run_scd2_benchmark
+        from shoplake.bench.scd2 import run_scd2_benchmark
 
         if not 0 < small <= batch <= keys:
             raise typer.BadParameter(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ConfigError
+from shoplake.ingest.bronze import file_records
 from shoplake.pipeline.faults import fault
-from shoplake.pipeline.ingest import file_records
 from shoplake.pipeline.tables import SourceDef
 from shoplake.sources.files import scan
 

@@ -1,0 +1,5 @@
+import sys
+
+from shoplake.cli.main import main
+
+sys.exit(main())
