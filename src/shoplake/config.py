@@ -11,7 +11,10 @@ from pathlib import Path
 from shoplake.errors import ConfigError
 
 CONFIG_FILE = "shoplake.toml"
-KEYS = ("lake", "landing")
+KEYS = ("lake", "landing", "pipeline", "engine")
+DEFAULT_PIPELINE = "shoplake.ecommerce.pipeline:build_pipeline"
+"""The pipeline every command runs unless ``--pipeline`` or ``pipeline = "module:attr"`` says
+otherwise: the e-commerce domain that ships with shoplake."""
 # Run settings: archive = move | delete | leave; the limits bound one batch;
 # maintain_every = commits between automatic table maintenance (0 = off).
 RUN_KEYS: dict[str, type] = {
@@ -28,6 +31,10 @@ RUN_KEYS: dict[str, type] = {
 class Settings:
     lake: str = "./lake"
     landing: str = "./landing"
+    pipeline: str = DEFAULT_PIPELINE
+    """``module:attribute`` of a Pipeline, or of a function that builds one."""
+    engine: str = "polars"
+    """The engine every command runs the pipeline on (``shoplake.engines.create_engine``)."""
     maintain_every: int = 0
     """``run`` maintains a table once it has this many commits since its last OPTIMIZE
     (0: never; ``shoplake maintain`` does it on demand)."""
@@ -54,7 +61,7 @@ def load_settings(
         for key in KEYS:
             if key in section:
                 if not isinstance(section[key], str):
-                    raise ConfigError(f"{path}: '{key}' must be a string path or URI")
+                    raise ConfigError(f"{path}: '{key}' must be a string")
                 values[key] = section[key]
         for key, kind in RUN_KEYS.items():
             if key in section:
