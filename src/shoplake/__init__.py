@@ -17,8 +17,14 @@ Example::
     )
     def orders(bronze_orders):
         return bronze_orders.with_columns(nw.col("amount").cast(nw.Float64))
+
+    result = run(pipeline, lake="./lake", landing="./landing")
+
+Besides the names below, ``shoplake.testing`` helps test a pipeline's tables.
 """
 
+from shoplake.api import run, validate
+from shoplake.engines import create_engine
 from shoplake.errors import (
     ConfigError,
     DefinitionError,
@@ -39,6 +45,7 @@ from shoplake.pipeline.kinds import (
 )
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline
+from shoplake.streaming.decode import decode_json
 
 __all__ = [
     "Action",
@@ -60,7 +67,11 @@ __all__ = [
     "ShoplakeError",
     "Upsert",
     "ValidationError",
+    "create_engine",
+    "decode_json",
     "expect",
     "expect_exists",
+    "run",
+    "validate",
 ]
 __version__ = "0.1.0"

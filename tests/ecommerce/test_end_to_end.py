@@ -18,11 +18,11 @@ from typing import Any
 import polars as pl
 import pytest
 
+import shoplake
 from shoplake import RunResult
 from shoplake.ecommerce.generator import generate, read_manifest
 from shoplake.ecommerce.pipeline import SOURCES, build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.runner import run_pipeline
 
 NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
@@ -50,7 +50,7 @@ class Shop:
         return self.manifest["sources"][source]["expected"]  # type: ignore[no-any-return]
 
     def rerun(self, lake: Path | None = None, landing: Path | None = None) -> RunResult:
-        return run_pipeline(
+        return shoplake.run(
             build_pipeline(now=NOW),
             engine=PolarsDeltaEngine(str(lake or self.lake)),
             landing=landing or self.landing,
@@ -60,7 +60,7 @@ class Shop:
 def generated_shop(root: Path, **options: Any) -> Shop:
     landing, lake = root / "landing", root / "lake"
     generate(landing, **options)
-    run = run_pipeline(
+    run = shoplake.run(
         build_pipeline(now=NOW), engine=PolarsDeltaEngine(str(lake)), landing=landing
     )
     return Shop(landing, lake, read_manifest(landing), run)

@@ -15,11 +15,11 @@ import narwhals as nw
 import polars as pl
 import pytest
 
+import shoplake
 from shoplake.ecommerce import marts
 from shoplake.ecommerce.generator import generate, generate_batch
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.runner import run_pipeline
 
 NOW = datetime(2027, 1, 31)
 GRAIN = {
@@ -32,7 +32,7 @@ GRAIN = {
 
 
 def _run(lake: Path, landing: Path) -> dict[str, str]:
-    result = run_pipeline(
+    result = shoplake.run(
         build_pipeline(now=NOW), engine=PolarsDeltaEngine(str(lake)), landing=landing
     )
     assert result.status == "completed", [f.message for f in result.flows if f.message]

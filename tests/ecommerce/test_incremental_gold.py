@@ -15,11 +15,11 @@ import narwhals as nw
 import polars as pl
 import pytest
 
+import shoplake
 from shoplake.ecommerce import marts, star
 from shoplake.ecommerce.generator import generate, generate_batch
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.runner import run_pipeline
 
 NOW = datetime(2027, 1, 31)
 PARTITIONED = {
@@ -32,7 +32,7 @@ PARTITIONED = {
 
 
 def _run(lake: Path, landing: Path, engine: PolarsDeltaEngine | None = None) -> None:
-    result = run_pipeline(
+    result = shoplake.run(
         build_pipeline(now=NOW), engine=engine or PolarsDeltaEngine(str(lake)), landing=landing
     )
     assert result.status == "completed", [f.message for f in result.flows if f.message]
@@ -158,7 +158,7 @@ def test_a_crash_around_the_replace_commit_converges_on_the_rerun(
 ) -> None:
     landing, lake = shop
     generate_batch(landing, orders=30, day=date(2026, 10, 2))
-    crashed = run_pipeline(build_pipeline(now=NOW), engine=engine_class(str(lake)), landing=landing)
+    crashed = shoplake.run(build_pipeline(now=NOW), engine=engine_class(str(lake)), landing=landing)
     failed = {f.table for f in crashed.flows if f.status == "failed"}
     assert "gold.monthly_revenue" in failed
     _run(lake, landing)
@@ -218,7 +218,7 @@ def test_maintaining_bronze_keeps_silver_incremental(shop: tuple[Path, Path]) ->
     for ref in ("bronze.orders", "bronze.order_items"):
         maintain_table(engine, ref, retention_hours=0, force=True)
     batch = generate_batch(landing, orders=12, day=date(2026, 11, 6))
-    result = run_pipeline(build_pipeline(now=NOW), engine=engine, landing=landing)
+    result = shoplake.run(build_pipeline(now=NOW), engine=engine, landing=landing)
     assert result.flow("silver.orders").rows_read == 12
     assert result.flow("silver.order_items").rows_read == batch.lines
     _assert_matches_full_recompute(lake)

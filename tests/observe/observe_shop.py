@@ -6,11 +6,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import shoplake
 from shoplake.ecommerce.generator import generate
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.pipeline.results import RunResult
-from shoplake.pipeline.runner import run_pipeline
 
 HELD_BACK = ("orders/orders-00003.jsonl", "order_items/order_items-00005.csv")
 """Files that arrive only for the second run: the latest orders and their lines."""
@@ -24,7 +24,7 @@ class Shop:
     later: Path  # files that land for the second run
 
     def run(self) -> RunResult:
-        return run_pipeline(
+        return shoplake.run(
             build_pipeline(), engine=PolarsDeltaEngine(str(self.lake)), landing=self.landing
         )
 

@@ -116,10 +116,10 @@ def test_failed_run_and_fail_expectation_alert_without_pii(
 ) -> None:
     import narwhals as nw
 
+    import shoplake
     from shoplake.ecommerce.pipeline import build_pipeline
     from shoplake.engines.polars_delta import PolarsDeltaEngine
     from shoplake.pipeline.expectations import expect
-    from shoplake.pipeline.runner import run_pipeline
     from shoplake.pipeline.tables import TableDef
 
     url, posts = webhook
@@ -138,7 +138,7 @@ def test_failed_run_and_fail_expectation_alert_without_pii(
         (fresh_shop.landing / "customers" / "customers-00001.csv").read_text() + "\n"
     )
     engine = PolarsDeltaEngine(str(fresh_shop.lake))
-    run = run_pipeline(pipeline, engine=engine, landing=fresh_shop.landing)
+    run = shoplake.run(pipeline, engine=engine, landing=fresh_shop.landing)
     assert run.status == "failed"
 
     settings = _settings(url, port, tmp_path / "a.log", rules=["run_failed", "fail_expectation"])

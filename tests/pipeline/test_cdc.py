@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+import shoplake
 from shoplake import ApplyChanges, DefinitionError, Pipeline, ScdColumns
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.runner import run_pipeline
 
 HEADER = "id,city,tier,phone,seq,op\n"
 
@@ -57,7 +57,7 @@ class Lake:
 
     def run(self, **options: Any) -> Any:
         engine = PolarsDeltaEngine(str(self.root / "lake"))
-        return run_pipeline(self.pipeline, engine=engine, landing=self.root / "landing", **options)
+        return shoplake.run(self.pipeline, engine=engine, landing=self.root / "landing", **options)
 
     def table(self, name: str = "people") -> pl.DataFrame:
         return pl.read_delta(str(self.root / "lake" / "silver" / name))

@@ -11,6 +11,7 @@ import narwhals as nw
 import polars as pl
 import pytest
 
+import shoplake
 from shoplake import (
     Append,
     DefinitionError,
@@ -23,7 +24,6 @@ from shoplake import (
 )
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.pipeline.graph import build_graph
-from shoplake.pipeline.runner import run_pipeline
 
 
 def raises_exactly(message: str) -> Any:
@@ -423,7 +423,7 @@ def test_run_pipeline_raises_validation_error_listing_every_problem(tmp_path: Pa
     (tmp_path / "landing" / "orders" / "o.jsonl").write_text('{"order_id": "O1"}\n')
     lake = tmp_path / "lake"
     with pytest.raises(ValidationError) as info:
-        run_pipeline(p, engine=PolarsDeltaEngine(str(lake)), landing=tmp_path / "landing")
+        shoplake.run(p, engine=PolarsDeltaEngine(str(lake)), landing=tmp_path / "landing")
     problems = [
         "silver.orders: expectation 'known' refers to table 'silver.nowhere', which is not "
         "defined",

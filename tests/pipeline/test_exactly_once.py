@@ -19,10 +19,10 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+import shoplake
 from shoplake import Append, Pipeline, RunResult, Upsert, expect
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.pipeline.event_log import write_run_events
-from shoplake.pipeline.runner import run_pipeline
 
 Versions = Callable[[Path], dict[str, int]]
 
@@ -83,7 +83,7 @@ class Shop:
         return PolarsDeltaEngine(str(self.lake))
 
     def run(self, engine: PolarsDeltaEngine | None = None, **options: Any) -> RunResult:
-        return run_pipeline(
+        return shoplake.run(
             self.pipeline, engine=engine or self.engine(), landing=self.landing, **options
         )
 

@@ -31,9 +31,9 @@ import narwhals as nw
 import polars as pl
 import pytest
 
+import shoplake
 from shoplake import Pipeline, RunResult, Upsert, expect, expect_exists
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.runner import run_pipeline
 
 CORRUPT_ORDER = '{"order_id": "O5", "customer_id": '
 
@@ -141,7 +141,7 @@ class Lake:
         return self.write(f"orders/{name}", "\n".join(lines) + "\n")
 
     def run(self, **options: Any) -> RunResult:
-        return run_pipeline(self.pipeline, engine=self.engine(), landing=self.landing, **options)
+        return shoplake.run(self.pipeline, engine=self.engine(), landing=self.landing, **options)
 
     def read(self, ref: str) -> pl.DataFrame:
         layer, _, name = ref.partition(".")

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import polars as pl
 
+import shoplake
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
-from shoplake.pipeline.runner import run_pipeline
 from shoplake.streaming.runner import StreamOptions, run_kafka_stream
 
 STREAM = ["bronze.order_events", "silver.order_events", "gold.realtime_sales"]
@@ -103,7 +103,7 @@ def test_watermark_late_events_and_dedupe_across_batches(make_event, tmp_path: P
         ],
     )
     assert (
-        run_pipeline(pipeline, engine=engine, landing=landing, select=STREAM).status == "completed"
+        shoplake.run(pipeline, engine=engine, landing=landing, select=STREAM).status == "completed"
     )
     _land(
         landing,
@@ -115,7 +115,7 @@ def test_watermark_late_events_and_dedupe_across_batches(make_event, tmp_path: P
             make_event(4, when="2026-05-01T12:01:10.000Z"),  # older than the watermark
         ],
     )
-    run = run_pipeline(pipeline, engine=engine, landing=landing, select=STREAM)
+    run = shoplake.run(pipeline, engine=engine, landing=landing, select=STREAM)
     silver_flow = next(f for f in run.flows if f.table == "silver.order_events")
     assert silver_flow.rows_quarantined == 1
 
@@ -136,7 +136,7 @@ def test_watermark_late_events_and_dedupe_across_batches(make_event, tmp_path: P
 def test_null_price_and_quantity_follow_the_streaming_rules(make_event, tmp_path: Path) -> None:
     lake, landing = tmp_path / "lake", tmp_path / "landing"
     _land(landing, "a.jsonl", [make_event(1, price=None), make_event(2, quantity=None, price=7.5)])
-    run_pipeline(
+    shoplake.run(
         build_pipeline(), engine=PolarsDeltaEngine(str(lake)), landing=landing, select=STREAM
     )
     silver = _read(lake, "silver.order_events").sort("event_id")
@@ -185,7 +185,7 @@ def test_an_order_by_file_and_by_kafka_counts_once(kafka, make_event, tmp_path: 
     )
     pipeline = build_pipeline()
     engine = PolarsDeltaEngine(str(lake))
-    assert run_pipeline(pipeline, engine=engine, landing=landing).status == "completed"
+    assert shoplake.run(pipeline, engine=engine, landing=landing).status == "completed"
 
     topic = kafka.topic()
     kafka.send(
@@ -196,7 +196,7 @@ def test_an_order_by_file_and_by_kafka_counts_once(kafka, make_event, tmp_path: 
         ],
     )
     _stream_all(kafka, topic, lake, landing)
-    assert run_pipeline(pipeline, engine=engine, landing=landing).status == "completed"
+    assert shoplake.run(pipeline, engine=engine, landing=landing).status == "completed"
     monthly = _read(lake, "gold.monthly_revenue")
     assert monthly.select("orders", "revenue").rows() == [(2, 40.0)]  # not 3 orders, 60.0
     items = _read(lake, "silver.order_items")
@@ -205,7 +205,7 @@ def test_an_order_by_file_and_by_kafka_counts_once(kafka, make_event, tmp_path: 
     cancel = make_event(3, order="O90000001", kind="order_cancelled", when="2026-05-01T12:05:00Z")
     kafka.send(topic, [cancel])
     _stream_all(kafka, topic, lake, landing)
-    assert run_pipeline(pipeline, engine=engine, landing=landing).status == "completed"
+    assert shoplake.run(pipeline, engine=engine, landing=landing).status == "completed"
     orders = _read(lake, "silver.orders").sort("order_id")
     assert orders.select("order_id", "status").rows() == [
         ("O90000001", "cancelled"),  # the latest event wins, keyed on the order id

@@ -26,12 +26,12 @@ DIMENSIONS = ("regions", "customers", "products", "inventory")
 def _run(landing: Path, lake: Path) -> dict[str, object]:
     from shoplake.ecommerce.pipeline import build_pipeline
     from shoplake.engines import create_engine
-    from shoplake.pipeline.runner import run_pipeline
+    from shoplake.ingest.update import run_update
 
     pipeline = build_pipeline()
     engine = create_engine(str(lake))
     start = time.perf_counter()
-    result = run_pipeline(pipeline, engine=engine, landing=landing)
+    result = run_update(pipeline, engine=engine, landing=landing)
     wall = time.perf_counter() - start
     if result.status != "completed":
         raise SystemExit(f"pipeline run failed: {[f.message for f in result.flows if f.message]}")

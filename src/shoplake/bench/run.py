@@ -27,10 +27,10 @@ def _peak_mb() -> float:
 def _pipeline(landing: Path, lake: Path) -> dict[str, float]:
     from shoplake.ecommerce.pipeline import build_pipeline
     from shoplake.engines import create_engine
-    from shoplake.pipeline.runner import run_pipeline
+    from shoplake.ingest.update import run_update
 
     start = time.perf_counter()
-    result = run_pipeline(build_pipeline(), engine=create_engine(str(lake)), landing=landing)
+    result = run_update(build_pipeline(), engine=create_engine(str(lake)), landing=landing)
     wall = time.perf_counter() - start
     if result.status != "completed":
         raise SystemExit(f"pipeline run failed: {[f.message for f in result.flows if f.message]}")

@@ -241,17 +241,17 @@ def register(app: typer.Typer) -> None:
 
 def _stream_files(pipeline, engine, landing: Path, options, stop) -> None:  # type: ignore[no-untyped-def]
     """No broker: order-event files from the landing folder, polled every max_seconds."""
-    from shoplake.pipeline.runner import run_pipeline
+    from shoplake.ingest.update import run_update
     from shoplake.streaming.runner import downstream_of, feed_followers, run_feeds
 
     downstream = downstream_of(pipeline, "bronze.order_events")
     select = ["bronze.order_events", *downstream]
     total = 0
     while True:
-        run = run_pipeline(pipeline, engine=engine, landing=landing, select=select)
+        run = run_update(pipeline, engine=engine, landing=landing, select=select)
         fed = run_feeds(engine, pipeline, set(downstream), run.run_id)
         if fed:
-            run_pipeline(
+            run_update(
                 pipeline, engine=engine, landing=landing, select=feed_followers(pipeline, fed)
             )
         for message in run_messages(run):

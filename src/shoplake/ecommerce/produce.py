@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shoplake import ShoplakeError
 from shoplake.ecommerce.events import EventFactory
-from shoplake.errors import ShoplakeError
 
 FILE_EVENTS = 10_000
 """At most this many events per landing file."""

@@ -26,10 +26,9 @@ from datetime import UTC, datetime, timedelta
 
 import narwhals as nw
 
-from shoplake import Append, Pipeline, Upsert, expect
+from shoplake import Append, Pipeline, Upsert, decode_json, expect
 from shoplake.ecommerce.cleaning import with_timestamp
 from shoplake.ecommerce.marts.common import money
-from shoplake.streaming.decode import decode_json
 
 EVENT_FIELDS: dict[str, object] = {
     "event_id": "string",

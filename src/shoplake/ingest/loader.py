@@ -32,9 +32,10 @@ from shoplake.ingest.bronze import IngestOptions, file_records, pending
 from shoplake.ingest.file_log import file_rows, reconcile_files
 from shoplake.ingest.lock import lake_lock
 from shoplake.ingest.triggers import ManifestError, archive_manifest, manifests, parse_manifest
+from shoplake.ingest.update import run_update
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.results import RunResult
-from shoplake.pipeline.runner import Progress, new_run_id, run_pipeline
+from shoplake.pipeline.runner import Progress, new_run_id
 from shoplake.pipeline.tables import Pipeline, SourceDef
 from shoplake.sources.files import LandedFile, printable
 
@@ -118,7 +119,7 @@ def run_batch(
     )
     sources = sources_of(pipeline)
     try:
-        run = run_pipeline(
+        run = run_update(
             pipeline,
             engine=engine,
             landing=landing,
@@ -274,7 +275,7 @@ def run_available(
         if not full_refresh and backlog(engine, pipeline, landing) == 0:
             clock, started = time.perf_counter(), _now()
             # No source takes anything here: a file landing meanwhile waits for a batch.
-            run = run_pipeline(
+            run = run_update(
                 pipeline,
                 engine=engine,
                 landing=landing,

@@ -1,4 +1,9 @@
-"""One triggered update: every selected table, in dependency order, then the event log."""
+"""One triggered update: every selected table, in dependency order, then the event log.
+
+The runner knows tables and the graph, not where source rows come from: a stage
+(``ingest/`` for landing files, ``streaming/`` for event streams) hands it a
+:data:`SourceFlow` that runs the source definitions.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from shoplake.engines.base import Engine
 from shoplake.errors import FlowError, ShoplakeError, ValidationError
-from shoplake.ingest.bronze import IngestOptions, run_source
 from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import FlowContext, run_table
 from shoplake.pipeline.graph import Graph, build_graph
@@ -18,6 +21,8 @@ from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
 
 Progress = Callable[[str, FlowResult | None], None]
+SourceFlow = Callable[[FlowContext, SourceDef | StreamSourceDef], FlowResult]
+"""Runs one source definition into its bronze table (one commit, exactly once)."""
 
 
 def new_run_id(now: datetime) -> str:
@@ -43,23 +48,24 @@ def run_pipeline(
     pipeline: Pipeline,
     *,
     engine: Engine,
-    landing: str | Path,
+    sources: SourceFlow | None = None,
     select: Iterable[str] | None = None,
     full_refresh: bool = False,
     progress: Progress | None = None,
     run_id: str | None = None,
-    ingest: IngestOptions | None = None,
     done: Iterable[FlowResult] = (),
 ) -> RunResult:
     """Process what is new for the selected tables and log the run.
+
+    ``sources`` runs the source definitions (a stage's reader, e.g. the landing
+    folder's); without it a selected source fails with a message saying so.
 
     ``done`` are flows already run for this update outside the graph (a stream's
     micro-batch into bronze): they are reported and logged with it.
 
     A failing flow stops only the tables downstream of it; the run is then
     reported as failed, and every table stays at its last committed version.
-    ``run_id`` names the batch (default: a new id); ``ingest`` bounds and
-    restricts what the sources take from the landing folder.
+    ``run_id`` names the batch (default: a new id).
     """
     graph = build_graph(pipeline)
     if graph.problems:
@@ -85,13 +91,14 @@ def run_pipeline(
             failed.add(ref)
         else:
             try:
-                where = Path(landing) if isinstance(landing, str) else landing
-                if isinstance(definition, SourceDef):
-                    result = run_source(ctx, definition, where, ingest)
-                elif isinstance(definition, StreamSourceDef):
-                    from shoplake.streaming.runner import run_stream_files
-
-                    result = run_stream_files(ctx, definition, where)
+                if isinstance(definition, SourceDef | StreamSourceDef):
+                    if sources is None:
+                        raise ShoplakeError(
+                            f"{ref} is a source and this run was given no reader for "
+                            "sources: run the pipeline with a landing folder "
+                            "(shoplake.run(pipeline, landing=...))"
+                        )
+                    result = sources(ctx, definition)
                 else:
                     result = run_table(ctx, definition, graph)
                     if result.message.startswith("replayed"):

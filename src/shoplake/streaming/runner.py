@@ -215,7 +215,8 @@ def run_kafka_stream(
     """Consume ``topic`` into ``bronze.<source>`` and run its downstream tables per
     micro-batch, until ``stop()`` (checked between batches) or, with
     ``available_now``, the end the topic had at start."""
-    from shoplake.pipeline.runner import new_run_id, run_pipeline
+    from shoplake.ingest.update import run_update
+    from shoplake.pipeline.runner import new_run_id
 
     ref = stream_source(pipeline, source).ref
     downstream = downstream_of(pipeline, ref) if options.downstream else []
@@ -226,7 +227,7 @@ def run_kafka_stream(
         if not downstream:
             return None
         done = [bronze] if bronze is not None else []
-        run = run_pipeline(pipeline, engine=engine, landing=landing, select=downstream, done=done)
+        run = run_update(pipeline, engine=engine, landing=landing, select=downstream, done=done)
         stats.runs.append(run)
         return run
 
@@ -243,7 +244,7 @@ def run_kafka_stream(
         followers = feed_followers(pipeline, fed)
         if followers:
             stats.runs.append(
-                run_pipeline(pipeline, engine=engine, landing=landing, select=followers)
+                run_update(pipeline, engine=engine, landing=landing, select=followers)
             )
 
     def assigned(partitions: list[int]) -> None:

@@ -1,0 +1,62 @@
+"""One update fed from a landing folder: the runner with the landing's readers for sources.
+
+The core runner (``pipeline/runner.py``) knows nothing of files; this module gives
+it the :data:`~shoplake.pipeline.runner.SourceFlow` that reads each source's new
+landing files (``ingest/bronze.py``) and each event stream's JSON-lines files
+(the no-broker mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from shoplake.engines.base import Engine
+from shoplake.ingest.bronze import IngestOptions, run_source
+from shoplake.pipeline.flows import FlowContext
+from shoplake.pipeline.results import FlowResult, RunResult
+from shoplake.pipeline.runner import Progress, SourceFlow, run_pipeline
+from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
+from shoplake.sources.remote import RemoteLanding
+
+Landing = Path | RemoteLanding
+
+
+def landing_sources(landing: str | Landing, options: IngestOptions | None = None) -> SourceFlow:
+    """The reader of every source definition from ``landing`` (a folder, or an object-store
+    landing from ``sources/remote.py``); ``options`` bound and restrict what it takes."""
+    where = Path(landing) if isinstance(landing, str) else landing
+
+    def run(ctx: FlowContext, definition: SourceDef | StreamSourceDef) -> FlowResult:
+        if isinstance(definition, SourceDef):
+            return run_source(ctx, definition, where, options)
+        from shoplake.streaming.runner import run_stream_files
+
+        return run_stream_files(ctx, definition, where)
+
+    return run
+
+
+def run_update(
+    pipeline: Pipeline,
+    *,
+    engine: Engine,
+    landing: str | Landing,
+    select: Iterable[str] | None = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
+    run_id: str | None = None,
+    ingest: IngestOptions | None = None,
+    done: Iterable[FlowResult] = (),
+) -> RunResult:
+    """Process what is new in ``landing`` and upstream tables for the selected tables."""
+    return run_pipeline(
+        pipeline,
+        engine=engine,
+        sources=landing_sources(landing, ingest),
+        select=select,
+        full_refresh=full_refresh,
+        progress=progress,
+        run_id=run_id,
+        done=done,
+    )
