@@ -144,7 +144,7 @@ def latency(
 
     def send() -> None:
         ready.wait(30)
-        from shoplake.ecommerce.produce import produce_events
+        from shoplake.sources.produce import produce_events
 
         produce_events(factory, count=total, rate=rate, bootstrap=servers, topic=topic)
         done.set()

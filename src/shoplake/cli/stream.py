@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         folder (<landing>/order_events/) when no --bootstrap is given."""
         from shoplake.config import load_settings
         from shoplake.ecommerce.events import EventFactory
-        from shoplake.ecommerce.produce import produce_events
+        from shoplake.sources.produce import produce_events
 
         try:
             settings = load_settings(landing=landing)

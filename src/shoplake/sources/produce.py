@@ -1,4 +1,8 @@
-"""Sending order events: to a Kafka topic, or as JSON-lines files into the landing folder."""
+"""Sending events: to a Kafka topic, or as JSON-lines files into the landing folder.
+
+What the events are is the caller's business (``ecommerce/events.py`` makes order
+events): anything with ``next(now) -> (key, value)`` can be sent.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,18 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from shoplake import ShoplakeError
-from shoplake.ecommerce.events import EventFactory
+from shoplake.errors import ShoplakeError
 
 FILE_EVENTS = 10_000
 """At most this many events per landing file."""
+
+
+class EventSource(Protocol):
+    def next(self, now: datetime) -> tuple[bytes | None, bytes]:
+        """The next event's key and value (JSON bytes)."""
+        ...
 
 
 def _now() -> datetime:
@@ -37,7 +47,7 @@ def _paced(count: int, rate: float | None, stop: Callable[[], bool]) -> Callable
 
 
 def produce_events(
-    factory: EventFactory,
+    factory: EventSource,
     *,
     count: int,
     rate: float | None = None,
