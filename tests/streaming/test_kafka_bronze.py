@@ -15,8 +15,9 @@ from deltalake import DeltaTable
 
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
+from shoplake.pipeline.faults import FAULT_ENV
 from shoplake.sources.kafka import offset_app_id
-from shoplake.streaming.runner import PAUSE_ENV, StreamOptions, run_kafka_stream
+from shoplake.streaming.runner import StreamOptions, run_kafka_stream
 
 
 def _stream_cmd(bootstrap: str, topic: str, lake: Path, landing: Path) -> list[str]:
@@ -65,7 +66,7 @@ def _bronze(lake: Path) -> pl.DataFrame:
     return pl.read_delta(str(lake / "bronze" / "order_events"))
 
 
-@pytest.mark.parametrize("point", ["bronze_before_commit", "bronze_after_commit"])
+@pytest.mark.parametrize("point", ["before_bronze_commit", "after_bronze_commit"])
 def test_sigkill_then_restart_stores_every_event_once(
     kafka, make_event, tmp_path: Path, point: str
 ) -> None:
@@ -76,19 +77,19 @@ def test_sigkill_then_restart_stores_every_event_once(
     cmd = _stream_cmd(kafka.bootstrap, topic, lake, landing)
 
     # First micro-batch: killed at the named point (mid-batch, or right after its commit).
-    env = {**os.environ, PAUSE_ENV: point}
+    env = {**os.environ, FAULT_ENV: f"stream_{point}:pause"}
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    _wait_for(proc, f"paused at {point}".encode())
+    _wait_for(proc, f"paused at stream_{point}".encode())
     proc.kill()
     proc.wait(10)
     committed = lake / "bronze" / "order_events"
-    if point == "bronze_before_commit":
+    if point == "before_bronze_commit":
         assert not (committed / "_delta_log").exists()
     else:
         assert 0 < _bronze(lake).height < len(values)
 
     # Restart: seeks from the offsets in the Delta log, reads to the end, stops.
-    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
     done = subprocess.run(cmd, env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 

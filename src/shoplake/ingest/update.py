@@ -13,6 +13,7 @@ from pathlib import Path
 
 from shoplake.engines.base import Engine
 from shoplake.ingest.bronze import IngestOptions, run_source
+from shoplake.ingest.stream_files import run_stream_files
 from shoplake.pipeline.flows import FlowContext
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.runner import Progress, SourceFlow, run_pipeline
@@ -30,8 +31,6 @@ def landing_sources(landing: str | Landing, options: IngestOptions | None = None
     def run(ctx: FlowContext, definition: SourceDef | StreamSourceDef) -> FlowResult:
         if isinstance(definition, SourceDef):
             return run_source(ctx, definition, where, options)
-        from shoplake.streaming.runner import run_stream_files
-
         return run_stream_files(ctx, definition, where)
 
     return run

@@ -1,15 +1,18 @@
 """Named crash points for tests: ``SHOPLAKE_FAULT=<point>[:kill|pause|raise][,...]``.
 
+The one fault-injection mechanism of every stage (file batches, the stream).
 ``kill`` ends the process with SIGKILL on the spot (nothing is flushed, no
-handler runs), ``pause`` writes the process id to ``SHOPLAKE_FAULT_MARKER``
-and waits to be killed, ``raise`` raises :class:`FaultInjected`. Unset, a
-crash point costs one environment lookup.
+handler runs), ``pause`` prints ``paused at <point>`` to stderr, writes the
+process id to ``SHOPLAKE_FAULT_MARKER`` (when set) and waits to be killed,
+``raise`` raises :class:`FaultInjected`. Unset, a crash point costs one
+environment lookup.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +24,8 @@ POINTS = (
     "before_archive",  # _system/files reconciled, files still in landing
     "mid_archive",  # the first file of a batch moved, the others not
     "holding_lock",  # the lake lock taken, the batch not started
+    "stream_before_bronze_commit",  # a micro-batch read from the topic, nothing committed
+    "stream_after_bronze_commit",  # the micro-batch and its offsets committed, nothing downstream
 )
 
 
@@ -40,6 +45,7 @@ def fault(point: str) -> None:
         if action == "raise":
             raise FaultInjected(point)
         if action == "pause":
+            print(f"paused at {point}", file=sys.stderr, flush=True)
             marker = os.environ.get(MARKER_ENV)
             if marker:
                 Path(marker).write_text(str(os.getpid()))

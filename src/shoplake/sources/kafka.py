@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -288,3 +288,33 @@ class KafkaBatchReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def file_messages(
+    files: Sequence[tuple[str, datetime, Sequence[tuple[int, bytes]]]],
+    batch_id: str,
+    ingested_at: datetime,
+) -> pa.Table:
+    """Lines of JSON-lines files as stream bronze rows (the no-broker mode): one message
+    per ``(line number, bytes)`` of each ``(path, modified time, lines)``, with no topic,
+    partition or key, and ``_source`` = ``path:line``."""
+    tables = []
+    for path, stamp, numbered in files:
+        n = len(numbered)
+        tables.append(
+            pa.table(
+                [
+                    pa.nulls(n, pa.string()),
+                    pa.nulls(n, pa.int32()),
+                    pa.array([i for i, _ in numbered], pa.int64()),
+                    pa.nulls(n, pa.binary()),
+                    pa.array([stamp] * n, pa.timestamp("ms")),
+                    pa.array([line for _, line in numbered], pa.binary()),
+                    pa.array([f"{path}:{i}" for i, _ in numbered], pa.string()),
+                    pa.array([batch_id] * n, pa.string()),
+                    pa.array([ingested_at] * n, pa.timestamp("us")),
+                ],
+                schema=BRONZE_SCHEMA,
+            )
+        )
+    return pa.concat_tables(tables) if tables else BRONZE_SCHEMA.empty_table()

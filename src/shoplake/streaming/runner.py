@@ -12,40 +12,22 @@ consumed, so they catch up after a crash the same way.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import narwhals as nw
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ShoplakeError
-from shoplake.ingest.bronze import FILES_KEY, landing_app_id
-from shoplake.pipeline.flows import FlowContext
+from shoplake.pipeline.faults import fault
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.tables import Pipeline, StreamSourceDef
-from shoplake.sources.files import discover
-from shoplake.sources.kafka import BRONZE_SCHEMA, Batch, KafkaBatchReader, offset_app_id
-
-PAUSE_ENV = "SHOPLAKE_PAUSE_AT"
-"""Fault injection for tests: the streaming flow stops (sleeps) at this named point."""
-PAUSE_POINTS = ("bronze_before_commit", "bronze_after_commit")
-
-
-def pause_point(name: str) -> None:
-    if os.environ.get(PAUSE_ENV) == name:
-        print(f"paused at {name}", file=sys.stderr, flush=True)
-        while True:
-            time.sleep(60)
+from shoplake.sources.kafka import Batch, KafkaBatchReader, offset_app_id
 
 
 def _now() -> datetime:
@@ -85,18 +67,20 @@ def write_bronze(
     engine: Engine,
     ref: str,
     topic: str,
-    rows: pa.Table,
+    rows: Any,
     next_offsets: Mapping[int, int],
     run_id: str,
     first_offsets: Mapping[int, int] | None = None,
 ) -> tuple[int, int]:
     """Append a micro-batch and its offsets in one commit; (rows written, rows skipped).
 
-    Rows at offsets the table already holds are dropped first, which also makes a
-    retry after an "outcome unknown" commit error safe. ``first_offsets`` (each
-    partition's lowest offset in ``rows``) lets the usual case skip that filter.
+    ``rows`` is a native frame of the stream bronze schema (any library narwhals
+    reads). Rows at offsets the table already holds are dropped first, which also
+    makes a retry after an "outcome unknown" commit error safe. ``first_offsets``
+    (each partition's lowest offset in ``rows``) lets the usual case skip that filter.
     """
     first_offsets = first_offsets or {}
+    rows = nw.from_native(rows, eager_only=True)
     for attempt in (1, 2):
         recorded = {p: engine.consumed(ref, offset_app_id(topic, p)) for p in next_offsets}
         fresh = rows
@@ -106,22 +90,25 @@ def write_bronze(
             if start is not None and start > first_offsets.get(p, -1)
         }
         if behind:  # only after a restart or rebalance: drop what is already stored
-            stale = None
-            for p, start in behind.items():
-                old = pc.and_(pc.equal(rows["partition"], p), pc.less(rows["offset"], start))
-                stale = old if stale is None else pc.or_(stale, old)
-            fresh = rows.filter(pc.invert(stale))
+            stale = nw.any_horizontal(
+                *[
+                    (nw.col("partition") == p) & (nw.col("offset") < start)
+                    for p, start in behind.items()
+                ],
+                ignore_nulls=True,
+            )
+            fresh = rows.filter(~stale)
         transactions = {
             offset_app_id(topic, p): n
             for p, n in next_offsets.items()
             if recorded[p] is None or n > recorded[p]  # type: ignore[operator]
         }
         if not transactions:
-            return 0, rows.num_rows
+            return 0, len(rows)
         try:
             engine.append(
                 ref,
-                nw.from_native(fresh, eager_only=True),
+                fresh,
                 transactions=transactions,
                 metadata={"shoplake.run_id": run_id},
             )
@@ -129,7 +116,7 @@ def write_bronze(
             if attempt == 2:
                 raise
             continue  # the commit may have landed: the next pass re-reads the offsets
-        return fresh.num_rows, rows.num_rows - fresh.num_rows
+        return len(fresh), len(rows) - len(fresh)
     raise AssertionError("unreachable")
 
 
@@ -272,7 +259,7 @@ def run_kafka_stream(
                 stop=stop,
             )
             if batch.count:
-                pause_point("bronze_before_commit")
+                fault("stream_before_bronze_commit")
                 clock_batch = time.perf_counter()
                 written, skipped = write_bronze(
                     engine,
@@ -283,7 +270,7 @@ def run_kafka_stream(
                     new_run_id(started),
                     batch.first_offsets,
                 )
-                pause_point("bronze_after_commit")
+                fault("stream_after_bronze_commit")
                 bronze = FlowResult(
                     table=ref,
                     kind="stream",
@@ -311,70 +298,3 @@ def run_kafka_stream(
         reader.close()
         stats.duration_s = time.perf_counter() - clock
     return stats
-
-
-def run_stream_files(ctx: FlowContext, source: StreamSourceDef, landing: Path) -> FlowResult:
-    """The no-broker mode: new JSON-lines files of ``<landing>/<name>/`` into the stream's
-    bronze table, one message per line, exactly once (file identities in the commit)."""
-    start = time.perf_counter()
-    engine = ctx.engine
-    target = source.ref
-    full = ctx.full_refresh or engine.version(target) is None
-    seen: set[tuple[str, int, int]] = set()
-    if not full:
-        for value in engine.commit_metadata(target, FILES_KEY):
-            seen |= {(r["path"], r["size"], r["mtime_ns"]) for r in json.loads(value)}
-    new = [f for f in discover(landing, source.name, "jsonl") if f.stat_key not in seen]
-    if not new:
-        return FlowResult(target, "stream", "skipped", message="no new files")
-    tables: list[pa.Table] = []
-    records: list[dict[str, object]] = []
-    for f in new:
-        raw = (landing / f.path).read_bytes()
-        lines = [line for line in raw.split(b"\n")]
-        numbered = [(i + 1, line.rstrip(b"\r")) for i, line in enumerate(lines) if line.strip()]
-        n = len(numbered)
-        stamp = datetime.fromtimestamp(f.mtime_ns / 1e9, tz=UTC).replace(tzinfo=None)
-        tables.append(
-            pa.table(
-                [
-                    pa.nulls(n, pa.string()),
-                    pa.nulls(n, pa.int32()),
-                    pa.array([i for i, _ in numbered], pa.int64()),
-                    pa.nulls(n, pa.binary()),
-                    pa.array([stamp] * n, pa.timestamp("ms")),
-                    pa.array([line for _, line in numbered], pa.binary()),
-                    pa.array([f"{f.path}:{i}" for i, _ in numbered], pa.string()),
-                    pa.array([ctx.run_id] * n, pa.string()),
-                    pa.array([ctx.started_at] * n, pa.timestamp("us")),
-                ],
-                schema=BRONZE_SCHEMA,
-            )
-        )
-        records.append(
-            {
-                "path": f.path,
-                "size": f.size,
-                "mtime_ns": f.mtime_ns,
-                "sha256": hashlib.sha256(raw).hexdigest(),
-                "rows": n,
-            }
-        )
-    rows = pa.concat_tables(tables)
-    sequence = (engine.consumed(target, landing_app_id(source.name)) or 0) + 1
-    written = (engine.overwrite if full else engine.append)(
-        target,
-        nw.from_native(rows, eager_only=True),
-        transactions={landing_app_id(source.name): sequence},
-        metadata={"shoplake.run_id": ctx.run_id, FILES_KEY: json.dumps(records)},
-    )
-    return FlowResult(
-        table=target,
-        kind="stream",
-        status="completed",
-        rows_read=rows.num_rows,
-        rows_written=written.rows_inserted,
-        version=written.version,
-        duration_s=time.perf_counter() - start,
-        files=len(new),
-    )
