@@ -83,7 +83,7 @@ def _seconds(env: str, default: int) -> timedelta:
     try:
         return timedelta(seconds=int(value)) if value else timedelta(seconds=default)
     except ValueError:
-        from shoplake.errors import ConfigError
+        from shoplake import ConfigError
 
         raise ConfigError(f"{env}={value!r}: give a whole number of seconds") from None
 

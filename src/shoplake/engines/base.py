@@ -125,6 +125,11 @@ class Engine(Protocol):
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame:
         """The table's rows at ``version`` (default: latest)."""
 
+    def arrow_dataset(self, ref: str) -> object:
+        """The table's latest version as an Arrow dataset (``pyarrow.dataset.Dataset``) that
+        a SQL engine such as DuckDB scans lazily, reading only the files and columns a
+        query needs. Raises when the table does not exist."""
+
     def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
         """Rows appended in versions (after, until], or None when a commit in that range
         did more than append (the caller must then read in full)."""

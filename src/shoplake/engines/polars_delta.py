@@ -23,6 +23,7 @@ from shoplake.engines.base import (
     TableInfo,
     WriteResult,
 )
+from shoplake.errors import ShoplakeError
 
 ROW_GROUP_ROWS = 65_536
 """Rows per Parquet row group. Each group carries min/max statistics, so a filtered read
@@ -442,6 +443,12 @@ class PolarsDeltaEngine:
         table.create_checkpoint()
         table.cleanup_metadata()
         return MaintenanceResult("checkpoint", 0, 0, table.version())
+
+    def arrow_dataset(self, ref: str) -> object:
+        table = self._table(ref)
+        if table is None:
+            raise ShoplakeError(f"{ref}: no such table in {self.lake}")
+        return table.to_pyarrow_dataset()
 
     def history(self, ref: str, limit: int | None = None) -> list[dict[str, object]]:
         table = self._table(ref)

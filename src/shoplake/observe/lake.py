@@ -11,8 +11,6 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 
 import polars as pl
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
 from shoplake.engines import create_engine
 
@@ -74,15 +72,11 @@ class LakeReader:
 
     def last_commit(self, ref: str) -> datetime | None:
         """When the table last committed (UTC, naive), or None."""
-        try:
-            table = DeltaTable(self.engine.uri(ref))
-        except TableNotFoundError:
-            return None
-        history = table.history(limit=1)
+        history = self.engine.history(ref, limit=1)
         stamp = history[0].get("timestamp") if history else None
         if not stamp:
             return None
-        return datetime.fromtimestamp(stamp / 1000, tz=UTC).replace(tzinfo=None)
+        return datetime.fromtimestamp(int(str(stamp)) / 1000, tz=UTC).replace(tzinfo=None)
 
     def commit_metadata(self, ref: str, key: str) -> list[str]:
         return self.engine.commit_metadata(ref, key)

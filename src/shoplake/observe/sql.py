@@ -1,8 +1,9 @@
 """SQL over the lake: DuckDB with every Delta table visible as ``layer.name``.
 
-Each layer becomes a DuckDB schema and each table a view over an Arrow dataset
-from delta-rs, so queries read only the files and columns they need and a
-query can join across layers (``SELECT … FROM gold.x JOIN silver.y …``).
+Each layer becomes a DuckDB schema and each table a view over the Arrow dataset
+the engine gives (with the lake's storage options), so queries read only the
+files and columns they need and a query can join across layers
+(``SELECT … FROM gold.x JOIN silver.y …``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from shoplake.errors import ShoplakeError
 from shoplake.observe.lake import LakeReader
@@ -41,7 +41,7 @@ class LakeSql:
         for ref in self.tables:
             layer, name = ref.split(".", 1)
             self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
-            dataset = DeltaTable(lake.engine.uri(ref)).to_pyarrow_dataset()
+            dataset = lake.engine.arrow_dataset(ref)
             self._datasets[ref] = dataset  # keep a reference: the view reads it lazily
             alias = f"__{layer}__{name}"
             self.con.register(alias, dataset)
