@@ -11,12 +11,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from shoplake.ecommerce.events import EventFactory
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines import create_engine
+from shoplake.names import utcnow
 from shoplake.pipeline.results import RunResult
 from shoplake.sources.kafka import Batch, mock_cluster, producer
 from shoplake.streaming.runner import StreamOptions, StreamStats, run_kafka_stream
@@ -71,7 +71,7 @@ def throughput(
     keeper, servers = _bootstrap(bootstrap)
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     factory = EventFactory(seed=7)
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     values = [factory.next(now) for _ in range(min(events, 5_000))]
     client = producer(servers)
     lake = work / "throughput"
@@ -135,7 +135,7 @@ def latency(
     factory = EventFactory(seed=11)
     # One event first, so the topic exists before the consumer subscribes.
     warm = producer(servers)
-    key, value = factory.next(datetime.now(UTC).replace(tzinfo=None))
+    key, value = factory.next(utcnow())
     warm.produce(topic, value=value, key=key)
     warm.flush(10)
     total = int(rate * seconds)

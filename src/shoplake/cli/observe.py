@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from shoplake.cli.console import console
 from shoplake.errors import ShoplakeError
+from shoplake.names import utcnow
 
 Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URI [default: ./lake]")]
 Landing = Annotated[
@@ -214,7 +214,7 @@ def status(
     else:
         last = runs.row(0, named=True)
         style = "green" if last["status"] == "completed" else "bold red"
-        ago = (datetime.now(UTC).replace(tzinfo=None) - last["ended"]).total_seconds() / 60
+        ago = (utcnow() - last["ended"]).total_seconds() / 60
         quality = "—" if last["quality_score"] is None else f"{last['quality_score']:.1f}"
         console.print(
             f"last run [bold]{last['run_id']}[/]: [{style}]{last['status']}[/] "

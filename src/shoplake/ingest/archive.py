@@ -22,7 +22,7 @@ from shoplake.errors import ConfigError
 from shoplake.ingest.bronze import file_records
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.tables import SourceDef
-from shoplake.sources.files import scan
+from shoplake.sources.listing import scan
 
 ARCHIVE_MODES = ("move", "delete", "leave")
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import narwhals as nw
 
 from shoplake.engines.base import Engine
+from shoplake.names import utcnow
 
 BATCHES = "_system.batches"
 TRIGGERS = ("run", "watch", "schedule", "manifest", "reprocess")
@@ -33,7 +34,7 @@ class BatchRow:
     rows: dict[str, int] = field(default_factory=dict)  # table → rows written
     error: str | None = None
     replays: str | None = None
-    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    updated_at: datetime = field(default_factory=lambda: utcnow())
 
 
 _TYPES: dict[str, nw.dtypes.DType] = {
@@ -48,7 +49,7 @@ COLUMNS = tuple(BatchRow.__dataclass_fields__)
 
 
 def record_batch(engine: Engine, row: BatchRow) -> None:
-    row = replace(row, updated_at=datetime.now(UTC).replace(tzinfo=None))
+    row = replace(row, updated_at=utcnow())
     values = asdict(row)
     values["rows"] = json.dumps(row.rows, sort_keys=True)
     frame = engine.frame({c: [values[c]] for c in COLUMNS})

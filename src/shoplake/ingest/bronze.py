@@ -29,17 +29,9 @@ from shoplake.pipeline.faults import fault
 from shoplake.pipeline.flows import FlowContext
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import SourceDef
-from shoplake.sources.files import (
-    LandedFile,
-    NewColumns,
-    ReadFile,
-    ReadSchema,
-    Rejected,
-    bronze_frame,
-    load,
-    parse,
-    scan,
-)
+from shoplake.sources.bronze_frame import bronze_frame
+from shoplake.sources.listing import LandedFile, Rejected, scan
+from shoplake.sources.readers import NewColumns, ReadFile, ReadSchema, load, parse
 
 FILES_KEY = "shoplake.files"
 RUN_KEY = "shoplake.run_id"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import narwhals as nw
 
 from shoplake.engines.base import Engine
 from shoplake.ingest.bronze import FILES_KEY
+from shoplake.names import utcnow
 from shoplake.pipeline.tables import SourceDef
 
 FILES_TABLE = "_system.files"
@@ -52,7 +52,7 @@ def reconcile_files(engine: Engine, sources: Iterable[SourceDef]) -> int:
     exists = engine.version(FILES_TABLE) is not None
     rows: list[dict[str, object]] = []
     done: dict[str, int] = {}
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     for source in sources:
         key = reconcile_key(source.name)
         copied = engine.consumed(FILES_TABLE, key) if exists else None

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from shoplake.engines.base import Engine
@@ -33,11 +32,12 @@ from shoplake.ingest.file_log import file_rows, reconcile_files
 from shoplake.ingest.lock import lake_lock
 from shoplake.ingest.triggers import ManifestError, archive_manifest, manifests, parse_manifest
 from shoplake.ingest.update import run_update
+from shoplake.names import utcnow
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.runner import Progress, new_run_id
 from shoplake.pipeline.tables import Pipeline, SourceDef
-from shoplake.sources.files import LandedFile, printable
+from shoplake.sources.listing import LandedFile, printable
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,6 @@ class BatchResult:
 
 BatchCallback = Callable[[BatchResult], None]
 
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def sources_of(pipeline: Pipeline) -> list[SourceDef]:
@@ -102,7 +99,7 @@ def run_batch(
     progress: Progress | None = None,
 ) -> BatchResult:
     """One batch (call under :func:`lake_lock`)."""
-    started = _now()
+    started = utcnow()
     batch_id = batch_id or new_run_id(started)
     row = BatchRow(batch_id, trigger, "running", started, replays=replays)
     _record(engine, row)
@@ -173,7 +170,7 @@ def _finish(
         row.trigger,
         status,
         row.started_at,
-        ended_at=_now(),
+        ended_at=utcnow(),
         duration_s=round(time.perf_counter() - clock, 4),
         files=files,
         files_quarantined=quarantined,
@@ -196,7 +193,7 @@ def process_manifests(
     local = paths and isinstance(landing, Path)
     root = config.archive.root_for(landing) if local else Path()  # remote: beside landing
     for path in paths:
-        day = _now()
+        day = utcnow()
         batch_id: str | None = None
         try:
             manifest = parse_manifest(path, landing, sources_of(pipeline))
@@ -273,7 +270,7 @@ def run_available(
         if manifests_only:
             return results
         if not full_refresh and backlog(engine, pipeline, landing) == 0:
-            clock, started = time.perf_counter(), _now()
+            clock, started = time.perf_counter(), utcnow()
             # No source takes anything here: a file landing meanwhile waits for a batch.
             run = run_update(
                 pipeline,

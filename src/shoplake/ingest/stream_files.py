@@ -16,8 +16,8 @@ from shoplake.ingest.bronze import FILES_KEY, landing_app_id
 from shoplake.pipeline.flows import FlowContext
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import StreamSourceDef
-from shoplake.sources.files import discover
 from shoplake.sources.kafka import file_messages
+from shoplake.sources.listing import discover
 
 
 def run_stream_files(ctx: FlowContext, source: StreamSourceDef, landing: Path) -> FlowResult:

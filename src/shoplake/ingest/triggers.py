@@ -20,8 +20,9 @@ from pathlib import Path, PurePosixPath
 
 from shoplake.errors import ShoplakeError
 from shoplake.ingest.archive import place
+from shoplake.names import SUFFIXES
 from shoplake.pipeline.tables import SourceDef
-from shoplake.sources.files import SUFFIXES, LandedFile, printable
+from shoplake.sources.listing import LandedFile, printable
 
 TRIGGERS_DIR = "_triggers"
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

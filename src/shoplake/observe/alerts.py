@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shoplake.config import load_section
 from shoplake.errors import ConfigError
+from shoplake.names import utcnow
 from shoplake.observe import monitor
 from shoplake.observe.lake import LakeReader
 from shoplake.observe.redact import clean_text
@@ -408,7 +409,7 @@ def check(
                 result.delivery_errors.append(
                     clean_text(f"{name}: {type(err).__name__}: {err}", pii=True)
                 )
-    at = now or datetime.now(UTC).replace(tzinfo=None)
+    at = now or utcnow()
     rows: list[dict[str, object]] = []
     if delivered:
         result.fired = new

@@ -15,17 +15,15 @@ from pathlib import Path
 import polars as pl
 
 from shoplake.ingest.bronze import FILES_KEY
+from shoplake.names import utcnow
 from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.event_log import EVENT_LOG
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.tables import Pipeline, SourceDef, TableDef
-from shoplake.sources.files import discover
+from shoplake.sources.listing import discover
 
 BATCHES = "_system.batches"
 
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _events(lake: LakeReader) -> pl.DataFrame | None:
@@ -262,7 +260,7 @@ def freshness(
     now: datetime | None = None,
 ) -> list[Freshness]:
     """Age of every bronze/silver/gold table against its SLA (None when it has none)."""
-    now = now or _now()
+    now = now or utcnow()
     out = []
     for ref in lake.tables():
         if ref.split(".")[0] not in ("bronze", "silver", "gold"):

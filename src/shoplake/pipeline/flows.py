@@ -17,6 +17,7 @@ import narwhals as nw
 
 from shoplake.engines.base import DELETE, CdcSpec, Engine, WriteResult
 from shoplake.errors import ExpectationFailed, FlowError
+from shoplake.names import PROVENANCE
 from shoplake.pipeline.expectations import Action, ExistsIn, add_rule_flags, flag_column
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.kinds import Append, ApplyChanges, Materialized, Partitioned, Upsert
@@ -317,7 +318,7 @@ def _write_quarantine(
         return
     names = [nw.when(~nw.col(f)).then(nw.lit(r.name)) for r, f in q_rules]
     severities = [nw.when(~nw.col(f)).then(nw.lit(r.severity.value)) for r, f in q_rules]
-    provenance = [c for c in ("_source", "_batch_id") if c in data_columns]
+    provenance = [c for c in PROVENANCE if c in data_columns]
     record = engine.rows_as_json(rows, data_columns)
     frame = rows.with_columns(
         nw.lit(definition.ref).alias("table"),

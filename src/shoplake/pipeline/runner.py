@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from shoplake.engines.base import Engine
 from shoplake.errors import FlowError, ShoplakeError, ValidationError
+from shoplake.names import utcnow
 from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import FlowContext, run_table
 from shoplake.pipeline.graph import Graph, build_graph
@@ -71,7 +72,7 @@ def run_pipeline(
     if graph.problems:
         raise ValidationError(list(graph.problems))
     refs = select_tables(graph, select)
-    started = datetime.now(UTC).replace(tzinfo=None)
+    started = utcnow()
     ctx = FlowContext(engine, run_id or new_run_id(started), started, full_refresh)
     run = RunResult(ctx.run_id, list(done))
     clock = time.perf_counter()
@@ -116,7 +117,7 @@ def run_pipeline(
             progress(ref, result)
     run.duration_s = time.perf_counter() - clock
     if any(f.status != "skipped" for f in run.flows):
-        write_run_events(engine, run, started, datetime.now(UTC).replace(tzinfo=None))
+        write_run_events(engine, run, started, utcnow())
     return run
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import narwhals as nw
 
 from shoplake.errors import DefinitionError
+from shoplake.names import FORMATS, HINT_TYPES, SCHEMA_MODES
 from shoplake.pipeline.expectations import Rule, expect
 from shoplake.pipeline.kinds import (
     Append,
@@ -29,9 +30,6 @@ LAYERS = ("bronze", "silver", "gold")
 SYSTEM_LAYERS = ("quarantine", "_system")
 THIS = "this"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-FORMATS = ("csv", "jsonl", "parquet")
-SCHEMA_MODES = ("rescue", "addNewColumns", "failOnNewColumns", "none")
-HINT_TYPES = ("string", "int", "float", "bool", "date", "datetime")
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -14,32 +14,26 @@ import narwhals as nw
 
 from shoplake.engines.base import Engine
 from shoplake.errors import FlowError
+from shoplake.names import BRONZE_LINEAGE, STREAM_BRONZE
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.flows import as_lazy
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.kinds import ApplyChanges, Upsert
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, StreamSourceDef
 
-BRONZE_META: Mapping[str, nw.dtypes.DType] = {
-    "_rescued_data": nw.String(),
-    "_source": nw.String(),
-    "_ingested_at": nw.Datetime("us"),
-    "_batch_id": nw.String(),
+_DTYPES: Mapping[str, nw.dtypes.DType] = {
+    "string": nw.String(),
+    "int32": nw.Int32(),
+    "int64": nw.Int64(),
+    "binary": nw.Binary(),
+    "datetime[ms]": nw.Datetime("ms"),
+    "datetime[us]": nw.Datetime("us"),
 }
 
 
-# The columns of a stream source's bronze table (sources/kafka.py BRONZE_SCHEMA).
-STREAM_BRONZE: dict[str, nw.dtypes.DType] = {
-    "topic": nw.String(),
-    "partition": nw.Int32(),
-    "offset": nw.Int64(),
-    "key": nw.Binary(),
-    "timestamp": nw.Datetime("ms"),
-    "value": nw.Binary(),
-    "_source": nw.String(),
-    "_batch_id": nw.String(),
-    "_ingested_at": nw.Datetime("us"),
-}
+def _schema(types: Mapping[str, str]) -> dict[str, nw.dtypes.DType]:
+    """A schema of ``shoplake.names`` type names as narwhals dtypes."""
+    return {column: _DTYPES[kind] for column, kind in types.items()}
 
 
 def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
@@ -53,11 +47,11 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
         definition = graph.definitions[ref]
         if isinstance(definition, SourceDef):
             schema: dict[str, nw.dtypes.DType] = {c: nw.String() for c in definition.columns}
-            schema.update(BRONZE_META)
+            schema.update(_schema(BRONZE_LINEAGE))
             schemas[ref] = schema
             continue
         if isinstance(definition, StreamSourceDef):
-            schemas[ref] = dict(STREAM_BRONZE)
+            schemas[ref] = _schema(STREAM_BRONZE)
             continue
         missing = [r for r in graph.upstream(ref) if r not in schemas]
         if missing:

@@ -20,20 +20,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shoplake.errors import ShoplakeError
+from shoplake.names import STREAM_BRONZE
 
-BRONZE_SCHEMA = pa.schema(
-    [
-        ("topic", pa.string()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("key", pa.binary()),
-        ("timestamp", pa.timestamp("ms")),
-        ("value", pa.binary()),
-        ("_source", pa.string()),
-        ("_batch_id", pa.string()),
-        ("_ingested_at", pa.timestamp("us")),
-    ]
-)
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "binary": pa.binary(),
+    "datetime[ms]": pa.timestamp("ms"),
+    "datetime[us]": pa.timestamp("us"),
+}
+BRONZE_SCHEMA = pa.schema([(column, _ARROW_TYPES[kind]) for column, kind in STREAM_BRONZE.items()])
+"""``shoplake.names.STREAM_BRONZE`` as Arrow."""
 CONSUME_CHUNK = 10_000
 _SECOND = operator.itemgetter(1)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from shoplake.errors import ShoplakeError
+from shoplake.names import utcnow
 
 FILE_EVENTS = 10_000
 """At most this many events per landing file."""
@@ -24,9 +25,6 @@ class EventSource(Protocol):
         """The next event's key and value (JSON bytes)."""
         ...
 
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _paced(count: int, rate: float | None, stop: Callable[[], bool]) -> Callable[[int], bool]:
@@ -74,7 +72,7 @@ def produce_events(
                 failures.append(str(err))
 
         while gate(sent):
-            key, value = factory.next(_now())
+            key, value = factory.next(utcnow())
             while True:
                 try:
                     client.produce(topic, value=value, key=key, on_delivery=delivered)
@@ -102,7 +100,7 @@ def produce_events(
     def flush() -> None:
         if not lines:
             return
-        name = f"events-{_now():%Y%m%dT%H%M%S%f}-{os.getpid()}.jsonl"
+        name = f"events-{utcnow():%Y%m%dT%H%M%S%f}-{os.getpid()}.jsonl"
         tmp = folder / f".{name}.tmp"  # hidden until complete: never read half-written
         tmp.write_bytes(b"\n".join(lines) + b"\n")
         tmp.rename(folder / name)
@@ -110,7 +108,7 @@ def produce_events(
 
     last_flush = time.monotonic()
     while gate(sent):
-        lines.append(factory.next(_now())[1])
+        lines.append(factory.next(utcnow())[1])
         sent += 1
         # A paced producer writes a file a second, so a running stream sees events soon.
         if len(lines) >= FILE_EVENTS or (rate and time.monotonic() - last_flush >= 1.0):

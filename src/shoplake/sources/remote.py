@@ -14,7 +14,8 @@ from typing import Any
 
 import fsspec
 
-from shoplake.sources.files import SUFFIXES, LandedFile, Rejected, name_problem
+from shoplake.names import SUFFIXES
+from shoplake.sources.listing import LandedFile, Rejected, name_problem
 
 
 def _mtime_ns(info: dict[str, Any]) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,12 @@ import narwhals as nw
 
 from shoplake.engines.base import Engine
 from shoplake.errors import ShoplakeError
+from shoplake.names import utcnow
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.tables import Pipeline, StreamSourceDef
 from shoplake.sources.kafka import Batch, KafkaBatchReader, offset_app_id
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -248,9 +244,9 @@ def run_kafka_stream(
         ends = reader.high_watermarks() if options.available_now else {}
         # A crash may have come after a bronze commit and before its downstream runs.
         first = run_downstream()
-        refresh_fed(first.run_id if first else new_run_id(_now()), due=True)
+        refresh_fed(first.run_id if first else new_run_id(utcnow()), due=True)
         while not stop():
-            started = _now()
+            started = utcnow()
             batch = reader.next_batch(
                 max_records=options.max_records,
                 max_seconds=options.max_seconds,
@@ -293,7 +289,7 @@ def run_kafka_stream(
                     refresh_fed(run.run_id)
             if options.available_now and (reader.reached(ends) or not ends):
                 break
-        refresh_fed(new_run_id(_now()), due=True)  # nothing fed is left behind on stop
+        refresh_fed(new_run_id(utcnow()), due=True)  # nothing fed is left behind on stop
     finally:
         reader.close()
         stats.duration_s = time.perf_counter() - clock

@@ -1,4 +1,5 @@
-"""The landing-folder source: finds new files of a source and reads them into bronze rows.
+"""Reading landed files into bronze rows: CSV, JSON lines and Parquet, gzip, schema modes
+and column hints.
 
 Every declared column is read as text (or as its schema hint's type), so
 bronze keeps each value as received. What happens to columns nobody declared
@@ -10,10 +11,6 @@ its text in ``_rescued_data`` as ``{"_corrupt_record": ...}``, with null data
 columns, in every mode. A file that cannot be read at all (bad gzip, bad
 Parquet footer, undecodable bytes) is reported whole, with the reason, and
 the other files of the batch are read as usual.
-
-File names are untrusted: discovery walks the source folder without following
-symlinks and reports (never reads) a symlink, a name that is not UTF-8 or
-holds control characters, and anything that resolves outside the landing root.
 """
 
 from __future__ import annotations
@@ -22,26 +19,23 @@ import csv
 import gzip
 import hashlib
 import io
-import os
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
-import narwhals as nw
 import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from shoplake.errors import ShoplakeError
+from shoplake.names import RESCUED_DATA, SOURCE
+from shoplake.sources.listing import LandedFile
 
-SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json", ".ndjson"), "parquet": (".parquet",)}
-RESCUED = "_rescued_data"
+RESCUED = RESCUED_DATA
 CORRUPT = "_corrupt_record"
-SCHEMA_MODES = ("rescue", "addNewColumns", "failOnNewColumns", "none")
-HINT_TYPES: dict[str, pl.DataType] = {
+POLARS_HINTS: dict[str, pl.DataType] = {
     "string": pl.String(),
     "int": pl.Int64(),
     "float": pl.Float64(),
@@ -49,39 +43,7 @@ HINT_TYPES: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "datetime": pl.Datetime("us"),
 }
-_CONTROL = {chr(c) for c in range(32)} | {"\x7f"}
-
-
-@dataclass(frozen=True)
-class LandedFile:
-    """A file in the landing folder, named relative to the landing root.
-
-    ``location`` is where to read it when that is not ``<landing>/<path>``
-    (a batch replayed from its archived copies).
-    """
-
-    path: str
-    size: int
-    mtime_ns: int
-    location: str | None = None
-
-    @property
-    def stat_key(self) -> tuple[str, int, int]:
-        return (self.path, self.size, self.mtime_ns)
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A name in the landing folder that is reported and never followed, read or moved."""
-
-    path: str  # printable: bytes that are not UTF-8 appear as \\xNN escapes
-    size: int
-    mtime_ns: int
-    reason: str
-
-    @property
-    def stat_key(self) -> tuple[str, int, int]:
-        return (self.path, self.size, self.mtime_ns)
+"""``shoplake.names.HINT_TYPES`` as Polars dtypes."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +55,7 @@ class ReadSchema:
     hints: Mapping[str, str] = field(default_factory=dict)
 
     def dtype(self, column: str) -> pl.DataType:
-        return HINT_TYPES[self.hints.get(column, "string")]
+        return POLARS_HINTS[self.hints.get(column, "string")]
 
 
 @dataclass(frozen=True)
@@ -121,76 +83,6 @@ class ReadFile:
 
 class NewColumns(ShoplakeError):
     """A file brought columns the source does not declare, under ``failOnNewColumns``."""
-
-
-def printable(name: str) -> str:
-    """A file name as text that can be shown and stored, whatever bytes it holds."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def name_problem(relative: str) -> str | None:
-    try:
-        relative.encode("utf-8")
-    except UnicodeEncodeError:
-        return "the name is not valid UTF-8"
-    if _CONTROL & set(relative):
-        return "the name holds control characters"
-    return None
-
-
-def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[Rejected]]:
-    """Files of ``source`` under ``landing/<source>/`` in name order, and the names refused.
-
-    Only regular files that resolve inside the landing root are returned;
-    hidden and ``_``-prefixed names (files being written) are ignored. An
-    object-store landing (``sources/remote.py``) lists itself.
-    """
-    if not isinstance(landing, Path):
-        return landing.scan(source, fmt)  # type: ignore[no-any-return]
-    root = landing.resolve()
-    folder = landing / source
-    rejected: list[Rejected] = []
-    if folder.is_symlink():
-        st = folder.lstat()
-        return [], [Rejected(source, st.st_size, st.st_mtime_ns, "a symlink: not followed")]
-    if not folder.is_dir():
-        return [], []
-    suffixes = SUFFIXES[fmt]
-    found: list[LandedFile] = []
-    for top, dirs, names in os.walk(folder, followlinks=False):
-        here = Path(top)
-        for name in dirs:
-            if (here / name).is_symlink():
-                st = (here / name).lstat()
-                rel = printable((here / name).relative_to(landing).as_posix())
-                reason = "a symlink: not followed"
-                rejected.append(Rejected(rel, st.st_size, st.st_mtime_ns, reason))
-        dirs[:] = sorted(d for d in dirs if not (here / d).is_symlink() and not d.startswith("."))
-        for name in names:
-            path = here / name
-            relative = path.relative_to(landing).as_posix()
-            if name.startswith((".", "_")):
-                continue
-            base = name[:-3] if name.endswith(".gz") else name
-            st = path.lstat()
-            problem = name_problem(relative)
-            if problem is None and path.is_symlink():
-                problem = f"a symlink (to {printable(os.readlink(path))}): not followed"
-            elif problem is None and not path.resolve().is_relative_to(root):
-                problem = "it resolves outside the landing folder"
-            elif problem is None and not path.is_file():
-                problem = "not a regular file"
-            if problem is not None:
-                rejected.append(Rejected(printable(relative), st.st_size, st.st_mtime_ns, problem))
-                continue
-            if base.endswith(suffixes):
-                found.append(LandedFile(relative, st.st_size, st.st_mtime_ns))
-    return sorted(found, key=lambda f: f.path), sorted(rejected, key=lambda r: r.path)
-
-
-def discover(landing: Path, source: str, fmt: str) -> list[LandedFile]:
-    """Readable files of ``source`` under ``landing/<source>/``, oldest name first."""
-    return scan(landing, source, fmt)[0]
 
 
 def _data(landing: Path, file: LandedFile) -> tuple[bytes, str]:
@@ -233,7 +125,7 @@ def _typed(column: str, kind: str) -> pl.Expr:
             .then(False)
             .otherwise(None)
         )
-    return text.cast(HINT_TYPES[kind], strict=False)
+    return text.cast(POLARS_HINTS[kind], strict=False)
 
 
 def _corrupt_rows(
@@ -419,7 +311,7 @@ def parse(
         return None, ReadFile(file, digest, 0, 0, "quarantined", reason[:500])
     frame = frame.select(
         pl.exclude("_line"),
-        pl.format("{}:{}", pl.lit(file.path), pl.col("_line")).alias("_source"),
+        pl.format("{}:{}", pl.lit(file.path), pl.col("_line")).alias(SOURCE),
     )
     return frame, ReadFile(file, digest, frame.height, corrupt)
 
@@ -429,42 +321,3 @@ def read_one(
 ) -> tuple[pl.DataFrame | None, ReadFile]:
     raw, digest = load(landing, file)
     return parse(file, raw, digest, fmt, schema)
-
-
-def bronze_frame(
-    frames: Sequence[pl.DataFrame], schema: ReadSchema, batch_id: str, ingested_at: datetime
-) -> nw.DataFrame[pl.DataFrame]:
-    """Files' rows as one frame, with the batch's provenance columns."""
-    empty = {c: schema.dtype(c) for c in schema.columns}
-    empty.update({RESCUED: pl.String(), "_source": pl.String()})
-    combined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=empty)
-    combined = combined.with_columns(
-        pl.lit(ingested_at, dtype=pl.Datetime("us")).alias("_ingested_at"),
-        pl.lit(batch_id, dtype=pl.String).alias("_batch_id"),
-    )
-    return nw.from_native(combined, eager_only=True)
-
-
-def read_files(
-    landing: Path,
-    files: Sequence[LandedFile],
-    *,
-    fmt: str,
-    columns: Sequence[str] | ReadSchema,
-    batch_id: str,
-    ingested_at: datetime,
-) -> tuple[nw.DataFrame[pl.DataFrame], list[ReadFile]]:
-    """Read ``files`` into one bronze frame with provenance columns.
-
-    A file that cannot be read contributes no rows and comes back with status
-    ``quarantined`` and the reason; the others are read as usual.
-    """
-    schema = columns if isinstance(columns, ReadSchema) else ReadSchema(tuple(columns))
-    frames: list[pl.DataFrame] = []
-    read: list[ReadFile] = []
-    for file in files:
-        frame, result = read_one(landing, file, fmt, schema)
-        if frame is not None:
-            frames.append(frame)
-        read.append(result)
-    return bronze_frame(frames, schema, batch_id, ingested_at), read

@@ -1,0 +1,67 @@
+"""Names every part of shoplake shares, defined once: lineage columns, source formats,
+schema modes, column hints, the stream bronze schema, and the clock.
+
+Imports only the standard library, so the core, the stages, the adapters and the
+engines can all read it. Types are named by strings here (``"string"``,
+``"int64"``, ``"datetime[us]"``...); each library turns them into its own dtypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+# -- lineage: the columns a bronze row carries besides its data ------------------------
+INGESTED_AT = "_ingested_at"
+"""When the row was ingested (naive UTC)."""
+SOURCE = "_source"
+"""Where the row came from: ``path:line`` of a landing file, or ``topic/partition/offset``."""
+BATCH_ID = "_batch_id"
+"""The batch (run id) that ingested the row."""
+RESCUED_DATA = "_rescued_data"
+"""Undeclared columns and values that did not fit their hint, as JSON."""
+PROVENANCE = (SOURCE, BATCH_ID)
+"""The lineage a quarantine row keeps of the row it holds."""
+
+BRONZE_LINEAGE: Mapping[str, str] = MappingProxyType(
+    {
+        RESCUED_DATA: "string",
+        SOURCE: "string",
+        INGESTED_AT: "datetime[us]",
+        BATCH_ID: "string",
+    }
+)
+"""The lineage columns of a file source's bronze table, and their types."""
+
+# -- file sources ------------------------------------------------------------------------
+SUFFIXES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"csv": (".csv",), "jsonl": (".jsonl", ".json", ".ndjson"), "parquet": (".parquet",)}
+)
+"""Each source format and the file suffixes it reads (each also as ``.gz``)."""
+FORMATS = tuple(SUFFIXES)
+SCHEMA_MODES = ("rescue", "addNewColumns", "failOnNewColumns", "none")
+"""What a source does with columns it did not declare (``docs/ingestion.md``)."""
+HINT_TYPES = ("string", "int", "float", "bool", "date", "datetime")
+"""The types a source's ``hints`` may give a column."""
+
+# -- event streams -----------------------------------------------------------------------
+STREAM_BRONZE: Mapping[str, str] = MappingProxyType(
+    {
+        "topic": "string",
+        "partition": "int32",
+        "offset": "int64",
+        "key": "binary",
+        "timestamp": "datetime[ms]",
+        "value": "binary",
+        SOURCE: "string",
+        BATCH_ID: "string",
+        INGESTED_AT: "datetime[us]",
+    }
+)
+"""The columns of an event stream's bronze table: one row per message, as received."""
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, without a time zone: how every timestamp in the lake is kept."""
+    return datetime.now(UTC).replace(tzinfo=None)
