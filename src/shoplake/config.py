@@ -46,9 +46,15 @@ class Settings:
 
 
 def load_settings(
-    *, lake: str | None = None, landing: str | None = None, config: Path | None = None
+    *,
+    lake: str | None = None,
+    landing: str | None = None,
+    pipeline: str | None = None,
+    engine: str | None = None,
+    config: Path | None = None,
 ) -> Settings:
-    """Resolve the lake and landing locations (paths or object-store URIs)."""
+    """Resolve the settings: the lake and landing locations (paths or object-store URIs),
+    the pipeline, the engine and the run settings; arguments win over everything."""
     values: dict[str, str] = {}
     ingest: dict[str, object] = {}
     path = config or Path(CONFIG_FILE)
@@ -86,6 +92,10 @@ def load_settings(
         values["lake"] = lake
     if landing:
         values["landing"] = landing
+    if pipeline:
+        values["pipeline"] = pipeline
+    if engine:
+        values["engine"] = engine
     if int(ingest.get("maintain_every", 0)) < 0:  # type: ignore[call-overload]
         raise ConfigError(f"maintain_every must be 0 (off) or more, got {ingest['maintain_every']}")
     return Settings(**values, **ingest)  # type: ignore[arg-type]

@@ -1,5 +1,29 @@
-"""The ``shoplake`` command: a thin layer that parses options, calls plain functions and renders."""
+"""The ``shoplake`` command: a thin layer that parses options, calls plain functions and
+renders the result.
 
-from shoplake.cli.main import app, main
+``common`` holds the shared options, settings, the engine, the pipeline loader and the
+one error handler; ``console`` the renderings. Each other module is a leaf holding a
+group of commands; leaves import ``common`` and ``console``, never each other, and
+import heavy libraries only inside the commands, so ``shoplake --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from shoplake.cli import bench, catalog, ingest, maintain, observe, run, stream
+
+app = typer.Typer(
+    help="shoplake: a local-first e-commerce lakehouse on Delta Lake.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+for leaf in (run, ingest, catalog, maintain, stream, observe, bench):
+    leaf.register(app)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
 
 __all__ = ["app", "main"]

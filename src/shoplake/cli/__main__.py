@@ -1,5 +1,3 @@
-import sys
+from shoplake.cli import main
 
-from shoplake.cli.main import main
-
-sys.exit(main())
+main()

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from shoplake.engines.base import TableInfo
 from shoplake.pipeline.results import RunResult
+
+if TYPE_CHECKING:
+    from shoplake.ingest.loader import BatchResult
+    from shoplake.observe.alerts import CheckResult
+    from shoplake.pipeline.maintenance import TableMaintenance
 
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough that tables do not wrap
@@ -105,3 +111,61 @@ def kpi_table(row: dict[str, object]) -> Table:
             shown = f"{value:,}"
         table.add_row(key.replace("_", " "), shown)
     return table
+
+
+def maintenance_table(results: Sequence[TableMaintenance], retention_hours: int) -> Table:
+    table = Table(title=f"maintenance (vacuum retention {retention_hours} h)", title_justify="left")
+    for column in (
+        "table",
+        "operation",
+        "z-order by",
+        "files before",
+        "rewritten",
+        "files after",
+        "vacuumed",
+        "version",
+        "note",
+    ):
+        left = column in ("table", "operation", "z-order by", "note")
+        table.add_column(column, justify="left" if left else "right")
+    for r in results:
+        table.add_row(
+            r.ref,
+            r.operation,
+            ", ".join(r.zorder_by),
+            str(r.files_before),
+            str(r.files_rewritten),
+            str(r.files_after),
+            str(r.files_vacuumed),
+            f"{r.version_before} → {r.version_after}",
+            r.message[:100],
+        )
+    return table
+
+
+def batch_line(result: BatchResult) -> str:
+    style = {"succeeded": "green", "failed": "bold red", "rejected": "bold red"}[result.status]
+    text = f"[{style}]{result.status}[/] batch {result.batch_id} ({result.trigger})"
+    text += f": {result.files} file(s) ingested"
+    if result.quarantined:
+        text += f", {result.quarantined} quarantined"
+    if result.archived:
+        text += f", {result.archived} archived"
+    if result.run is not None:
+        text += f" in {result.run.duration_s:.2f}s"
+    if result.error:
+        text += f"\n  [red]{result.error}[/]"
+    return text
+
+
+def alert_check_lines(result: CheckResult) -> list[str]:
+    """What an alert check did: each new incident, each failed delivery, the counts."""
+    from shoplake.observe.redact import clean_text
+
+    lines = [f"[bold yellow]alert[/] {clean_text(alert.title)}" for alert in result.fired]
+    lines += [f"[bold red]alert not delivered:[/] {error}" for error in result.delivery_errors]
+    lines.append(
+        f"alerts: {len(result.fired)} new, {len(result.still_open)} still open, "
+        f"{len(result.resolved)} resolved"
+    )
+    return lines

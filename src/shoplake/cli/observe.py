@@ -3,43 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from shoplake.cli.console import console
+from shoplake.cli import common
+from shoplake.cli.common import Debug, Lake, Landing, PipelineOpt
+from shoplake.cli.console import alert_check_lines, console
+from shoplake.config import Settings
 from shoplake.errors import ShoplakeError
 from shoplake.names import utcnow
 
-Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URI [default: ./lake]")]
-Landing = Annotated[
-    str | None, typer.Option("--landing", help="Landing folder [default: ./landing]")
-]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error")]
-PipelineOpt = Annotated[
-    str,
-    typer.Option("--pipeline", help="module:attribute of a Pipeline (or a function making one)"),
-]
-DEFAULT_PIPELINE = "shoplake.ecommerce.pipeline:build_pipeline"
+if TYPE_CHECKING:
+    from shoplake.observe.lake import LakeReader
 
 alerts_app = typer.Typer(help="Alert rules: check them now, or list open incidents.")
 
 
-def _fail(err: Exception, debug: bool) -> None:
-    from shoplake.observe.redact import clean_text
-
-    if debug:
-        console.print_exception()
-    console.print(f"[bold red]Error:[/] {clean_text(str(err), pii=False)}")
-    raise typer.Exit(1)
-
-
-def _lake(lake: str | None, landing: str | None = None):  # type: ignore[no-untyped-def]
-    from shoplake.cli.main import _settings
+def _lake(
+    lake: str | None, landing: str | None = None, pipeline: str | None = None
+) -> tuple[Settings, LakeReader]:
     from shoplake.observe.lake import LakeReader
 
-    settings = _settings(lake, landing)
+    settings = common.settings(lake, landing, pipeline=pipeline)
     return settings, LakeReader(settings.lake)
 
 
@@ -56,7 +43,7 @@ def dashboard(
     show_pii: Annotated[
         bool, typer.Option("--show-pii", help="Show emails and phones unmasked")
     ] = False,
-    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    pipeline: PipelineOpt = None,
     debug: Debug = False,
 ) -> None:
     """Serve the live dashboard (business and pipeline views) on http://HOST:PORT."""
@@ -65,10 +52,10 @@ def dashboard(
     from shoplake.observe.redact import clean_text
 
     try:
-        settings, _ = _lake(lake, landing)
+        settings, _ = _lake(lake, landing, pipeline)
         sla = load_alert_settings().sla_minutes
     except ShoplakeError as err:
-        _fail(err, debug)
+        common.fail(err, debug)
         return
     shown = clean_text(settings.lake, pii=False)
     console.print(f"dashboard on http://{host}:{port} — lake {shown} (Ctrl+C stops it)")
@@ -80,7 +67,7 @@ def dashboard(
         refresh_s=refresh,
         sla_minutes=sla,
         show_pii=show_pii,
-        pipeline=pipeline,
+        pipeline=settings.pipeline,
     )
     raise typer.Exit(code)
 
@@ -94,7 +81,7 @@ def report(
     from shoplake.dashboard.report import write_report
 
     if out.suffix.lower() not in (".html", ".htm"):
-        _fail(ShoplakeError(f"--out {out}: the report is HTML; name it *.html"), debug)
+        common.fail(ShoplakeError(f"--out {out}: the report is HTML; name it *.html"), debug)
     try:
         _, reader = _lake(lake)
         if not reader.exists("gold.executive_kpis"):
@@ -103,7 +90,7 @@ def report(
             )
         path = write_report(reader, out)
     except ShoplakeError as err:
-        _fail(err, debug)
+        common.fail(err, debug)
         return
     console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
@@ -135,7 +122,7 @@ def sql(
         _, reader = _lake(lake)
         engine = LakeSql(reader)
     except ShoplakeError as err:
-        _fail(err, debug)
+        common.fail(err, debug)
         return
     with engine:
         if query is not None:
@@ -146,7 +133,7 @@ def sql(
                     console.print(f"{result.num_rows:,} row(s) written to {out}")
                     return
             except ShoplakeError as err:
-                _fail(err, debug)
+                common.fail(err, debug)
                 return
             _print_result(result, limit)
             return
@@ -186,18 +173,17 @@ def _shell(engine, limit: int) -> None:  # type: ignore[no-untyped-def]
 def status(
     lake: Lake = None,
     landing: Landing = None,
-    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    pipeline: PipelineOpt = None,
     debug: Debug = False,
 ) -> None:
     """One screen: last run, failures, tables behind their SLA, quarantine growth, source lag."""
-    from shoplake.cli.main import load_pipeline
     from shoplake.observe import monitor
     from shoplake.observe.alerts import load_alert_settings, open_incidents
     from shoplake.observe.redact import clean_text
 
     try:
-        settings, reader = _lake(lake, landing)
-        loaded = load_pipeline(pipeline)
+        settings, reader = _lake(lake, landing, pipeline)
+        loaded = common.load_pipeline(settings.pipeline)
         sla = load_alert_settings().sla_minutes
         runs = monitor.runs(reader, limit=10)
         fresh = monitor.freshness(reader, loaded, sla)
@@ -205,7 +191,7 @@ def status(
         lag = monitor.source_lag(reader, loaded, Path(settings.landing.removeprefix("file://")))
         incidents = open_incidents(reader)
     except ShoplakeError as err:
-        _fail(err, debug)
+        common.fail(err, debug)
         return
     if runs.is_empty():
         console.print(
@@ -280,35 +266,22 @@ def status(
 @alerts_app.command("check")
 def alerts_check(
     lake: Lake = None,
-    pipeline: PipelineOpt = DEFAULT_PIPELINE,
+    pipeline: PipelineOpt = None,
     debug: Debug = False,
 ) -> None:
     """Evaluate the alert rules now; send each new incident once."""
-    from shoplake.cli.main import load_pipeline
     from shoplake.observe.alerts import check, load_alert_settings
 
     try:
-        _, reader = _lake(lake)
-        result = check(reader, load_alert_settings(), load_pipeline(pipeline))
+        settings, reader = _lake(lake, pipeline=pipeline)
+        result = check(reader, load_alert_settings(), common.load_pipeline(settings.pipeline))
     except ShoplakeError as err:
-        _fail(err, debug)
+        common.fail(err, debug)
         return
-    show_check(result)
+    for line in alert_check_lines(result):
+        console.print(line)
     if result.delivery_errors:
         raise typer.Exit(1)
-
-
-def show_check(result) -> None:  # type: ignore[no-untyped-def]
-    from shoplake.observe.redact import clean_text
-
-    for alert in result.fired:
-        console.print(f"[bold yellow]alert[/] {clean_text(alert.title)}")
-    for error in result.delivery_errors:
-        console.print(f"[bold red]alert not delivered:[/] {error}")
-    console.print(
-        f"alerts: {len(result.fired)} new, {len(result.still_open)} still open, "
-        f"{len(result.resolved)} resolved"
-    )
 
 
 @alerts_app.command("list")
@@ -320,7 +293,7 @@ def alerts_list(lake: Lake = None, debug: Debug = False) -> None:
         _, reader = _lake(lake)
         incidents = open_incidents(reader)
     except ShoplakeError as err:
-        _fail(err, debug)
+        common.fail(err, debug)
         return
     if not incidents:
         console.print("no open incidents")

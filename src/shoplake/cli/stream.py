@@ -1,4 +1,4 @@
-"""``shoplake produce``, ``shoplake stream`` and ``shoplake bench-stream``."""
+"""Event streams: ``shoplake produce`` and ``shoplake stream``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from shoplake.cli import common
+from shoplake.cli.common import Bootstrap, Debug, EngineOpt, PipelineOpt
 from shoplake.cli.console import console, run_messages
 from shoplake.errors import ConfigError, ShoplakeError
 
-Bootstrap = Annotated[
-    str | None,
-    typer.Option("--bootstrap", help="Kafka bootstrap servers HOST:PORT (none: landing files)"),
-]
 Topic = Annotated[str, typer.Option("--topic", help="Kafka topic")]
 KafkaConf = Annotated[
     list[str] | None,
@@ -26,7 +24,6 @@ KafkaConf = Annotated[
         help="librdkafka setting KEY=VALUE, repeatable (SASL/SSL for Event Hubs, Confluent Cloud)",
     ),
 ]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error")]
 
 
 KAFKA_ENV = "SHOPLAKE_KAFKA_"
@@ -79,13 +76,6 @@ class _Stopper:
             signal.signal(signum, previous)
 
 
-def _fail(err: Exception, debug: bool) -> None:
-    if debug:
-        console.print_exception()
-    console.print(f"[bold red]Error:[/] {err}")
-    raise typer.Exit(1)
-
-
 def register(app: typer.Typer) -> None:
     """Add the streaming commands to the ``shoplake`` app."""
 
@@ -131,7 +121,7 @@ def register(app: typer.Typer) -> None:
                     progress=lambda n: status.update(f"produced {n:,} events"),
                 )
         except (ShoplakeError, ValueError) as err:
-            _fail(err, debug)
+            common.fail(err, debug)
         seconds = time.perf_counter() - start
         where = f"topic {topic} on {bootstrap}" if bootstrap else str(landing_path / "order_events")
         table = Table(title=f"{sent:,} events to {where} in {seconds:.1f}s", title_justify="left")
@@ -154,26 +144,33 @@ def register(app: typer.Typer) -> None:
         max_seconds: Annotated[float, typer.Option(help="Micro-batch latency bound")] = 0.5,
         group: Annotated[str | None, typer.Option("--group", help="Consumer group id")] = None,
         kafka: KafkaConf = None,
+        source: Annotated[
+            str | None,
+            typer.Option("--source", help="The pipeline's stream source [default: its only one]"),
+        ] = None,
+        pipeline: PipelineOpt = None,
+        engine: EngineOpt = None,
         debug: Debug = False,
     ) -> None:
         """Stream order events: topic → bronze (exactly once) → silver → gold, per
         micro-batch. Without --bootstrap, reads <landing>/order_events/ files instead."""
-        from shoplake.cli.main import _settings, load_pipeline
-        from shoplake.engines import create_engine
-        from shoplake.streaming.runner import StreamOptions, run_kafka_stream
+        from shoplake.streaming.runner import StreamOptions, choose_stream_source, run_kafka_stream
 
         try:
-            settings = _settings(lake, landing)
+            settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
             # This process owns the stream's tables for its lifetime: keep their snapshots.
-            engine = create_engine(settings.lake, reuse_snapshots=True)
-            pipeline = load_pipeline("shoplake.ecommerce.pipeline:build_pipeline")
+            lake_engine = common.engine(settings, reuse_snapshots=True)
+            loaded = common.load_pipeline(settings.pipeline)
+            stream_source = choose_stream_source(loaded, source)
             landing_path = Path(settings.landing.removeprefix("file://"))
             options = StreamOptions(
                 max_records=max_records, max_seconds=max_seconds, available_now=available_now
             )
             if bootstrap is None:
                 with _Stopper() as stopper:
-                    _stream_files(pipeline, engine, landing_path, options, stopper)
+                    _stream_files(
+                        loaded, lake_engine, stream_source.ref, landing_path, options, stopper
+                    )
                 return
             config = {"bootstrap.servers": bootstrap, **parse_kafka_config(kafka)}
             if group:
@@ -185,10 +182,10 @@ def register(app: typer.Typer) -> None:
 
             with _Stopper() as stopper:
                 stats = run_kafka_stream(
-                    pipeline,
-                    engine=engine,
+                    loaded,
+                    engine=lake_engine,
                     landing=landing_path,
-                    source="order_events",
+                    source=stream_source.name,
                     topic=topic,
                     kafka_config=config,
                     options=options,
@@ -196,56 +193,22 @@ def register(app: typer.Typer) -> None:
                     on_batch=report,
                 )
         except ShoplakeError as err:
-            _fail(err, debug)
+            common.fail(err, debug)
         console.print(
             f"[green]stopped[/]: {stats.events:,} events in {stats.batches} micro-batches "
             f"({stats.replayed:,} already stored, skipped) in {stats.duration_s:.1f}s"
         )
 
-    @app.command("bench-stream")
-    def bench_stream(
-        events: Annotated[int, typer.Option(help="Events for the throughput run")] = 200_000,
-        rate: Annotated[float, typer.Option(help="Events/s for the latency run")] = 1_000,
-        seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 10,
-        bootstrap: Bootstrap = None,
-        dir: Annotated[Path, typer.Option("--dir", help="Work folder")] = Path("bench-out"),
-        debug: Debug = False,
-    ) -> None:
-        """Topic → bronze events/s, and produce → realtime_sales latency (p50, p95) at a
-        steady rate; on librdkafka's mock cluster unless --bootstrap is given."""
-        from shoplake.bench.stream import latency, throughput
 
-        try:
-            with console.status(f"throughput: {events:,} events topic → bronze…"):
-                t = throughput(dir, events=events, bootstrap=bootstrap)
-            with console.status(f"latency: {rate:,.0f} events/s for {seconds:.0f}s…"):
-                lat = latency(dir, rate=rate, seconds=seconds, bootstrap=bootstrap)
-        except ShoplakeError as err:
-            _fail(err, debug)
-        table = Table(title="streaming benchmark", title_justify="left")
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        table.add_column("target", justify="right")
-        table.add_row("topic → bronze events/s", f"{t.per_second:,.0f}", "≥ 100,000")
-        table.add_row(
-            "  events, batches, seconds",
-            f"{t.events:,}, {t.batches}, {t.seconds:.2f}",
-            f"group join {t.join_seconds:.2f}s apart",
-        )
-        table.add_row(f"latency p50 at {lat.rate:,.0f}/s", f"{lat.p50:.3f}s", "")
-        table.add_row(f"latency p95 at {lat.rate:,.0f}/s", f"{lat.p95:.3f}s", "< 2 s")
-        table.add_row("  latency max", f"{lat.max:.3f}s", "")
-        table.add_row("  events, micro-batches", f"{lat.events:,}, {lat.batches}", "")
-        console.print(table)
-
-
-def _stream_files(pipeline, engine, landing: Path, options, stop) -> None:  # type: ignore[no-untyped-def]
-    """No broker: order-event files from the landing folder, polled every max_seconds."""
+def _stream_files(  # type: ignore[no-untyped-def]
+    pipeline, engine, bronze: str, landing: Path, options, stop
+) -> None:
+    """No broker: the stream's files from the landing folder, polled every max_seconds."""
     from shoplake.ingest.update import run_update
     from shoplake.streaming.runner import downstream_of, feed_followers, run_feeds
 
-    downstream = downstream_of(pipeline, "bronze.order_events")
-    select = ["bronze.order_events", *downstream]
+    downstream = downstream_of(pipeline, bronze)
+    select = [bronze, *downstream]
     total = 0
     while True:
         run = run_update(pipeline, engine=engine, landing=landing, select=select)
@@ -256,14 +219,12 @@ def _stream_files(pipeline, engine, landing: Path, options, stop) -> None:  # ty
             )
         for message in run_messages(run):
             console.print(f"[bold red]Error:[/] {message}")
-        bronze = next(f for f in run.flows if f.table == "bronze.order_events")
-        if bronze.status == "failed":
+        flow = run.flow(bronze)
+        if flow.status == "failed":
             raise typer.Exit(1)  # nothing committed: the files stay for the next start
-        if bronze.status == "completed":
-            total += bronze.rows_written
-            console.print(
-                f"{bronze.files} file(s), {bronze.rows_written:,} events; run {run.status}"
-            )
+        if flow.status == "completed":
+            total += flow.rows_written
+            console.print(f"{flow.files} file(s), {flow.rows_written:,} events; run {run.status}")
         if options.available_now or stop():
             break
         time.sleep(options.max_seconds)

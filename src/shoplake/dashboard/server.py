@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shoplake.config import DEFAULT_PIPELINE
+
 APP = Path(__file__).with_name("app.py")
 
 
@@ -19,7 +21,7 @@ def command(
     refresh_s: float = 2.0,
     sla_minutes: dict[str, int] | None = None,
     show_pii: bool = False,
-    pipeline: str = "shoplake.ecommerce.pipeline:build_pipeline",
+    pipeline: str = DEFAULT_PIPELINE,
 ) -> list[str]:
     """The ``streamlit run`` command line; everything it loads ships in the wheel."""
     cmd = [

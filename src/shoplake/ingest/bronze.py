@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from shoplake.engines.base import Engine
+from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.faults import fault
-from shoplake.pipeline.flows import FlowContext
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import SourceDef
 from shoplake.sources.bronze_frame import bronze_frame

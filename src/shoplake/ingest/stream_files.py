@@ -13,7 +13,7 @@ from pathlib import Path
 import narwhals as nw
 
 from shoplake.ingest.bronze import FILES_KEY, landing_app_id
-from shoplake.pipeline.flows import FlowContext
+from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import StreamSourceDef
 from shoplake.sources.kafka import file_messages

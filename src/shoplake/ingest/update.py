@@ -14,7 +14,7 @@ from pathlib import Path
 from shoplake.engines.base import Engine
 from shoplake.ingest.bronze import IngestOptions, run_source
 from shoplake.ingest.stream_files import run_stream_files
-from shoplake.pipeline.flows import FlowContext
+from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.runner import Progress, SourceFlow, run_pipeline
 from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef

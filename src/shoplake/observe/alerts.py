@@ -444,13 +444,15 @@ def check(
     return result
 
 
-def after_run(lake: str, pipeline: Pipeline | None = None) -> CheckResult | None:
-    """The hook ``shoplake run`` calls: check alerts, never let alerting break a run."""
+def after_run(
+    lake: str, pipeline: Pipeline | None = None, on_error: Callable[[str], None] | None = None
+) -> CheckResult | None:
+    """The hook ``shoplake run`` calls: check alerts, never let alerting break a run; why
+    they could not be checked goes to ``on_error`` (secrets and personal data masked)."""
     try:
         settings = load_alert_settings()
         return check(LakeReader(lake), settings, pipeline)
     except Exception as err:
-        from shoplake.cli.console import console
-
-        console.print(f"[yellow]alerts not checked:[/] {clean_text(str(err))}")
+        if on_error is not None:
+            on_error(clean_text(str(err)))
         return None

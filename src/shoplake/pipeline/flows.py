@@ -9,51 +9,18 @@ the rerun and the quarantine is not written twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 
 import narwhals as nw
 
-from shoplake.engines.base import DELETE, CdcSpec, Engine, WriteResult
-from shoplake.errors import ExpectationFailed, FlowError
-from shoplake.names import PROVENANCE
-from shoplake.pipeline.expectations import Action, ExistsIn, add_rule_flags, flag_column
+from shoplake.engines.base import DELETE, CdcSpec, WriteResult
+from shoplake.errors import FlowError
+from shoplake.pipeline.context import FlowContext, app_id, as_lazy, quarantine_ref
+from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.kinds import Append, ApplyChanges, Materialized, Partitioned, Upsert
-from shoplake.pipeline.results import FlowResult, RuleResult
+from shoplake.pipeline.results import FlowResult
+from shoplake.pipeline.rules import apply_rules
 from shoplake.pipeline.tables import THIS, TableDef
-
-SAMPLE_ROWS = 5
-
-
-@dataclass(frozen=True)
-class FlowContext:
-    engine: Engine
-    run_id: str
-    started_at: datetime
-    full_refresh: bool
-
-
-def app_id(target: str, source: str) -> str:
-    return f"{target}<-{source}"
-
-
-def quarantine_ref(table: str) -> str:
-    return f"quarantine.{table.partition('.')[2]}"
-
-
-def as_lazy(value: object, table: str) -> nw.LazyFrame:
-    if isinstance(value, nw.LazyFrame):
-        return value
-    if isinstance(value, nw.DataFrame):
-        return value.lazy()
-    try:
-        return nw.from_native(value).lazy()  # type: ignore[call-overload,no-any-return]
-    except TypeError:
-        raise FlowError(
-            table, f"the table function returned {type(value).__name__}; return a narwhals frame"
-        ) from None
 
 
 def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResult:
@@ -133,7 +100,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         raise FlowError(target, f"{type(err).__name__}: {err}") from err
 
     rows_read = len(flagged) if stream_rows is None else stream_rows
-    outcome = _apply_rules(ctx, definition, flagged, consumed, full)
+    outcome = apply_rules(ctx, definition, flagged, consumed, full)
     kept = outcome.kept
     transactions = {app_id(target, ref): v for ref, v in consumed.items()}
     metadata = {"shoplake.run_id": ctx.run_id}
@@ -239,104 +206,3 @@ def _latest_per_key(frame: nw.DataFrame[object], kind: Upsert) -> nw.DataFrame[o
         return frame.unique(list(kind.keys), keep="first", maintain_order=True)
     ordered = frame.sort(kind.sequence_by, nulls_last=False)
     return ordered.unique(list(kind.keys), keep="last", maintain_order=True)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    kept: nw.DataFrame[object]
-    dropped: int
-    quarantined: int
-    rules: tuple[RuleResult, ...]
-
-
-def _apply_rules(
-    ctx: FlowContext,
-    definition: TableDef,
-    flagged: nw.DataFrame[object],
-    consumed: Mapping[str, int],
-    full: bool,
-) -> _Outcome:
-    rules = definition.rules
-    if not rules:
-        return _Outcome(flagged, 0, 0, ())
-    flags = [flag_column(i) for i in range(len(rules))]
-    total = len(flagged)
-    passed_counts = flagged.select(*[nw.col(f).sum().alias(f) for f in flags]).row(0)
-    results = tuple(
-        RuleResult(r.name, r.action.value, r.severity.value, int(p or 0), total - int(p or 0))
-        for r, p in zip(rules, passed_counts, strict=True)
-    )
-    data_columns = [c for c in flagged.columns if c not in flags]
-    for rule, flag, result in zip(rules, flags, results, strict=True):
-        if rule.action is Action.FAIL and result.failed:
-            sample = flagged.filter(~nw.col(flag)).select(data_columns).head(SAMPLE_ROWS)
-            raise ExpectationFailed(
-                definition.ref, rule.name, result.failed, sample.rows(named=True)
-            )
-
-    def failing(action: Action) -> nw.Expr:
-        cols = [~nw.col(f) for r, f in zip(rules, flags, strict=True) if r.action is action]
-        return nw.any_horizontal(*cols, ignore_nulls=True) if cols else nw.lit(False)
-
-    in_quarantine = failing(Action.QUARANTINE)
-    removed = in_quarantine | failing(Action.DROP)
-    marked = flagged.with_columns(
-        in_quarantine.alias("__shoplake_q"), removed.alias("__shoplake_removed")
-    )
-    quarantined = marked.filter(nw.col("__shoplake_q"))
-    kept = marked.filter(~nw.col("__shoplake_removed")).select(data_columns)
-    dropped = total - len(kept) - len(quarantined)
-    if len(quarantined) or full:
-        _write_quarantine(ctx, definition, quarantined, flags, data_columns, consumed, full)
-    return _Outcome(kept, dropped, len(quarantined), results)
-
-
-def _write_quarantine(
-    ctx: FlowContext,
-    definition: TableDef,
-    rows: nw.DataFrame[object],
-    flags: list[str],
-    data_columns: list[str],
-    consumed: Mapping[str, int],
-    full: bool,
-) -> None:
-    engine = ctx.engine
-    target = quarantine_ref(definition.ref)
-    transactions = {app_id(definition.ref, ref): v for ref, v in consumed.items()}
-    replace = full or isinstance(definition.kind, Materialized)
-    recorded = {key: engine.consumed(target, key) for key in transactions}
-    if not replace and all(
-        recorded[key] is not None and recorded[key] >= v for key, v in transactions.items()
-    ):
-        return  # an earlier attempt already wrote this quarantine batch
-    q_rules = [
-        (r, f)
-        for r, f in zip(definition.rules, flags, strict=True)
-        if r.action is Action.QUARANTINE
-    ]
-    if not q_rules:
-        return
-    names = [nw.when(~nw.col(f)).then(nw.lit(r.name)) for r, f in q_rules]
-    severities = [nw.when(~nw.col(f)).then(nw.lit(r.severity.value)) for r, f in q_rules]
-    provenance = [c for c in PROVENANCE if c in data_columns]
-    record = engine.rows_as_json(rows, data_columns)
-    frame = rows.with_columns(
-        nw.lit(definition.ref).alias("table"),
-        nw.coalesce(*names).alias("rule"),
-        nw.concat_str(names, separator=",", ignore_nulls=True).alias("failed_rules"),
-        nw.coalesce(*severities).alias("severity"),
-        nw.lit(ctx.run_id).alias("run_id"),
-        nw.lit(ctx.started_at).alias("quarantined_at"),
-        record.alias("record"),
-    ).select(
-        "table",
-        "rule",
-        "failed_rules",
-        "severity",
-        "run_id",
-        "quarantined_at",
-        *provenance,
-        "record",
-    )
-    write = engine.overwrite if replace else engine.append
-    write(target, frame, transactions=transactions, metadata={"shoplake.run_id": ctx.run_id})

@@ -18,11 +18,12 @@ from typing import NoReturn
 import narwhals as nw
 
 from shoplake.errors import FlowError
+from shoplake.pipeline.context import FlowContext, app_id, as_lazy
 from shoplake.pipeline.expectations import add_rule_flags
-from shoplake.pipeline.flows import FlowContext, _apply_rules, app_id, as_lazy
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.kinds import Partitioned
 from shoplake.pipeline.results import FlowResult
+from shoplake.pipeline.rules import apply_rules
 from shoplake.pipeline.tables import THIS, TableDef
 
 
@@ -89,7 +90,7 @@ def run_partitioned(
         flagged = engine.collect(add_rule_flags(output, definition.rules, refs))
     except Exception as err:
         raise_flow_error(target, err)
-    outcome = _apply_rules(ctx, definition, flagged, versions, False)
+    outcome = apply_rules(ctx, definition, flagged, versions, False)
     replace = engine.replace_rows if kind.store == "rows" else engine.replace_partitions
     written = replace(
         target,

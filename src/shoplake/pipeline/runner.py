@@ -15,8 +15,9 @@ from datetime import datetime
 from shoplake.engines.base import Engine
 from shoplake.errors import FlowError, ShoplakeError, ValidationError
 from shoplake.names import utcnow
+from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.event_log import write_run_events
-from shoplake.pipeline.flows import FlowContext, run_table
+from shoplake.pipeline.flows import run_table
 from shoplake.pipeline.graph import Graph, build_graph
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef

@@ -15,8 +15,8 @@ import narwhals as nw
 from shoplake.engines.base import Engine
 from shoplake.errors import FlowError
 from shoplake.names import BRONZE_LINEAGE, STREAM_BRONZE
+from shoplake.pipeline.context import as_lazy
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
-from shoplake.pipeline.flows import as_lazy
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.kinds import ApplyChanges, Upsert
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, StreamSourceDef

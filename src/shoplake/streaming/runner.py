@@ -134,7 +134,7 @@ def run_feeds(engine: Engine, pipeline: Pipeline, sources: set[str], run_id: str
     """Append what each feed derives from the new rows of its stream (for streams in
     ``sources``); returns the tables that got rows. Exactly once: the stream version a
     feed consumed is recorded in the same commit as its rows."""
-    from shoplake.pipeline.flows import app_id, as_lazy
+    from shoplake.pipeline.context import app_id, as_lazy
 
     fed: set[str] = set()
     for feed in pipeline.feeds:
@@ -181,6 +181,20 @@ def stream_source(pipeline: Pipeline, name: str) -> StreamSourceDef:
             f"its stream sources are: {', '.join(streams) or 'none'}"
         )
     return definition
+
+
+def choose_stream_source(pipeline: Pipeline, name: str | None = None) -> StreamSourceDef:
+    """The stream source called ``name``, or the pipeline's only one when no name is given."""
+    if name is not None:
+        return stream_source(pipeline, name)
+    streams = [d for d in pipeline.definitions.values() if isinstance(d, StreamSourceDef)]
+    if len(streams) != 1:
+        names = ", ".join(d.name for d in streams) or "none"
+        raise ShoplakeError(
+            f"pipeline '{pipeline.name}' has {len(streams)} stream sources ({names}); "
+            "name one with --source"
+        )
+    return streams[0]
 
 
 def run_kafka_stream(

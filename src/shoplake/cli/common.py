@@ -1,0 +1,237 @@
+"""What every command shares: options, settings, the engine, the pipeline, the one error
+handler, and the glue of a run (batches with progress bars, maintenance, alerts).
+
+Leaf command modules import this module and ``console`` and never each other. Heavy
+libraries are imported inside the functions, so ``shoplake --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from shoplake.cli.console import console
+from shoplake.config import Settings, load_settings
+from shoplake.errors import ConfigError
+from shoplake.pipeline.tables import Pipeline
+
+if TYPE_CHECKING:
+    from shoplake.engines.base import Engine
+    from shoplake.ingest.loader import BatchResult, LoaderConfig
+    from shoplake.pipeline.results import FlowResult, RunResult
+
+# -- options -----------------------------------------------------------------------------
+Lake = Annotated[str | None, typer.Option("--lake", help="Lake folder or URI [default: ./lake]")]
+Landing = Annotated[
+    str | None, typer.Option("--landing", help="Landing folder [default: ./landing]")
+]
+PipelineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pipeline",
+        help="module:attribute of a Pipeline (or a function making one) "
+        "[default: pipeline setting, else the e-commerce pipeline]",
+    ),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine", help="Engine that runs the pipeline [default: engine setting, else polars]"
+    ),
+]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error")]
+MaxFiles = Annotated[
+    int | None, typer.Option("--max-files", min=1, help="At most this many files per batch")
+]
+MaxBytes = Annotated[
+    int | None, typer.Option("--max-bytes", min=1, help="At most this many bytes per batch")
+]
+Archive = Annotated[
+    str | None,
+    typer.Option(
+        "--archive", help="After a commit: move (default), delete (after retention), leave"
+    ),
+]
+Wait = Annotated[
+    float, typer.Option("--wait", min=0, help="Seconds to wait for another process's lock")
+]
+Bootstrap = Annotated[
+    str | None,
+    typer.Option("--bootstrap", help="Kafka bootstrap servers HOST:PORT (none: landing files)"),
+]
+ManifestsOnly = Annotated[
+    bool,
+    typer.Option("--manifests-only", help="Only run batches named by manifests in _triggers/"),
+]
+
+
+# -- errors ------------------------------------------------------------------------------
+def fail(err: BaseException, debug: bool) -> NoReturn:
+    """The one error handler: ``Error: <one line>`` and exit code 1; the traceback only
+    with ``--debug``. Secrets and personal data in the message are masked."""
+    from shoplake.observe.redact import clean_text
+
+    if debug:
+        console.print_exception()
+    console.print(f"[bold red]Error:[/] {clean_text(str(err))}", markup=True, highlight=False)
+    raise typer.Exit(1)
+
+
+# -- settings, engine, pipeline ----------------------------------------------------------
+def settings(
+    lake: str | None = None,
+    landing: str | None = None,
+    *,
+    pipeline: str | None = None,
+    engine: str | None = None,
+) -> Settings:
+    """Command-line options over the environment over ``shoplake.toml`` over defaults."""
+    return load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
+
+
+def engine(current: Settings, **options: object) -> Engine:
+    """The settings' engine over the settings' lake (the one engine factory)."""
+    from shoplake.engines import create_engine
+
+    return create_engine(current.lake, current.engine, **options)
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """Import ``module:attribute``; call it if it is a function that builds a Pipeline."""
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise ConfigError(f"--pipeline {spec!r}: write it as module:attribute")
+    try:
+        value = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"--pipeline {spec!r}: cannot load it ({err})") from err
+    if callable(value) and not isinstance(value, Pipeline):
+        value = value()
+    if not isinstance(value, Pipeline):
+        raise ConfigError(f"--pipeline {spec!r} is a {type(value).__name__}, not a Pipeline")
+    return value
+
+
+def landing_path(current: Settings) -> Path:
+    return Path(current.landing.removeprefix("file://"))
+
+
+# -- the glue of a run -------------------------------------------------------------------
+def loader_config(
+    current: Settings,
+    *,
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+    archive: str | None = None,
+    wait_s: float = 0.0,
+) -> LoaderConfig:
+    """Command-line flags over the settings (file and environment)."""
+    from shoplake.ingest.archive import ArchivePolicy
+    from shoplake.ingest.loader import LoaderConfig
+
+    policy = ArchivePolicy(
+        mode=archive or current.archive,
+        root=Path(current.archive_dir) if current.archive_dir else None,
+        retention_days=current.retention_days,
+    )
+    return LoaderConfig(
+        archive=policy,
+        max_files=max_files or current.max_files,
+        max_bytes=max_bytes or current.max_bytes,
+        lock_wait_s=wait_s,
+    )
+
+
+def execute_batches(
+    pipeline: Pipeline,
+    current: Settings,
+    config: LoaderConfig,
+    *,
+    select: Sequence[str] | None = None,
+    full_refresh: bool = False,
+    manifests_only: bool = False,
+) -> list[BatchResult]:
+    """Everything available, batch by batch, with a files bar and the table being built."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shoplake.ingest.loader import backlog, run_available
+    from shoplake.sources.remote import open_landing
+
+    lake_engine = engine(current)
+    landing = open_landing(current.landing)
+    waiting = backlog(lake_engine, pipeline, landing)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        files = progress.add_task("files", total=waiting or None)
+        tables = progress.add_task("starting", total=len(pipeline.definitions))
+
+        def report(ref: str, result: FlowResult | None) -> None:
+            if result is None:
+                progress.update(tables, description=ref)
+                return
+            progress.advance(tables)
+            if result.kind == "source":
+                progress.advance(files, result.files)
+
+        def batch_done(result: BatchResult) -> None:
+            progress.reset(tables, description="next batch")
+
+        return run_available(
+            pipeline,
+            lake_engine,
+            landing,
+            config=config,
+            select=select,
+            full_refresh=full_refresh,
+            manifests_only=manifests_only,
+            progress=report,
+            on_batch=batch_done,
+        )
+
+
+def execute_run(pipeline: Pipeline, current: Settings) -> RunResult:
+    """Process everything available in batches (progress bars); the last batch's run."""
+    from shoplake.pipeline.results import RunResult
+
+    results = execute_batches(pipeline, current, loader_config(current))
+    runs = [r.run for r in results if r.run is not None]
+    return runs[-1] if runs else RunResult("none")
+
+
+def auto_maintain(
+    pipeline: Pipeline, current: Settings, every: int | None, succeeded: bool
+) -> None:
+    """After a successful ``run``: maintain the tables due (``every`` commits since the last
+    optimize; the ``maintain_every`` setting when not given; 0 = off)."""
+    from shoplake.cli.console import maintenance_table
+    from shoplake.pipeline.maintenance import MIN_RETENTION_HOURS, maintain
+
+    due = current.maintain_every if every is None else every
+    if due <= 0 or not succeeded:
+        return
+    results = maintain(pipeline, engine(current), every=due)
+    if results:
+        console.print(maintenance_table(results, MIN_RETENTION_HOURS))
+
+
+def check_alerts(lake: str, pipeline: Pipeline) -> None:
+    """After a run: evaluate the alert rules and send each new incident once."""
+    from shoplake.cli.console import alert_check_lines
+    from shoplake.observe.alerts import after_run
+
+    result = after_run(
+        lake, pipeline, on_error=lambda why: console.print(f"[yellow]alerts not checked:[/] {why}")
+    )
+    if result is not None and (result.fired or result.delivery_errors):
+        for line in alert_check_lines(result):
+            console.print(line)

@@ -1,0 +1,41 @@
+"""What every flow shares: the run's context, app-transaction ids, and turning a table
+function's result into a lazy frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import narwhals as nw
+
+from shoplake.engines.base import Engine
+from shoplake.errors import FlowError
+
+
+@dataclass(frozen=True)
+class FlowContext:
+    engine: Engine
+    run_id: str
+    started_at: datetime
+    full_refresh: bool
+
+
+def app_id(target: str, source: str) -> str:
+    return f"{target}<-{source}"
+
+
+def quarantine_ref(table: str) -> str:
+    return f"quarantine.{table.partition('.')[2]}"
+
+
+def as_lazy(value: object, table: str) -> nw.LazyFrame:
+    if isinstance(value, nw.LazyFrame):
+        return value
+    if isinstance(value, nw.DataFrame):
+        return value.lazy()
+    try:
+        return nw.from_native(value).lazy()  # type: ignore[call-overload,no-any-return]
+    except TypeError:
+        raise FlowError(
+            table, f"the table function returned {type(value).__name__}; return a narwhals frame"
+        ) from None

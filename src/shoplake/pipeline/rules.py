@@ -1,0 +1,125 @@
+"""Applying a table's expectations to its flagged rows: counts, ``fail``, ``drop`` and
+``quarantine`` (rows written to ``quarantine/<table>`` with the rule, severity,
+provenance and the row as JSON, exactly once per consumed batch)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import narwhals as nw
+
+from shoplake.errors import ExpectationFailed
+from shoplake.names import PROVENANCE
+from shoplake.pipeline.context import FlowContext, app_id, quarantine_ref
+from shoplake.pipeline.expectations import Action, flag_column
+from shoplake.pipeline.kinds import Materialized
+from shoplake.pipeline.results import RuleResult
+from shoplake.pipeline.tables import TableDef
+
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """The rows a flow keeps after its rules, and what the rules did."""
+
+    kept: nw.DataFrame[object]
+    dropped: int
+    quarantined: int
+    rules: tuple[RuleResult, ...]
+
+
+def apply_rules(
+    ctx: FlowContext,
+    definition: TableDef,
+    flagged: nw.DataFrame[object],
+    consumed: Mapping[str, int],
+    full: bool,
+) -> RuleOutcome:
+    """Count each rule's passes and failures, stop on a failing ``fail`` rule (naming it
+    with a sample of offending rows), write the quarantined rows, and keep the rest."""
+    rules = definition.rules
+    if not rules:
+        return RuleOutcome(flagged, 0, 0, ())
+    flags = [flag_column(i) for i in range(len(rules))]
+    total = len(flagged)
+    passed_counts = flagged.select(*[nw.col(f).sum().alias(f) for f in flags]).row(0)
+    results = tuple(
+        RuleResult(r.name, r.action.value, r.severity.value, int(p or 0), total - int(p or 0))
+        for r, p in zip(rules, passed_counts, strict=True)
+    )
+    data_columns = [c for c in flagged.columns if c not in flags]
+    for rule, flag, result in zip(rules, flags, results, strict=True):
+        if rule.action is Action.FAIL and result.failed:
+            sample = flagged.filter(~nw.col(flag)).select(data_columns).head(SAMPLE_ROWS)
+            raise ExpectationFailed(
+                definition.ref, rule.name, result.failed, sample.rows(named=True)
+            )
+
+    def failing(action: Action) -> nw.Expr:
+        cols = [~nw.col(f) for r, f in zip(rules, flags, strict=True) if r.action is action]
+        return nw.any_horizontal(*cols, ignore_nulls=True) if cols else nw.lit(False)
+
+    in_quarantine = failing(Action.QUARANTINE)
+    removed = in_quarantine | failing(Action.DROP)
+    marked = flagged.with_columns(
+        in_quarantine.alias("__shoplake_q"), removed.alias("__shoplake_removed")
+    )
+    quarantined = marked.filter(nw.col("__shoplake_q"))
+    kept = marked.filter(~nw.col("__shoplake_removed")).select(data_columns)
+    dropped = total - len(kept) - len(quarantined)
+    if len(quarantined) or full:
+        write_quarantine(ctx, definition, quarantined, flags, data_columns, consumed, full)
+    return RuleOutcome(kept, dropped, len(quarantined), results)
+
+
+def write_quarantine(
+    ctx: FlowContext,
+    definition: TableDef,
+    rows: nw.DataFrame[object],
+    flags: list[str],
+    data_columns: list[str],
+    consumed: Mapping[str, int],
+    full: bool,
+) -> None:
+    engine = ctx.engine
+    target = quarantine_ref(definition.ref)
+    transactions = {app_id(definition.ref, ref): v for ref, v in consumed.items()}
+    replace = full or isinstance(definition.kind, Materialized)
+    recorded = {key: engine.consumed(target, key) for key in transactions}
+    if not replace and all(
+        recorded[key] is not None and recorded[key] >= v for key, v in transactions.items()
+    ):
+        return  # an earlier attempt already wrote this quarantine batch
+    q_rules = [
+        (r, f)
+        for r, f in zip(definition.rules, flags, strict=True)
+        if r.action is Action.QUARANTINE
+    ]
+    if not q_rules:
+        return
+    names = [nw.when(~nw.col(f)).then(nw.lit(r.name)) for r, f in q_rules]
+    severities = [nw.when(~nw.col(f)).then(nw.lit(r.severity.value)) for r, f in q_rules]
+    provenance = [c for c in PROVENANCE if c in data_columns]
+    record = engine.rows_as_json(rows, data_columns)
+    frame = rows.with_columns(
+        nw.lit(definition.ref).alias("table"),
+        nw.coalesce(*names).alias("rule"),
+        nw.concat_str(names, separator=",", ignore_nulls=True).alias("failed_rules"),
+        nw.coalesce(*severities).alias("severity"),
+        nw.lit(ctx.run_id).alias("run_id"),
+        nw.lit(ctx.started_at).alias("quarantined_at"),
+        record.alias("record"),
+    ).select(
+        "table",
+        "rule",
+        "failed_rules",
+        "severity",
+        "run_id",
+        "quarantined_at",
+        *provenance,
+        "record",
+    )
+    write = engine.overwrite if replace else engine.append
+    write(target, frame, transactions=transactions, metadata={"shoplake.run_id": ctx.run_id})
