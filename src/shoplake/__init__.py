@@ -40,6 +40,7 @@ from shoplake.pipeline.kinds import (
     Materialized,
     Partitioned,
     PartitionPlan,
+    ReplaceRows,
     ScdColumns,
     Upsert,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "PartitionPlan",
     "Partitioned",
     "Pipeline",
+    "ReplaceRows",
     "RuleResult",
     "RunResult",
     "ScdColumns",

@@ -55,7 +55,8 @@ def test_unknown_kind_is_rejected(kind: object) -> None:
     p = Pipeline("p")
     with raises_exactly(
         "kind must be Append(), Upsert(keys=[...]), ApplyChanges(keys=[...], sequence_by=...), "
-        f"Materialized() or Partitioned(by=[...], plan=...), not {kind!r}"
+        f"Materialized(), Partitioned(by=[...], plan=...) or ReplaceRows(by=[...], plan=...), "
+        f"not {kind!r}"
     ):
         p.table(layer="silver", kind=kind)  # type: ignore[arg-type]
 

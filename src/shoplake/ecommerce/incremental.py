@@ -202,7 +202,7 @@ class OrderCustomers:
 
     Example::
 
-        Partitioned(by=["customer_id"], plan=OrderCustomers(), store="rows")
+        ReplaceRows(by=["customer_id"], plan=OrderCustomers())
     """
 
     def __init__(

@@ -15,6 +15,7 @@ from shoplake import (
     Materialized,
     Partitioned,
     Pipeline,
+    ReplaceRows,
     Upsert,
     expect,
     expect_exists,
@@ -221,7 +222,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(
         layer="gold",
-        kind=Partitioned(by=["customer_id"], plan=OrderCustomers(), store="rows"),
+        kind=ReplaceRows(by=["customer_id"], plan=OrderCustomers()),
     )
     def customer_lifetime_value(
         silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame

@@ -17,7 +17,7 @@ from shoplake.errors import FlowError
 from shoplake.pipeline.context import FlowContext, app_id, as_lazy, quarantine_ref
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.graph import Graph
-from shoplake.pipeline.kinds import Append, ApplyChanges, Materialized, Partitioned, Upsert
+from shoplake.pipeline.kinds import ApplyChanges, Upsert
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.rules import apply_rules
 from shoplake.pipeline.tables import THIS, TableDef
@@ -39,7 +39,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         versions[ref] = version
     exists = engine.version(target) is not None
     full = ctx.full_refresh or not exists
-    if isinstance(definition.kind, Partitioned) and not full:
+    if definition.kind.partial and not full:
         from shoplake.pipeline.partitioned import run_partitioned
 
         partial = run_partitioned(ctx, definition, graph, versions, start)
@@ -51,7 +51,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     consumed: dict[str, int] = {}
     stream_rows: int | None = None
     replayed = ""
-    if isinstance(definition.kind, Append | Upsert | ApplyChanges):
+    if definition.kind.incremental:
         assert definition.stream is not None
         stream_ref = inputs[definition.stream]
         current = versions[stream_ref]
@@ -143,14 +143,12 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         # late change splitting a version opens two: never report fewer than none.)
         duplicates = max(0, len(kept) - applied.opened - applied.deleted_keys)
     else:
-        replace = full or isinstance(kind, Materialized | Partitioned)
+        replace = full or kind.replaces
         write = engine.overwrite if replace else engine.append
         written = write(
             target,
             kept,
-            partition_by=kind.partition_by
-            if isinstance(kind, Partitioned)
-            else definition.partition_by,
+            partition_by=kind.partition_by if kind.partial else definition.partition_by,
             transactions=transactions,
             metadata=metadata,
         )

@@ -1,19 +1,56 @@
 """Table kinds: how a table's flow turns its inputs into commits.
 
-A kind is data the runner dispatches on, not flags scattered through code.
+A kind is a frozen, validated value the runner dispatches on, not flags scattered
+through code: each checks its arguments when it is built (a mistake raises
+:class:`~shoplake.errors.DefinitionError` naming the kind and the fix), its name is
+fixed by its class, and it says what it can do through properties the flow code
+asks (``incremental``, ``keys``, ``replaces``, ``partial``, ``partition_by``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
 
 import narwhals as nw
 
+from shoplake.errors import DefinitionError
+
+
+def _columns(kind: str, argument: str, value: Sequence[str], *, required: bool) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(c, str) and c for c in value):
+        raise DefinitionError(f"{kind}({argument}=...) takes a list of column names, not {value!r}")
+    if required and not value:
+        raise DefinitionError(f"{kind}({argument}=[...]) needs at least one column")
+    return tuple(value)
+
 
 @dataclass(frozen=True)
-class Append:
+class TableKind:
+    """What every kind says about itself (class-level: a kind cannot be renamed)."""
+
+    name: ClassVar[str]
+    incremental: ClassVar[bool] = False
+    """Reads only the rows its stream input committed since the last run."""
+    replaces: ClassVar[bool] = False
+    """Each commit replaces what the table held (in full, or the parts it recomputed)."""
+    partial: ClassVar[bool] = False
+    """Recomputes only the parts of the table a batch touched (``plan``)."""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The columns that identify a row (none for kinds without keys)."""
+        return ()
+
+    @property
+    def partition_by(self) -> tuple[str, ...]:
+        """The Delta partition columns the kind imposes on the stored table."""
+        return ()
+
+
+@dataclass(frozen=True)
+class Append(TableKind):
     """Append-only and incremental: each run sees only the rows its streaming
     input committed since the last run, and appends what it returns.
 
@@ -23,11 +60,12 @@ class Append:
         def clicks(bronze_clicks): ...
     """
 
-    name: str = "append"
+    name: ClassVar[str] = "append"
+    incremental: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)
-class Upsert:
+class Upsert(TableKind):
     """Incremental, one row per key: new input rows are deduplicated on ``keys``
     (the latest ``sequence_by`` wins; without it, the first seen wins) and
     merged into the table, so a key's newest version replaces the older one.
@@ -38,22 +76,31 @@ class Upsert:
         def orders(bronze_orders): ...
     """
 
-    keys: tuple[str, ...]
+    name: ClassVar[str] = "upsert"
+    incremental: ClassVar[bool] = True
+    key_columns: tuple[str, ...] = field(default=())
     sequence_by: str | None = None
-    name: str = "upsert"
 
-    def __init__(self, keys: list[str] | tuple[str, ...], sequence_by: str | None = None) -> None:
-        object.__setattr__(self, "keys", tuple(keys))
+    def __init__(self, keys: Sequence[str], sequence_by: str | None = None) -> None:
+        object.__setattr__(self, "key_columns", _columns("Upsert", "keys", keys, required=True))
+        if sequence_by is not None and (not isinstance(sequence_by, str) or not sequence_by):
+            raise DefinitionError(
+                f"Upsert(sequence_by=...) takes a column name, not {sequence_by!r}"
+            )
         object.__setattr__(self, "sequence_by", sequence_by)
-        object.__setattr__(self, "name", "upsert")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.key_columns
 
 
 @dataclass(frozen=True)
-class Materialized:
+class Materialized(TableKind):
     """Recomputed from the full inputs whenever one of them has a new version,
     and replaced atomically (one overwrite commit)."""
 
-    name: str = "materialized"
+    name: ClassVar[str] = "materialized"
+    replaces: ClassVar[bool] = True
 
 
 class PartitionPlan(Protocol):
@@ -80,21 +127,16 @@ class PartitionPlan(Protocol):
 
 
 @dataclass(frozen=True)
-class Partitioned:
+class Partitioned(TableKind):
     """Like :class:`Materialized`, but a batch recomputes only the partitions it touched.
 
     On each run the ``plan`` derives the affected keys (values of the ``by``
     output columns) from the changed input rows, the table function runs on the
-    inputs the plan narrows to those keys, and the result replaces exactly the
-    rows of those keys in one commit carrying the input versions consumed. The
-    first run, a full refresh, or an input whose changes cannot be read
-    recompute everything.
-
-    ``store="partitions"`` (for few keys, such as months) stores the table
-    Delta-partitioned by ``by`` and replaces whole partitions (replaceWhere);
-    ``store="rows"`` (for many keys, such as customers) keeps one unpartitioned
-    table and replaces the keys' rows with one MERGE that also deletes the rows of
-    affected keys the function no longer returns.
+    inputs the plan narrows to those keys, and the result replaces exactly those
+    Delta partitions (the table is partitioned by ``by``) in one commit
+    (replaceWhere) carrying the input versions consumed. The first run, a full
+    refresh, or an input whose changes cannot be read recompute everything. For few
+    keys, such as months; for many keys, such as customers, use :class:`ReplaceRows`.
 
     Example::
 
@@ -102,23 +144,50 @@ class Partitioned:
         def monthly_revenue(silver_orders, silver_order_items): ...
     """
 
-    by: tuple[str, ...]
-    plan: PartitionPlan
-    store: str = "partitions"
-    name: str = "partitioned"
+    name: ClassVar[str] = "partitioned"
+    replaces: ClassVar[bool] = True
+    partial: ClassVar[bool] = True
+    by: tuple[str, ...] = field(default=())
+    plan: PartitionPlan | None = None
 
-    def __init__(
-        self, by: list[str] | tuple[str, ...], plan: PartitionPlan, store: str = "partitions"
-    ) -> None:
-        object.__setattr__(self, "by", tuple(by))
+    def __init__(self, by: Sequence[str], plan: PartitionPlan) -> None:
+        kind = type(self).__name__
+        object.__setattr__(self, "by", _columns(kind, "by", by, required=True))
+        if not callable(getattr(plan, "affected", None)) or not callable(
+            getattr(plan, "restrict", None)
+        ):
+            raise DefinitionError(
+                f"{kind}(plan=...) needs an object with affected() and restrict() "
+                f"(a PartitionPlan), not {plan!r}"
+            )
         object.__setattr__(self, "plan", plan)
-        object.__setattr__(self, "store", store)
-        object.__setattr__(self, "name", "partitioned")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.by
 
     @property
     def partition_by(self) -> tuple[str, ...]:
-        """The Delta partition columns of the stored table."""
-        return self.by if self.store == "partitions" else ()
+        return self.by
+
+
+@dataclass(frozen=True, init=False)
+class ReplaceRows(Partitioned):
+    """Like :class:`Partitioned`, for many keys (such as customers): the table stays
+    unpartitioned and a batch replaces exactly the rows of the keys it touched, with one
+    MERGE that also deletes the rows of affected keys the function no longer returns.
+
+    Example::
+
+        @pipeline.table(layer="gold", kind=ReplaceRows(by=["customer_id"], plan=OrderCustomers()))
+        def customer_lifetime_value(silver_orders): ...
+    """
+
+    name: ClassVar[str] = "replace_rows"
+
+    @property
+    def partition_by(self) -> tuple[str, ...]:
+        return ()
 
 
 @dataclass(frozen=True)
@@ -132,7 +201,7 @@ class ScdColumns:
 
 
 @dataclass(frozen=True)
-class ApplyChanges:
+class ApplyChanges(TableKind):
     """Change data capture: apply a feed of changes (or periodic full snapshots) to a
     table, in ``sequence_by`` order, whatever order they arrive in.
 
@@ -165,8 +234,10 @@ class ApplyChanges:
         def customers(bronze_customers): ...
     """
 
-    keys: tuple[str, ...]
-    sequence_by: str
+    name: ClassVar[str] = "apply_changes"
+    incremental: ClassVar[bool] = True
+    key_columns: tuple[str, ...] = field(default=())
+    sequence_by: str = ""
     scd_type: int = 2
     track: tuple[str, ...] | None = None
     track_except: tuple[str, ...] = ()
@@ -175,17 +246,16 @@ class ApplyChanges:
     snapshot: bool = False
     missing_as_delete: bool = False
     buckets: int = 16
-    columns: ScdColumns = ScdColumns()
-    name: str = "apply_changes"
+    columns: ScdColumns = field(default_factory=ScdColumns)
 
     def __init__(
         self,
-        keys: list[str] | tuple[str, ...],
+        keys: Sequence[str],
         sequence_by: str,
         *,
         scd_type: int = 2,
-        track: list[str] | tuple[str, ...] | None = None,
-        track_except: list[str] | tuple[str, ...] = (),
+        track: Sequence[str] | None = None,
+        track_except: Sequence[str] = (),
         delete_when: object = None,
         ignore_null_updates: bool = False,
         snapshot: bool = False,
@@ -194,7 +264,7 @@ class ApplyChanges:
         columns: ScdColumns | None = None,
     ) -> None:
         values = {
-            "keys": tuple(keys),
+            "key_columns": tuple(keys),
             "sequence_by": sequence_by,
             "scd_type": scd_type,
             "track": None if track is None else tuple(track),
@@ -205,15 +275,21 @@ class ApplyChanges:
             "missing_as_delete": missing_as_delete,
             "buckets": buckets,
             "columns": columns or ScdColumns(),
-            "name": "apply_changes",
         }
         for field_name, value in values.items():
             object.__setattr__(self, field_name, value)
+        found = self.problems()
+        if found:
+            raise DefinitionError(f"ApplyChanges: {'; '.join(found)}")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.key_columns
 
     def problems(self) -> list[str]:
         """What is wrong with these options, each naming the fix."""
         found: list[str] = []
-        if not self.keys:
+        if not self.key_columns:
             found.append("ApplyChanges needs at least one key column: keys=[...]")
         if not self.sequence_by:
             found.append("ApplyChanges needs sequence_by=<column that orders the changes>")
@@ -244,6 +320,5 @@ class ApplyChanges:
         return found
 
 
-Kind = Append | Upsert | Materialized | Partitioned | ApplyChanges
-
-INCREMENTAL_KINDS = (Append, Upsert, ApplyChanges)
+Kind = Append | Upsert | Materialized | Partitioned | ReplaceRows | ApplyChanges
+KINDS = (Append, Upsert, Materialized, Partitioned, ReplaceRows, ApplyChanges)

@@ -21,7 +21,7 @@ from shoplake.errors import FlowError
 from shoplake.pipeline.context import FlowContext, app_id, as_lazy
 from shoplake.pipeline.expectations import add_rule_flags
 from shoplake.pipeline.graph import Graph
-from shoplake.pipeline.kinds import Partitioned
+from shoplake.pipeline.kinds import Partitioned, ReplaceRows
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.rules import apply_rules
 from shoplake.pipeline.tables import THIS, TableDef
@@ -91,7 +91,8 @@ def run_partitioned(
     except Exception as err:
         raise_flow_error(target, err)
     outcome = apply_rules(ctx, definition, flagged, versions, False)
-    replace = engine.replace_rows if kind.store == "rows" else engine.replace_partitions
+    by_rows = isinstance(kind, ReplaceRows)
+    replace = engine.replace_rows if by_rows else engine.replace_partitions
     written = replace(
         target,
         outcome.kept,
@@ -111,7 +112,7 @@ def run_partitioned(
         rules=outcome.rules,
         version=written.version,
         duration_s=time.perf_counter() - start,
-        message=f"{len(keys)} {'key' if kind.store == 'rows' else 'partition'}(s) recomputed",
+        message=f"{len(keys)} {'key' if by_rows else 'partition'}(s) recomputed",
     )
 
 

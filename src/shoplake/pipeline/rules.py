@@ -13,7 +13,6 @@ from shoplake.errors import ExpectationFailed
 from shoplake.names import PROVENANCE
 from shoplake.pipeline.context import FlowContext, app_id, quarantine_ref
 from shoplake.pipeline.expectations import Action, flag_column
-from shoplake.pipeline.kinds import Materialized
 from shoplake.pipeline.results import RuleResult
 from shoplake.pipeline.tables import TableDef
 
@@ -86,7 +85,8 @@ def write_quarantine(
     engine = ctx.engine
     target = quarantine_ref(definition.ref)
     transactions = {app_id(definition.ref, ref): v for ref, v in consumed.items()}
-    replace = full or isinstance(definition.kind, Materialized)
+    # A table recomputed in full replaces its quarantine too; a partial one adds to it.
+    replace = full or (definition.kind.replaces and not definition.kind.partial)
     recorded = {key: engine.consumed(target, key) for key in transactions}
     if not replace and all(
         recorded[key] is not None and recorded[key] >= v for key, v in transactions.items()

@@ -18,12 +18,11 @@ from shoplake.errors import DefinitionError
 from shoplake.names import FORMATS, HINT_TYPES, SCHEMA_MODES
 from shoplake.pipeline.expectations import Rule, expect
 from shoplake.pipeline.kinds import (
+    KINDS,
     Append,
     ApplyChanges,
     Kind,
     Materialized,
-    Partitioned,
-    Upsert,
 )
 
 LAYERS = ("bronze", "silver", "gold")
@@ -276,24 +275,14 @@ class Pipeline:
         if layer not in LAYERS:
             raise DefinitionError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
         chosen_kind: Kind = kind if kind is not None else Materialized()
-        if not isinstance(chosen_kind, Append | Upsert | Materialized | Partitioned | ApplyChanges):
+        if not isinstance(chosen_kind, KINDS):
             raise DefinitionError(
                 "kind must be Append(), Upsert(keys=[...]), ApplyChanges(keys=[...], "
-                "sequence_by=...), Materialized() or Partitioned(by=[...], plan=...), "
-                f"not {chosen_kind!r}"
-            )
-        if isinstance(chosen_kind, Partitioned) and not chosen_kind.by:
-            raise DefinitionError("Partitioned(by=[...]) needs at least one partition column")
-        if isinstance(chosen_kind, Partitioned) and chosen_kind.store not in ("partitions", "rows"):
-            raise DefinitionError(
-                f"Partitioned(store={chosen_kind.store!r}): use 'partitions' or 'rows'"
+                "sequence_by=...), Materialized(), Partitioned(by=[...], plan=...) or "
+                f"ReplaceRows(by=[...], plan=...), not {chosen_kind!r}"
             )
         zorder = tuple(zorder_by)
-        overlap = set(zorder) & set(partition_by) | (
-            set(zorder) & set(chosen_kind.partition_by)
-            if isinstance(chosen_kind, Partitioned)
-            else set()
-        )
+        overlap = set(zorder) & (set(partition_by) | set(chosen_kind.partition_by))
         if overlap:
             raise DefinitionError(
                 f"zorder_by {sorted(overlap)} are partition columns: Z-order only orders rows "
@@ -315,13 +304,9 @@ class Pipeline:
                         f"{where}: inputs names parameter '{param}', but {fn.__name__}() "
                         f"has no such parameter (it has: {', '.join(params) or 'none'})"
                     )
-            if isinstance(chosen_kind, ApplyChanges):
-                found = chosen_kind.problems()
-                if found:
-                    raise DefinitionError(f"{where}: {'; '.join(found)}")
             data_params = [p for p in params if p != THIS]
             stream_param = stream
-            if isinstance(chosen_kind, Append | Upsert | ApplyChanges):
+            if chosen_kind.incremental:
                 if not data_params:
                     raise DefinitionError(
                         f"{where}: an incremental table needs at least one input parameter"
