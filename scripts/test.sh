@@ -12,4 +12,5 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
 fi
 mkdir -p test-artifacts
 .venv/bin/ruff check src tests
+.venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"

@@ -33,7 +33,7 @@ from shoplake.errors import (
     ShoplakeError,
     ValidationError,
 )
-from shoplake.pipeline.expectations import Action, Severity, expect, expect_exists
+from shoplake.pipeline.expectations import Action, Expectation, Severity, expect, expect_exists
 from shoplake.pipeline.kinds import (
     Append,
     ApplyChanges,
@@ -54,6 +54,7 @@ __all__ = [
     "ApplyChanges",
     "ConfigError",
     "DefinitionError",
+    "Expectation",
     "ExpectationFailed",
     "FlowError",
     "FlowResult",

@@ -46,7 +46,7 @@ def _measure(landing: Path, lake: Path) -> dict[str, object]:
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _timed(landing: Path, prepared: Path, repeat: int) -> dict[str, object]:

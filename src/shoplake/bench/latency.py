@@ -86,7 +86,12 @@ def run_latency_benchmark(batches: int, orders: int, folder: Path, console: Cons
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stream = proc.stdout
-    threading.Thread(target=lambda: [lines.put(x) for x in stream], daemon=True).start()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
 
     def wait_for(word: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout

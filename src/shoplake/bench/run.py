@@ -73,7 +73,8 @@ def _measure(kind: str, landing: Path, lake: Path) -> dict[str, float]:
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def run_benchmark(orders: int, folder: Path, console: Console) -> dict[str, dict[str, float]]:

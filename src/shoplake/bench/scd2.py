@@ -17,9 +17,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from shoplake.engines.base import CdcSpec
 
 REF = "silver.dimension"
 CITIES = [f"city-{i}" for i in range(500)]
@@ -31,7 +35,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _spec(buckets: int) -> object:
+def _spec(buckets: int) -> CdcSpec:
     from shoplake import ApplyChanges
     from shoplake.pipeline.flows import cdc_spec
 
@@ -73,7 +77,7 @@ def _build(lake: Path, keys: int, buckets: int) -> dict[str, float]:
     start = time.perf_counter()
     result = engine.apply_changes(
         REF, nw.from_native(events, eager_only=True), spec=_spec(buckets), full=True
-    )  # type: ignore[arg-type]
+    )
     return {"wall_s": time.perf_counter() - start, "rows": result.rows_inserted, "events": n}
 
 
@@ -115,7 +119,7 @@ def _apply(lake: Path, keys: int, batch: int, buckets: int, late_share: float) -
     result = engine.apply_changes(
         REF,
         nw.from_native(changes, eager_only=True),
-        spec=_spec(buckets),  # type: ignore[arg-type]
+        spec=_spec(buckets),
         full=False,
     )
     wall = time.perf_counter() - start
@@ -140,7 +144,7 @@ def _measure(*args: object) -> dict[str, float]:
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run_scd2_benchmark(

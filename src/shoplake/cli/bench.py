@@ -9,6 +9,7 @@ is imported only when a benchmark runs.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -156,7 +157,7 @@ def bench_default(
         bench_run(orders=orders, dir=dir, debug=debug)
 
 
-BENCHMARKS = {
+BENCHMARKS: dict[str, Callable[..., None]] = {
     "run": bench_run,
     "incremental": bench_incremental,
     "scd2": bench_scd2,

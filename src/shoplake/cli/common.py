@@ -93,11 +93,14 @@ def settings(
     return load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
 
 
-def engine(current: Settings, **options: object) -> Engine:
-    """The settings' engine over the settings' lake (the one engine factory)."""
+def engine(current: Settings, *, reuse_snapshots: bool = False) -> Engine:
+    """The settings' engine over the settings' lake (the one engine factory);
+    ``reuse_snapshots`` for a process that owns its tables (a stream)."""
     from shoplake.engines import create_engine
 
-    return create_engine(current.lake, current.engine, **options)
+    if reuse_snapshots:
+        return create_engine(current.lake, current.engine, reuse_snapshots=True)
+    return create_engine(current.lake, current.engine)
 
 
 def load_pipeline(spec: str) -> Pipeline:

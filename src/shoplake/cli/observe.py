@@ -95,7 +95,7 @@ def report(
     console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
-def _print_result(result, limit: int) -> None:  # type: ignore[no-untyped-def]
+def _print_result(result, limit: int) -> None:
     table = Table(title=f"{result.num_rows:,} row(s)", title_justify="left")
     for name in result.column_names:
         table.add_column(name, overflow="fold")
@@ -140,7 +140,7 @@ def sql(
         _shell(engine, limit)
 
 
-def _shell(engine, limit: int) -> None:  # type: ignore[no-untyped-def]
+def _shell(engine, limit: int) -> None:
     console.print(
         f"shoplake sql — {len(engine.tables)} tables (\\d lists them); end a query with ';', "
         "quit with \\q or Ctrl+D"

@@ -200,7 +200,7 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _stream_files(  # type: ignore[no-untyped-def]
+def _stream_files(
     pipeline, engine, bronze: str, landing: Path, options, stop
 ) -> None:
     """No broker: the stream's files from the landing folder, polled every max_seconds."""

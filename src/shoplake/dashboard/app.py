@@ -48,7 +48,7 @@ PII = not ARGS.show_pii
 
 
 @st.cache_resource
-def _pipeline(spec: str):  # type: ignore[no-untyped-def]
+def _pipeline(spec: str):
     from shoplake.cli.main import load_pipeline
 
     try:

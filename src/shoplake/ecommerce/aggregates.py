@@ -8,6 +8,8 @@ tables, which a batch updates only for the months it touched (``Partitioned`` wi
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake import Partitioned, Pipeline
@@ -26,11 +28,11 @@ def add_aggregate_tables(p: Pipeline) -> None:
         ),
     )
     def order_month_facts_table(
-        silver_orders: nw.LazyFrame,
-        silver_order_items: nw.LazyFrame,
-        silver_returns: nw.LazyFrame,
-        silver_shipments: nw.LazyFrame,
-    ) -> nw.LazyFrame:
+        silver_orders: nw.LazyFrame[Any],
+        silver_order_items: nw.LazyFrame[Any],
+        silver_returns: nw.LazyFrame[Any],
+        silver_shipments: nw.LazyFrame[Any],
+    ) -> nw.LazyFrame[Any]:
         """Per order month: order counts by status, revenue, buyers, returns, deliveries."""
         return order_month_facts(
             silver_orders, silver_order_items, silver_returns, silver_shipments
@@ -40,7 +42,7 @@ def add_aggregate_tables(p: Pipeline) -> None:
         layer="gold", name="product_month_sales", kind=Partitioned(by=["month"], plan=OrderMonths())
     )
     def product_month_sales_table(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
-    ) -> nw.LazyFrame:
+        silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
+    ) -> nw.LazyFrame[Any]:
         """Per order month and product: units and revenue of sale lines."""
         return product_month_sales(silver_orders, silver_order_items)

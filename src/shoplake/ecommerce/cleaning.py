@@ -7,6 +7,8 @@ does not fit becomes null, and a rule downstream decides what that means.
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 RESCUED = "_rescued_data"
@@ -83,7 +85,9 @@ def _t(name: str) -> nw.Expr:
     return nw.col(_TMP + name)
 
 
-def with_timestamp(frame: nw.LazyFrame, column: str, *, alias: str | None = None) -> nw.LazyFrame:
+def with_timestamp(
+    frame: nw.LazyFrame[Any], column: str, *, alias: str | None = None
+) -> nw.LazyFrame[Any]:
     """Parse every timestamp format the feeds use into ``Datetime("us")``; impossible → null.
 
     Accepts ``2024-03-15T14:22:05`` (also with a space or a trailing ``Z``),
@@ -192,7 +196,7 @@ def with_timestamp(frame: nw.LazyFrame, column: str, *, alias: str | None = None
     return frame.with_columns(parsed.cast(nw.Datetime("us")).alias(alias or column)).drop(temporary)
 
 
-def _with_civil_from_epoch(frame: nw.LazyFrame) -> nw.LazyFrame:
+def _with_civil_from_epoch(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Calendar fields of epoch seconds, by H. Hinnant's days-to-civil algorithm."""
     seconds = _t("epoch")
     frame = frame.with_columns(

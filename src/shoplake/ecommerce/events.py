@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -147,7 +148,7 @@ class EventFactory:
 
     def _new_order(self, now: datetime) -> dict[str, object]:
         customer = self.rng.choice(self.customers)
-        items = []
+        items: list[dict[str, Any]] = []
         lines = min(len(self.products), self.rng.choice((1, 1, 2, 3)))
         for product in self.rng.sample(self.products, k=lines):
             items.append(

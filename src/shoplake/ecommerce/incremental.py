@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from typing import Any
 
 import narwhals as nw
 
@@ -33,7 +34,7 @@ def by_year_month(ts: nw.Expr) -> dict[str, nw.Expr]:
     return {"year": integer(ts.dt.year()), "month_of_year": integer(ts.dt.month())}
 
 
-def _first_days(keys: nw.DataFrame[object]) -> list[date]:
+def _first_days(keys: nw.DataFrame[Any]) -> list[date]:
     """The first day of each key's month, for the two month layouts used here (else [])."""
     names = keys.columns
     if names == ["month"]:
@@ -51,7 +52,7 @@ def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def within_months(frame: nw.LazyFrame, keys: nw.DataFrame[object]) -> nw.LazyFrame:
+def within_months(frame: nw.LazyFrame[Any], keys: nw.DataFrame[Any]) -> nw.LazyFrame[Any]:
     """``frame`` (orders) filtered to the span of the keys' months by a plain ``order_ts``
     range: a literal predicate the scan can check against Parquet statistics, so row
     groups of other months are skipped. A superset: callers still join on the keys."""
@@ -65,7 +66,7 @@ def within_months(frame: nw.LazyFrame, keys: nw.DataFrame[object]) -> nw.LazyFra
     )
 
 
-def within_ids(frame: nw.LazyFrame, ids: nw.DataFrame[object]) -> nw.LazyFrame:
+def within_ids(frame: nw.LazyFrame[Any], ids: nw.DataFrame[Any]) -> nw.LazyFrame[Any]:
     """``frame`` filtered to the ``order_id`` range of ``ids`` (a superset, like
     :func:`within_months`; empty when ``ids`` is)."""
     known = ids.filter(~nw.col("order_id").is_null())
@@ -76,7 +77,7 @@ def within_ids(frame: nw.LazyFrame, ids: nw.DataFrame[object]) -> nw.LazyFrame:
     return frame.filter((oid >= nw.lit(bounds[0])) & (oid <= nw.lit(bounds[1])))
 
 
-def _semi_by_ids(frame: nw.LazyFrame, ids: nw.DataFrame[object]) -> nw.LazyFrame:
+def _semi_by_ids(frame: nw.LazyFrame[Any], ids: nw.DataFrame[Any]) -> nw.LazyFrame[Any]:
     return within_ids(frame, ids).join(ids.lazy(), on="order_id", how="semi")
 
 
@@ -115,16 +116,16 @@ class OrderMonths:
         if growth and self.columns != ("month",):
             raise ValueError("growth=True needs the partition key 'month'")
 
-    def _keyed(self, orders: nw.LazyFrame) -> nw.LazyFrame:
+    def _keyed(self, orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return orders.with_columns(**self.keys(nw.col("order_ts")))
 
     def affected(
-        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
-    ) -> nw.LazyFrame:
+        self, changed: Mapping[str, nw.LazyFrame[Any]], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> nw.LazyFrame[Any]:
         cols = list(self.columns)
         orders = inputs[self.orders]
-        touched_orders: list[nw.LazyFrame] = []
-        parts: list[nw.LazyFrame] = []
+        touched_orders: list[nw.LazyFrame[Any]] = []
+        parts: list[nw.LazyFrame[Any]] = []
         if self.orders in changed:
             parts.append(self._keyed(changed[self.orders]).select(cols))
         for name in (self.order_items, *self.related):
@@ -146,8 +147,8 @@ class OrderMonths:
         return keys
 
     def restrict(
-        self, keys: nw.LazyFrame, inputs: Mapping[str, nw.LazyFrame]
-    ) -> Mapping[str, nw.LazyFrame]:
+        self, keys: nw.LazyFrame[Any], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> Mapping[str, nw.LazyFrame[Any]]:
         needed = keys
         if self.growth:
             previous = keys.select(month=nw.col("month").dt.offset_by("-1mo").cast(nw.Date))
@@ -186,8 +187,8 @@ class FactMonths(OrderMonths):
         self.dimensions = dimensions
 
     def affected(
-        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
-    ) -> nw.LazyFrame:
+        self, changed: Mapping[str, nw.LazyFrame[Any]], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> nw.LazyFrame[Any]:
         if any(name in changed for name in self.dimensions):
             return self._keyed(inputs[self.orders]).select(list(self.columns)).unique()
         return super().affected(changed, inputs)
@@ -212,8 +213,8 @@ class OrderCustomers:
         self.order_items = order_items
 
     def affected(
-        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
-    ) -> nw.LazyFrame:
+        self, changed: Mapping[str, nw.LazyFrame[Any]], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> nw.LazyFrame[Any]:
         orders = inputs[self.orders]
         parts = [orders.select("customer_id").head(0)]
         if self.orders in changed:
@@ -224,8 +225,8 @@ class OrderCustomers:
         return nw.concat(parts, how="vertical").unique()
 
     def restrict(
-        self, keys: nw.LazyFrame, inputs: Mapping[str, nw.LazyFrame]
-    ) -> Mapping[str, nw.LazyFrame]:
+        self, keys: nw.LazyFrame[Any], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> Mapping[str, nw.LazyFrame[Any]]:
         orders = inputs[self.orders].join(keys, on="customer_id", how="semi")
         lines = inputs[self.order_items].join(orders.select("order_id"), on="order_id", how="semi")
         return {self.orders: orders, self.order_items: lines}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
-from shoplake import Materialized, Pipeline, Upsert, expect, expect_exists
+from shoplake import Expectation, Materialized, Pipeline, Upsert, expect, expect_exists
 from shoplake.ecommerce.cleaning import canonical_id, to_int, well_formed, with_timestamp
 from shoplake.ecommerce.marts.operations import inventory_health, shipping_performance
 
 PROVENANCE = ("_rescued_data", "_source", "_batch_id")
 
 
-def _rule(name: str, check: nw.Expr, severity: str, description: str) -> object:
+def _rule(name: str, check: nw.Expr, severity: str, description: str) -> Expectation:
     return expect(name, check, action="quarantine", severity=severity, description=description)
 
 
@@ -46,7 +48,7 @@ def add_operations_tables(p: Pipeline) -> None:
             expect_exists("product_exists", "product_id", ref="silver.products"),
         ],
     )
-    def inventory(bronze_inventory: nw.LazyFrame) -> nw.LazyFrame:
+    def inventory(bronze_inventory: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Stock snapshots per product and warehouse."""
         frame = with_timestamp(bronze_inventory, "snapshot_date")
         return frame.select(
@@ -78,7 +80,7 @@ def add_operations_tables(p: Pipeline) -> None:
             expect_exists("order_exists", "order_id", ref="silver.orders"),
         ],
     )
-    def shipments(bronze_shipments: nw.LazyFrame) -> nw.LazyFrame:
+    def shipments(bronze_shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Shipments with their carrier, shipping and delivery times and promised day."""
         frame = with_timestamp(bronze_shipments, "shipped_at")
         frame = with_timestamp(frame, "delivered_at")
@@ -96,10 +98,10 @@ def add_operations_tables(p: Pipeline) -> None:
 
     @p.table(layer="gold", kind=Materialized(), name="inventory_health")
     def inventory_health_(
-        silver_inventory: nw.LazyFrame,
-        silver_orders: nw.LazyFrame,
-        silver_order_items: nw.LazyFrame,
-    ) -> nw.LazyFrame:
+        silver_inventory: nw.LazyFrame[Any],
+        silver_orders: nw.LazyFrame[Any],
+        silver_order_items: nw.LazyFrame[Any],
+    ) -> nw.LazyFrame[Any]:
         """Stock on hand against the last 30 days of sales: days of cover, reorder flags.
 
         Full recompute: every product's cover moves with the latest order date.
@@ -107,6 +109,6 @@ def add_operations_tables(p: Pipeline) -> None:
         return inventory_health(silver_inventory, silver_orders, silver_order_items)
 
     @p.table(layer="gold", kind=Materialized(), name="shipping_performance")
-    def shipping_performance_(silver_shipments: nw.LazyFrame) -> nw.LazyFrame:
+    def shipping_performance_(silver_shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Delivery days and late share by carrier (a handful of rows: full recompute)."""
         return shipping_performance(silver_shipments)

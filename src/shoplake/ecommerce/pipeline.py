@@ -7,11 +7,13 @@ are reported: a row that fails several is quarantined under the first.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import narwhals as nw
 
 from shoplake import (
     ApplyChanges,
+    Expectation,
     Materialized,
     Partitioned,
     Pipeline,
@@ -30,7 +32,7 @@ from shoplake.ecommerce.star import add_star_tables
 from shoplake.ecommerce.streaming import add_stream_tables
 
 
-def _well_formed() -> object:
+def _well_formed() -> Expectation:
     return expect(
         "well_formed",
         well_formed(),
@@ -40,7 +42,7 @@ def _well_formed() -> object:
     )
 
 
-def _not_null(column: str, severity: str = "critical") -> object:
+def _not_null(column: str, severity: str = "critical") -> Expectation:
     return expect(
         f"{column}_not_null",
         ~nw.col(column).is_null(),
@@ -67,7 +69,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         kind=Upsert(keys=["region_id"]),
         expectations=[_well_formed(), _not_null("region_id")],
     )
-    def regions(bronze_regions: nw.LazyFrame) -> nw.LazyFrame:
+    def regions(bronze_regions: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Sales regions."""
         return silver.regions(bronze_regions)
 
@@ -95,7 +97,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             ),
         ],
     )
-    def customers(bronze_customers: nw.LazyFrame) -> nw.LazyFrame:
+    def customers(bronze_customers: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Customers as SCD2 history: a new version when the e-mail, address or segment changes
         (names, phone and signup date are corrected in place); late changes slot in."""
         return silver.customers(bronze_customers)
@@ -110,7 +112,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             expect("positive_price", nw.col("price") > 0, action="quarantine", severity="high"),
         ],
     )
-    def products(bronze_products: nw.LazyFrame) -> nw.LazyFrame:
+    def products(bronze_products: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Products as SCD2 history: a new version when the category, price or active flag
         changes (name, brand and cost are corrected in place)."""
         return silver.products(bronze_products)
@@ -142,7 +144,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             expect_exists("customer_exists", "customer_id", ref="silver.customers"),
         ],
     )
-    def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
+    def orders(bronze_orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Orders, latest status of each."""
         return silver.orders(bronze_orders)
 
@@ -163,7 +165,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             expect_exists("product_exists", "product_id", ref="silver.products"),
         ],
     )
-    def order_items(bronze_order_items: nw.LazyFrame) -> nw.LazyFrame:
+    def order_items(bronze_order_items: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Order lines with their amount."""
         return silver.order_items(bronze_order_items)
 
@@ -177,7 +179,9 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             expect_exists("order_exists", "order_id", ref="silver.orders"),
         ],
     )
-    def returns(bronze_returns: nw.LazyFrame, this: nw.LazyFrame | None) -> nw.LazyFrame:
+    def returns(
+        bronze_returns: nw.LazyFrame[Any], this: nw.LazyFrame[Any] | None
+    ) -> nw.LazyFrame[Any]:
         """Returns, with a second filing of the same line flagged as suspected fraud."""
         return silver.returns(bronze_returns, this)
 
@@ -191,8 +195,8 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(layer="gold", kind=by_month)
     def monthly_revenue(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
-    ) -> nw.LazyFrame:
+        silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
+    ) -> nw.LazyFrame[Any]:
         """Revenue, orders and average order value by month, with month-over-month growth."""
         return marts.monthly_revenue(silver_orders, silver_order_items)
 
@@ -202,19 +206,19 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         zorder_by=["category"],
     )
     def category_sales(
-        silver_orders: nw.LazyFrame,
-        silver_order_items: nw.LazyFrame,
-        silver_products: nw.LazyFrame,
-    ) -> nw.LazyFrame:
+        silver_orders: nw.LazyFrame[Any],
+        silver_order_items: nw.LazyFrame[Any],
+        silver_products: nw.LazyFrame[Any],
+    ) -> nw.LazyFrame[Any]:
         """Revenue, units and margin by month and category."""
         return marts.category_sales(silver_orders, silver_order_items, silver_products)
 
     @p.table(layer="gold", kind=gold, zorder_by=["tier"])
     def customer_segments(
-        gold_customer_lifetime_value: nw.LazyFrame,
-        silver_orders: nw.LazyFrame,
-        silver_customers: nw.LazyFrame,
-    ) -> nw.LazyFrame:
+        gold_customer_lifetime_value: nw.LazyFrame[Any],
+        silver_orders: nw.LazyFrame[Any],
+        silver_customers: nw.LazyFrame[Any],
+    ) -> nw.LazyFrame[Any]:
         """VIP / Premium / Standard / Basic tiers by spend, with recency and frequency."""
         return marts.segments_from_totals(
             gold_customer_lifetime_value, silver_orders, silver_customers
@@ -225,17 +229,17 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         kind=ReplaceRows(by=["customer_id"], plan=OrderCustomers()),
     )
     def customer_lifetime_value(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
-    ) -> nw.LazyFrame:
+        silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
+    ) -> nw.LazyFrame[Any]:
         """First and last order, frequency, average value and a 3-year CLV per customer."""
         return marts.customer_lifetime_value(silver_orders, silver_order_items)
 
     @p.table(layer="gold", kind=gold)
     def product_performance(
-        gold_product_month_sales: nw.LazyFrame,
-        silver_products: nw.LazyFrame,
-        silver_returns: nw.LazyFrame,
-    ) -> nw.LazyFrame:
+        gold_product_month_sales: nw.LazyFrame[Any],
+        silver_products: nw.LazyFrame[Any],
+        silver_returns: nw.LazyFrame[Any],
+    ) -> nw.LazyFrame[Any]:
         """Units, revenue, margin, return rate and rank in category per product."""
         return marts.performance_from_sales(
             gold_product_month_sales, silver_products, silver_returns
@@ -246,20 +250,22 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         kind=Partitioned(by=["year", "month_of_year"], plan=OrderMonths(keys=by_year_month)),
     )
     def seasonal_trends(
-        silver_orders: nw.LazyFrame, silver_order_items: nw.LazyFrame
-    ) -> nw.LazyFrame:
+        silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
+    ) -> nw.LazyFrame[Any]:
         """Orders and revenue by year, quarter, month, weekday and hour."""
         return marts.seasonal_trends(silver_orders, silver_order_items)
 
     @p.table(layer="gold", kind=gold)
     def executive_kpis(
-        gold_order_month_facts: nw.LazyFrame, gold_customer_lifetime_value: nw.LazyFrame
-    ) -> nw.LazyFrame:
+        gold_order_month_facts: nw.LazyFrame[Any], gold_customer_lifetime_value: nw.LazyFrame[Any]
+    ) -> nw.LazyFrame[Any]:
         """Headline KPIs overall and for the current month."""
         return marts.kpis_from_months(gold_order_month_facts, gold_customer_lifetime_value)
 
     @p.table(layer="gold", kind=gold)
-    def fraud_alerts(silver_returns: nw.LazyFrame, silver_orders: nw.LazyFrame) -> nw.LazyFrame:
+    def fraud_alerts(
+        silver_returns: nw.LazyFrame[Any], silver_orders: nw.LazyFrame[Any]
+    ) -> nw.LazyFrame[Any]:
         """Duplicate returns and customers with abnormal return rates."""
         return marts.fraud_alerts(silver_returns, silver_orders)
 

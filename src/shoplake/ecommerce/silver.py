@@ -7,6 +7,8 @@ keeps the latest version of each key. See docs/data-contract.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.cleaning import (
@@ -33,11 +35,11 @@ def _text(column: str) -> nw.Expr:
     return nw.when(value != "").then(value).alias(column)
 
 
-def regions(raw: nw.LazyFrame) -> nw.LazyFrame:
+def regions(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     return raw.select(_id("region_id", "R"), _text("region_name"), _text("country"), *PROVENANCE)
 
 
-def customers(raw: nw.LazyFrame) -> nw.LazyFrame:
+def customers(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     frame = with_timestamp(raw, "signup_date")
     frame = with_timestamp(frame, "updated_at")
     return frame.select(
@@ -57,7 +59,7 @@ def customers(raw: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
-def products(raw: nw.LazyFrame) -> nw.LazyFrame:
+def products(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     frame = with_timestamp(raw, "updated_at")
     return frame.select(
         _id("product_id", "P"),
@@ -72,7 +74,7 @@ def products(raw: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
-def orders(raw: nw.LazyFrame) -> nw.LazyFrame:
+def orders(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     frame = with_timestamp(raw, "order_date", alias="order_ts")
     frame = with_timestamp(frame, "updated_at")
     return frame.select(
@@ -89,7 +91,7 @@ def orders(raw: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
-def order_items(raw: nw.LazyFrame) -> nw.LazyFrame:
+def order_items(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     frame = raw.select(
         _id("order_id", "O"),
         _id("product_id", "P"),
@@ -106,7 +108,7 @@ def order_items(raw: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
-def returns(raw: nw.LazyFrame, previous: nw.LazyFrame | None) -> nw.LazyFrame:
+def returns(raw: nw.LazyFrame[Any], previous: nw.LazyFrame[Any] | None) -> nw.LazyFrame[Any]:
     """Returns, flagging a return filed again by the same customer for the same order line.
 
     The original filing is the one with the smallest ``return_id`` among the

@@ -12,6 +12,7 @@ some days after signup), so every sale finds exactly one version.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Literal
 
 import narwhals as nw
 
@@ -34,8 +35,8 @@ HISTORY = ("valid_from", "valid_to", "is_current")
 
 
 def _dimension(
-    history: nw.LazyFrame, key: str, surrogate: str, attributes: tuple[str, ...]
-) -> nw.LazyFrame:
+    history: nw.LazyFrame[Any], key: str, surrogate: str, attributes: tuple[str, ...]
+) -> nw.LazyFrame[Any]:
     first = nw.col("valid_from") == nw.col("valid_from").min().over(key)
     return history.select(
         nw.col("surrogate_key").alias(surrogate),
@@ -46,13 +47,13 @@ def _dimension(
     ).sort(key, "valid_from")
 
 
-def dim_customer(customers: nw.LazyFrame) -> nw.LazyFrame:
+def dim_customer(customers: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """One row per customer version (SCD2): ``customer_sk`` identifies the version,
     ``valid_from``/``valid_to`` its interval (``valid_to`` null while current)."""
     return _dimension(customers, "customer_id", "customer_sk", CUSTOMER_ATTRIBUTES)
 
 
-def dim_product(products: nw.LazyFrame) -> nw.LazyFrame:
+def dim_product(products: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """One row per product version (SCD2): ``product_sk`` identifies the version."""
     return _dimension(products, "product_id", "product_sk", PRODUCT_ATTRIBUTES)
 
@@ -64,7 +65,7 @@ def date_key(expr: nw.Expr) -> nw.Expr:
     return year * 10_000 + month * 100 + day
 
 
-def dim_date(orders: nw.LazyFrame) -> nw.LazyFrame:
+def dim_date(orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Every calendar day from the first to the last order: ``date_key`` (yyyymmdd),
     ``date``, ``year``, ``quarter``, ``month``, ``day``, ``weekday`` (1 = Monday) and
     ``is_weekend``. On the input's backend."""
@@ -77,7 +78,9 @@ def dim_date(orders: nw.LazyFrame) -> nw.LazyFrame:
     dates = [first.date() + timedelta(days=d) for d in span]
     # Built eagerly on Polars when the input is Polars: the pyarrow route converts
     # through pandas, whose import alone costs a quarter second per process.
-    eager = orders.implementation if orders.implementation.is_polars() else "pyarrow"
+    eager: Literal["polars", "pyarrow"] = (
+        "polars" if orders.implementation.is_polars() else "pyarrow"
+    )
     days = nw.from_dict({"date": dates}, schema={"date": nw.Date()}, backend=eager).lazy(
         backend=orders.implementation
     )
@@ -94,7 +97,9 @@ def dim_date(orders: nw.LazyFrame) -> nw.LazyFrame:
     ).sort("date_key")
 
 
-def _as_of(lines: nw.LazyFrame, dimension: nw.LazyFrame, key: str, surrogate: str) -> nw.LazyFrame:
+def _as_of(
+    lines: nw.LazyFrame[Any], dimension: nw.LazyFrame[Any], key: str, surrogate: str
+) -> nw.LazyFrame[Any]:
     """Each line with the surrogate key of ``key``'s version valid at ``order_ts``."""
     versions = dimension.select(
         key,
@@ -112,11 +117,11 @@ def _as_of(lines: nw.LazyFrame, dimension: nw.LazyFrame, key: str, surrogate: st
 
 
 def fact_sales(
-    orders: nw.LazyFrame,
-    order_items: nw.LazyFrame,
-    customers: nw.LazyFrame,
-    products: nw.LazyFrame,
-) -> nw.LazyFrame:
+    orders: nw.LazyFrame[Any],
+    order_items: nw.LazyFrame[Any],
+    customers: nw.LazyFrame[Any],
+    products: nw.LazyFrame[Any],
+) -> nw.LazyFrame[Any]:
     """Sales at order-line grain (lines of non-cancelled orders), with the surrogate keys
     of the customer and product versions valid at the order time, and ``date_key``.
 
@@ -145,8 +150,8 @@ def fact_sales(
 
 
 def revenue_by_category(
-    facts: nw.LazyFrame, products: nw.LazyFrame, *, historical: bool
-) -> nw.LazyFrame:
+    facts: nw.LazyFrame[Any], products: nw.LazyFrame[Any], *, historical: bool
+) -> nw.LazyFrame[Any]:
     """Revenue per product category, by the category at the order time (``historical``)
     or by today's category (the current version of each product)."""
     if historical:
@@ -163,17 +168,17 @@ def add_star_tables(p: Pipeline) -> None:
     gold = Materialized()
 
     @p.table(layer="gold", kind=gold, name="dim_customer")
-    def _dim_customer(silver_customers: nw.LazyFrame) -> nw.LazyFrame:
+    def _dim_customer(silver_customers: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Customer versions (SCD2) with surrogate key ``customer_sk``: historical."""
         return dim_customer(silver_customers)
 
     @p.table(layer="gold", kind=gold, name="dim_product")
-    def _dim_product(silver_products: nw.LazyFrame) -> nw.LazyFrame:
+    def _dim_product(silver_products: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Product versions (SCD2) with surrogate key ``product_sk``: historical."""
         return dim_product(silver_products)
 
     @p.table(layer="gold", kind=gold, name="dim_date")
-    def _dim_date(silver_orders: nw.LazyFrame) -> nw.LazyFrame:
+    def _dim_date(silver_orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Every calendar day from the first to the last order, keyed by yyyymmdd."""
         return dim_date(silver_orders)
 
@@ -183,10 +188,10 @@ def add_star_tables(p: Pipeline) -> None:
 
     @p.table(layer="gold", kind=facts, name="fact_sales")
     def _fact_sales(
-        silver_orders: nw.LazyFrame,
-        silver_order_items: nw.LazyFrame,
-        gold_dim_customer: nw.LazyFrame,
-        gold_dim_product: nw.LazyFrame,
-    ) -> nw.LazyFrame:
+        silver_orders: nw.LazyFrame[Any],
+        silver_order_items: nw.LazyFrame[Any],
+        gold_dim_customer: nw.LazyFrame[Any],
+        gold_dim_product: nw.LazyFrame[Any],
+    ) -> nw.LazyFrame[Any]:
         """Order lines with the customer and product versions valid at the order time."""
         return fact_sales(silver_orders, silver_order_items, gold_dim_customer, gold_dim_product)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import narwhals as nw
 
@@ -88,7 +89,7 @@ def _seconds(env: str, default: int) -> timedelta:
         raise ConfigError(f"{env}={value!r}: give a whole number of seconds") from None
 
 
-def parse_events(raw: nw.LazyFrame) -> nw.LazyFrame:
+def parse_events(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Bronze messages → one typed row per event line, with ``_error`` for the unusable."""
     events = decode_json(
         raw,
@@ -124,8 +125,8 @@ def parse_events(raw: nw.LazyFrame) -> nw.LazyFrame:
 
 
 def dedupe_and_mark_late(
-    events: nw.LazyFrame, previous: nw.LazyFrame | None, watermark: timedelta
-) -> nw.LazyFrame:
+    events: nw.LazyFrame[Any], previous: nw.LazyFrame[Any] | None, watermark: timedelta
+) -> nw.LazyFrame[Any]:
     """Drop events already stored (or repeated within the batch) and flag ``_too_late``
     the ones older than the watermark: the newest event time seen before this batch
     minus ``watermark``.
@@ -164,12 +165,14 @@ def _every(window: timedelta) -> str:
     return f"{seconds}s"
 
 
-def realtime_windows(new: nw.LazyFrame, events: nw.LazyFrame, window: timedelta) -> nw.LazyFrame:
+def realtime_windows(
+    new: nw.LazyFrame[Any], events: nw.LazyFrame[Any], window: timedelta
+) -> nw.LazyFrame[Any]:
     """Sales per tumbling window, state, country and category, for the windows ``new``
     touched (recomputed from every stored event in them)."""
     every = _every(window)
 
-    def windowed(frame: nw.LazyFrame) -> nw.LazyFrame:
+    def windowed(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return frame.with_columns(nw.col("event_ts").dt.truncate(every).alias("window_start"))
 
     touched = windowed(new).select("window_start").unique()
@@ -214,7 +217,7 @@ def realtime_windows(new: nw.LazyFrame, events: nw.LazyFrame, window: timedelta)
     )
 
 
-def _bronze_meta(events: nw.LazyFrame) -> list[nw.Expr]:
+def _bronze_meta(events: nw.LazyFrame[Any]) -> list[nw.Expr]:
     return [
         nw.lit(None, nw.String()).alias("_rescued_data"),
         nw.col("_source"),
@@ -223,7 +226,7 @@ def _bronze_meta(events: nw.LazyFrame) -> list[nw.Expr]:
     ]
 
 
-def order_rows(events: nw.LazyFrame) -> nw.LazyFrame:
+def order_rows(events: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Streamed orders in the ``orders`` landing contract (text columns): one row per
     event, so ``silver.orders`` keeps each order's latest state, keyed on the canonical
     order id — an order seen in a file and in the stream is one order."""
@@ -243,7 +246,7 @@ def order_rows(events: nw.LazyFrame) -> nw.LazyFrame:
     )
 
 
-def order_item_rows(events: nw.LazyFrame) -> nw.LazyFrame:
+def order_item_rows(events: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Streamed order lines in the ``order_items`` landing contract (text columns)."""
     lines = events.filter(~nw.col("line_number").is_null() & ~nw.col("product_id").is_null())
     text = nw.String()
@@ -292,7 +295,9 @@ def add_stream_tables(
             ),
         ],
     )
-    def order_events(bronze_order_events: nw.LazyFrame, this: nw.LazyFrame | None) -> nw.LazyFrame:
+    def order_events(
+        bronze_order_events: nw.LazyFrame[Any], this: nw.LazyFrame[Any] | None
+    ) -> nw.LazyFrame[Any]:
         """Order events, one row per line, typed and deduplicated on event id."""
         return dedupe_and_mark_late(parse_events(bronze_order_events), this, horizon)
 
@@ -304,14 +309,14 @@ def add_stream_tables(
         inputs={"new": "silver.order_events", "events": "silver.order_events"},
         stream="new",
     )
-    def realtime_sales(new: nw.LazyFrame, events: nw.LazyFrame) -> nw.LazyFrame:
+    def realtime_sales(new: nw.LazyFrame[Any], events: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Sales in event-time windows by state, country and category."""
         return realtime_windows(new, events, width)
 
     @p.feed(into="bronze.orders", stream="silver.order_events")
-    def orders_from_events(events: nw.LazyFrame) -> nw.LazyFrame:
+    def orders_from_events(events: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return order_rows(events)
 
     @p.feed(into="bronze.order_items", stream="silver.order_events")
-    def order_items_from_events(events: nw.LazyFrame) -> nw.LazyFrame:
+    def order_items_from_events(events: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         return order_item_rows(events)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import narwhals as nw
 
@@ -122,7 +122,7 @@ class Engine(Protocol):
         """``(version, value)`` of metadata ``key`` for the commits after ``after``, oldest
         first."""
 
-    def read(self, ref: str, version: int | None = None) -> nw.LazyFrame:
+    def read(self, ref: str, version: int | None = None) -> nw.LazyFrame[Any]:
         """The table's rows at ``version`` (default: latest)."""
 
     def arrow_dataset(self, ref: str) -> object:
@@ -130,26 +130,26 @@ class Engine(Protocol):
         a SQL engine such as DuckDB scans lazily, reading only the files and columns a
         query needs. Raises when the table does not exist."""
 
-    def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+    def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
         """Rows appended in versions (after, until], or None when a commit in that range
         did more than append (the caller must then read in full)."""
 
-    def empty(self, schema: Mapping[str, object]) -> nw.LazyFrame:
+    def empty(self, schema: Mapping[str, nw.dtypes.DType]) -> nw.LazyFrame[Any]:
         """A frame with no rows and ``schema`` (narwhals dtypes)."""
 
-    def frame(self, data: Mapping[str, Sequence[object]]) -> nw.DataFrame[object]: ...
+    def frame(self, data: Mapping[str, Sequence[object]]) -> nw.DataFrame[Any]: ...
 
-    def collect(self, frame: nw.LazyFrame) -> nw.DataFrame[object]: ...
+    def collect(self, frame: nw.LazyFrame[Any]) -> nw.DataFrame[Any]: ...
 
     def rows_as_json(
-        self, frame: nw.DataFrame[object], columns: Sequence[str]
-    ) -> nw.Series[object]:
+        self, frame: nw.DataFrame[Any], columns: Sequence[str]
+    ) -> nw.Series[Any]:
         """One JSON object per row holding ``columns`` (quarantine keeps raw rows so)."""
 
     def append(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,
@@ -159,7 +159,7 @@ class Engine(Protocol):
     def overwrite(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,
@@ -169,7 +169,7 @@ class Engine(Protocol):
     def upsert(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         keys: Sequence[str],
         sequence_by: str | None,
@@ -179,7 +179,7 @@ class Engine(Protocol):
         """Merge ``frame`` (unique on ``keys``) into the table: insert new keys, replace
         a key's row when the incoming ``sequence_by`` is newer."""
 
-    def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+    def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
         """Every row of the data files added or removed by commits in (after, until]:
         a superset of the rows that changed, with both their old and new images.
         None when that cannot be known (files vacuumed, a partitioned table): the
@@ -188,8 +188,8 @@ class Engine(Protocol):
     def replace_partitions(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
-        keys: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
+        keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None = None,
@@ -201,8 +201,8 @@ class Engine(Protocol):
     def replace_rows(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
-        keys: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
+        keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None = None,
@@ -229,7 +229,7 @@ class Engine(Protocol):
     def apply_changes(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         spec: CdcSpec,
         full: bool,

@@ -79,13 +79,13 @@ def _record(
 
 
 def decode_polars(
-    frame: nw.LazyFrame,
+    frame: nw.LazyFrame[Any],
     column: str,
     fields: Mapping[str, Any],
     required: Sequence[str],
     max_bytes: int,
     explode: str | None = None,
-) -> nw.LazyFrame:
+) -> nw.LazyFrame[Any]:
     native = frame.to_native()
     assert isinstance(native, pl.LazyFrame)
     data = native.collect()

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import unquote
 
 import narwhals as nw
@@ -111,12 +112,12 @@ class PolarsDeltaEngine:
         return sorted(v for v in found if v[0] > after)
 
     # -- reading ------------------------------------------------------------------------
-    def read(self, ref: str, version: int | None = None) -> nw.LazyFrame:
+    def read(self, ref: str, version: int | None = None) -> nw.LazyFrame[Any]:
         return nw.from_native(
             pl.scan_delta(self.uri(ref), version=version, storage_options=self.storage_options)
         )
 
-    def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+    def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
         table = self._table(ref, until)
         if table is None:
             return None
@@ -140,7 +141,7 @@ class PolarsDeltaEngine:
         assert isinstance(frame, pl.DataFrame)
         return nw.from_native(frame.drop([c for c in _CDF_COLUMNS if c in frame.columns]).lazy())
 
-    def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame | None:
+    def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
         table = self._table(ref, until)
         if table is None or table.metadata().partition_columns:
             # Partition values live in paths, not in the files: read in full instead.
@@ -197,21 +198,21 @@ class PolarsDeltaEngine:
             fs, path = pafs.LocalFileSystem(), uri
         return bool(fs.get_file_info(path).type == pafs.FileType.File)
 
-    def empty(self, schema: Mapping[str, object]) -> nw.LazyFrame:
+    def empty(self, schema: Mapping[str, nw.dtypes.DType]) -> nw.LazyFrame[Any]:
         return nw.from_native(pl.DataFrame(schema=dict(nw.Schema(schema).to_polars())).lazy())
 
-    def frame(self, data: Mapping[str, Sequence[object]]) -> nw.DataFrame[object]:
+    def frame(self, data: Mapping[str, Sequence[object]]) -> nw.DataFrame[Any]:
         return nw.from_native(pl.DataFrame(dict(data)), eager_only=True)
 
-    def collect(self, frame: nw.LazyFrame) -> nw.DataFrame[object]:
+    def collect(self, frame: nw.LazyFrame[Any]) -> nw.DataFrame[Any]:
         native = frame.to_native()
         if isinstance(native, pl.LazyFrame):
             return nw.from_native(native.collect(), eager_only=True)
         return frame.collect()
 
     def rows_as_json(
-        self, frame: nw.DataFrame[object], columns: Sequence[str]
-    ) -> nw.Series[object]:
+        self, frame: nw.DataFrame[Any], columns: Sequence[str]
+    ) -> nw.Series[Any]:
         native = frame.to_native()
         assert isinstance(native, pl.DataFrame)
         encoded = native.select(pl.struct(list(columns)).struct.json_encode().alias("_record"))
@@ -219,7 +220,7 @@ class PolarsDeltaEngine:
 
     # -- writing ------------------------------------------------------------------------
     @staticmethod
-    def _arrow(frame: nw.DataFrame[object]) -> pa.Table:
+    def _arrow(frame: nw.DataFrame[Any]) -> pa.Table:
         native = frame.to_native()
         if isinstance(native, pl.DataFrame):
             # Null-typed columns (all values missing) have no Delta type: store them as text.
@@ -241,7 +242,7 @@ class PolarsDeltaEngine:
     def _write(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         mode: str,
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None,
@@ -255,13 +256,13 @@ class PolarsDeltaEngine:
             schema_mode: str | None = "merge"
         else:
             schema_mode = None if predicate else "overwrite"
-        write_deltalake(
+        write_deltalake(  # type: ignore[call-overload]  # mode is a runtime choice
             self.uri(ref),
             data,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             partition_by=list(partition_by) or None,
             predicate=predicate,
-            schema_mode=schema_mode,  # type: ignore[arg-type]
+            schema_mode=schema_mode,
             storage_options=self.storage_options,
             commit_properties=self._properties(transactions, metadata),
             writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
@@ -273,7 +274,7 @@ class PolarsDeltaEngine:
     def append(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,
@@ -284,7 +285,7 @@ class PolarsDeltaEngine:
     def overwrite(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,
@@ -295,8 +296,8 @@ class PolarsDeltaEngine:
     def replace_partitions(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
-        keys: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
+        keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None = None,
@@ -318,8 +319,8 @@ class PolarsDeltaEngine:
     def replace_rows(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
-        keys: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
+        keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None = None,
@@ -361,7 +362,7 @@ class PolarsDeltaEngine:
     def upsert(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         keys: Sequence[str],
         sequence_by: str | None,
@@ -457,7 +458,7 @@ class PolarsDeltaEngine:
     def apply_changes(
         self,
         ref: str,
-        frame: nw.DataFrame[object],
+        frame: nw.DataFrame[Any],
         *,
         spec: CdcSpec,
         full: bool,
@@ -594,7 +595,7 @@ def partition_predicate(
     return "(" + " OR ".join(clauses) + ")"
 
 
-def _key_range(frame: nw.DataFrame[object], key: str) -> str:
+def _key_range(frame: nw.DataFrame[Any], key: str) -> str:
     """``t.key`` between the batch's smallest and largest key: lets a merge skip the target
     files whose statistics lie outside (delta-rs otherwise scans and rewrites the whole
     target). Left out when the batch holds a null key, which only a full scan can match."""

@@ -222,14 +222,14 @@ def run_source(
         ReadFile(LandedFile(r.path, r.size, r.mtime_ns), "", 0, 0, "rejected", r.reason)
         for r in todo.rejected
     ]
-    frame = bronze_frame(frames, schema, ctx.run_id, ctx.started_at)
+    rows = bronze_frame(frames, schema, ctx.run_id, ctx.started_at)
     options = replace(options, archived=archived)
     entries = [_entry(r, ctx.run_id, options, fingerprint) for r in handled]
     sequence = (engine.consumed(target, landing_app_id(source.name)) or 0) + 1
     fault("before_bronze_commit")
     written = (engine.overwrite if full else engine.append)(
         target,
-        frame,
+        rows,
         partition_by=source.partition_by,
         transactions={landing_app_id(source.name): sequence},
         metadata={RUN_KEY: ctx.run_id, FILES_KEY: json.dumps(entries)},
@@ -250,7 +250,7 @@ def run_source(
         table=target,
         kind="source",
         status="completed",
-        rows_read=len(frame),
+        rows_read=len(rows),
         rows_written=written.rows_inserted,
         version=written.version,
         duration_s=time.perf_counter() - start,

@@ -130,8 +130,8 @@ def run_batch(
         fault("before_archive")
         moved = settle(engine, sources, landing, config.archive)
     except Exception as err:
-        error = f"{type(err).__name__}: {err}"
-        _record(engine, _finish(row, clock, "failed", error=error))
+        crashed = f"{type(err).__name__}: {err}"
+        _record(engine, _finish(row, clock, "failed", error=crashed))
         raise
     records = [r for s in sources for r in file_records(engine, s)]
     mine = [r for r in records if r.get("batch_id") == batch_id]

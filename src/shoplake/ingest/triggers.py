@@ -45,7 +45,7 @@ def manifests(landing: Path) -> list[Path]:
     if not isinstance(landing, Path):
         from shoplake.sources.remote import manifests_in
 
-        return manifests_in(landing, TRIGGERS_DIR)  # type: ignore[return-value]
+        return manifests_in(landing, TRIGGERS_DIR)
     folder = landing / TRIGGERS_DIR
     if not folder.is_dir() or folder.is_symlink():
         return []

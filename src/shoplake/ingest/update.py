@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 from shoplake.engines.base import Engine
 from shoplake.ingest.bronze import IngestOptions, run_source
@@ -29,9 +30,11 @@ def landing_sources(landing: str | Landing, options: IngestOptions | None = None
     where = Path(landing) if isinstance(landing, str) else landing
 
     def run(ctx: FlowContext, definition: SourceDef | StreamSourceDef) -> FlowResult:
+        # An object-store landing reads and lists like a folder (sources/remote.py).
+        folder = cast(Path, where)
         if isinstance(definition, SourceDef):
-            return run_source(ctx, definition, where, options)
-        return run_stream_files(ctx, definition, where)
+            return run_source(ctx, definition, folder, options)
+        return run_stream_files(ctx, definition, folder)
 
     return run
 

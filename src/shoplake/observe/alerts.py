@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -286,7 +287,7 @@ def open_incidents(lake: LakeReader) -> dict[str, str]:
 def _record(lake: LakeReader, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
-    schema = {
+    schema: dict[str, Any] = {
         "key": pl.String,
         "rule": pl.String,
         "status": pl.String,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import narwhals as nw
 
@@ -52,7 +53,9 @@ def runs(engine: Engine, limit: int = 20) -> list[RunSummary]:
     ]
 
 
-def events(engine: Engine, run_id: str | None = None, table: str | None = None) -> list[dict]:
+def events(
+    engine: Engine, run_id: str | None = None, table: str | None = None
+) -> list[dict[str, Any]]:
     """Event-log rows of one run (default: the latest), optionally of one table."""
     if engine.version(EVENT_LOG) is None:
         return []

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -136,7 +137,7 @@ def rule_history(lake: LakeReader) -> pl.DataFrame:
                         "failed": int(rule["failed"]),
                     }
                 )
-    schema = {
+    schema: dict[str, Any] = {
         "run_id": pl.String,
         "timestamp": pl.Datetime("us"),
         "table": pl.String,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import narwhals as nw
 
@@ -28,7 +29,7 @@ def quarantine_ref(table: str) -> str:
     return f"quarantine.{table.partition('.')[2]}"
 
 
-def as_lazy(value: object, table: str) -> nw.LazyFrame:
+def as_lazy(value: object, table: str) -> nw.LazyFrame[Any]:
     if isinstance(value, nw.LazyFrame):
         return value
     if isinstance(value, nw.DataFrame):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import narwhals as nw
 
@@ -165,8 +166,8 @@ def flag_column(index: int) -> str:
 
 
 def add_rule_flags(
-    frame: nw.LazyFrame, rules: tuple[Rule, ...], refs: dict[str, nw.LazyFrame]
-) -> nw.LazyFrame:
+    frame: nw.LazyFrame[Any], rules: tuple[Rule, ...], refs: dict[str, nw.LazyFrame[Any]]
+) -> nw.LazyFrame[Any]:
     """Add one boolean column per rule (true = passed), engine-neutrally."""
     for index, rule in enumerate(rules):
         column = flag_column(index)

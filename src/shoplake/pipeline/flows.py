@@ -9,6 +9,7 @@ the rerun and the quarantine is not written twice.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import narwhals as nw
 
@@ -47,7 +48,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
             return partial
         full = True
 
-    frames: dict[str, nw.LazyFrame | None] = {}
+    frames: dict[str, nw.LazyFrame[Any] | None] = {}
     consumed: dict[str, int] = {}
     stream_rows: int | None = None
     replayed = ""
@@ -199,7 +200,7 @@ def _delete_flag(kind: ApplyChanges) -> nw.Expr:
     return expr.cast(nw.Boolean).fill_null(value=False)
 
 
-def _latest_per_key(frame: nw.DataFrame[object], kind: Upsert) -> nw.DataFrame[object]:
+def _latest_per_key(frame: nw.DataFrame[Any], kind: Upsert) -> nw.DataFrame[Any]:
     if kind.sequence_by is None:
         return frame.unique(list(kind.keys), keep="first", maintain_order=True)
     ordered = frame.sort(kind.sequence_by, nulls_last=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import narwhals as nw
 
@@ -113,14 +113,14 @@ class PartitionPlan(Protocol):
     """
 
     def affected(
-        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
-    ) -> nw.LazyFrame:
+        self, changed: Mapping[str, nw.LazyFrame[Any]], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> nw.LazyFrame[Any]:
         """The partition keys (the table's ``by`` columns) whose rows may differ now."""
         ...
 
     def restrict(
-        self, keys: nw.LazyFrame, inputs: Mapping[str, nw.LazyFrame]
-    ) -> Mapping[str, nw.LazyFrame]:
+        self, keys: nw.LazyFrame[Any], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> Mapping[str, nw.LazyFrame[Any]]:
         """``inputs`` narrowed to what the table function needs to recompute exactly the
         partitions in ``keys`` (include neighbours a partition's values depend on)."""
         ...
@@ -147,8 +147,8 @@ class Partitioned(TableKind):
     name: ClassVar[str] = "partitioned"
     replaces: ClassVar[bool] = True
     partial: ClassVar[bool] = True
-    by: tuple[str, ...] = field(default=())
-    plan: PartitionPlan | None = None
+    by: tuple[str, ...]
+    plan: PartitionPlan
 
     def __init__(self, by: Sequence[str], plan: PartitionPlan) -> None:
         kind = type(self).__name__

@@ -13,7 +13,7 @@ rerun recomputes the same partitions; a crash after it finds the inputs consumed
 from __future__ import annotations
 
 import time
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import narwhals as nw
 
@@ -44,7 +44,7 @@ def run_partitioned(
         return FlowResult(target, kind.name, "skipped", message="inputs unchanged")
 
     full_frames = {param: engine.read(ref, version=versions[ref]) for param, ref in inputs.items()}
-    changed: dict[str, nw.LazyFrame] = {}
+    changed: dict[str, nw.LazyFrame[Any]] = {}
     for param, ref in inputs.items():
         last = recorded[ref]
         assert last is not None
@@ -80,7 +80,7 @@ def run_partitioned(
     keys_lazy = keys.lazy()
     try:
         narrowed = dict(kind.plan.restrict(keys_lazy, full_frames))
-        frames: dict[str, nw.LazyFrame | None] = {
+        frames: dict[str, nw.LazyFrame[Any] | None] = {
             param: narrowed.get(param, full_frames[param]) for param in inputs
         }
         if definition.wants_this:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import narwhals as nw
 
@@ -23,7 +24,7 @@ SAMPLE_ROWS = 5
 class RuleOutcome:
     """The rows a flow keeps after its rules, and what the rules did."""
 
-    kept: nw.DataFrame[object]
+    kept: nw.DataFrame[Any]
     dropped: int
     quarantined: int
     rules: tuple[RuleResult, ...]
@@ -32,7 +33,7 @@ class RuleOutcome:
 def apply_rules(
     ctx: FlowContext,
     definition: TableDef,
-    flagged: nw.DataFrame[object],
+    flagged: nw.DataFrame[Any],
     consumed: Mapping[str, int],
     full: bool,
 ) -> RuleOutcome:
@@ -76,7 +77,7 @@ def apply_rules(
 def write_quarantine(
     ctx: FlowContext,
     definition: TableDef,
-    rows: nw.DataFrame[object],
+    rows: nw.DataFrame[Any],
     flags: list[str],
     data_columns: list[str],
     consumed: Mapping[str, int],
@@ -89,7 +90,7 @@ def write_quarantine(
     replace = full or (definition.kind.replaces and not definition.kind.partial)
     recorded = {key: engine.consumed(target, key) for key in transactions}
     if not replace and all(
-        recorded[key] is not None and recorded[key] >= v for key, v in transactions.items()
+        (done := recorded[key]) is not None and done >= v for key, v in transactions.items()
     ):
         return  # an earlier attempt already wrote this quarantine batch
     q_rules = [

@@ -9,6 +9,7 @@ is reported before any data moves.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import narwhals as nw
 
@@ -57,7 +58,7 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
         if missing:
             problems.append(f"{ref}: not checked, because {', '.join(sorted(missing))} failed")
             continue
-        frames: dict[str, nw.LazyFrame | None] = {
+        frames: dict[str, nw.LazyFrame[Any] | None] = {
             param: engine.empty(schemas[src]) for param, src in graph.inputs[ref].items()
         }
         if definition.wants_this:

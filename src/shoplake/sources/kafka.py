@@ -84,7 +84,7 @@ class Batch:
 
     @property
     def count(self) -> int:
-        return self.rows.num_rows
+        return int(self.rows.num_rows)
 
 
 class KafkaBatchReader:

@@ -71,7 +71,7 @@ def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[R
     object-store landing (``sources/remote.py``) lists itself.
     """
     if not isinstance(landing, Path):
-        return landing.scan(source, fmt)  # type: ignore[no-any-return]
+        return landing.scan(source, fmt)
     root = landing.resolve()
     folder = landing / source
     rejected: list[Rejected] = []

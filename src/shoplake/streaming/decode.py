@@ -13,6 +13,7 @@ it is not UTF-8), so a quarantine row holds exactly what arrived.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import narwhals as nw
 
@@ -39,14 +40,14 @@ def check_fields(fields: Mapping[str, FieldType]) -> None:
 
 
 def decode_json(
-    frame: nw.LazyFrame,
+    frame: nw.LazyFrame[Any],
     column: str,
     fields: Mapping[str, FieldType],
     *,
     required: Iterable[str] = (),
     max_bytes: int = 1_048_576,
     explode: str | None = None,
-) -> nw.LazyFrame:
+) -> nw.LazyFrame[Any]:
     """Add the declared ``fields`` parsed from the JSON in ``column``, plus ``_error``
     (why a record could not be used, or null) and ``_raw`` (the payload as text).
 

@@ -187,7 +187,7 @@ def generate_batch(
     return report
 
 
-def _create(path: Path, *, text: bool = False):  # type: ignore[no-untyped-def]
+def _create(path: Path, *, text: bool = False):
     """Exclusive create: a batch never overwrites landing data."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.open("x", newline="", encoding="utf-8") if text else path.open("xb")

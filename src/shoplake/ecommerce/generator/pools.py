@@ -83,14 +83,14 @@ def build_pools(seed: int, brands_per_category: int) -> Pools:
     brands: list[tuple[str, ...]] = []
     for category in CATEGORIES:
         suffixes = _BRAND_SUFFIXES[category.name]
-        names: dict[str, None] = {}
+        brand_names: dict[str, None] = {}
         for _ in range(brands_per_category * 20):
-            if len(names) >= brands_per_category:
+            if len(brand_names) >= brands_per_category:
                 break
             base = re.split(r"[\s,-]", us.last_name())[0]
             suffix = us.random.choice(suffixes)
-            names[base if us.random.random() < 0.45 else f"{base} {suffix}"] = None
-        brands.append(tuple(names))
+            brand_names[base if us.random.random() < 0.45 else f"{base} {suffix}"] = None
+        brands.append(tuple(brand_names))
 
     colors = _unique([us.color_name() for _ in range(200)])
     return Pools(

@@ -102,4 +102,4 @@ class ShipmentsSource(SourceGenerator):
 
 
 def _day(ts: int) -> str:
-    return np.datetime64(ts, "s").astype("datetime64[D]").astype(str)  # type: ignore[no-any-return]
+    return np.datetime64(ts, "s").astype("datetime64[D]").astype(str)

@@ -15,6 +15,8 @@ cents back into amounts at the end.
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.common import (
@@ -38,11 +40,11 @@ def cents(amount: nw.Expr) -> nw.Expr:
 
 
 def order_month_facts(
-    orders: nw.LazyFrame,
-    order_items: nw.LazyFrame,
-    returns: nw.LazyFrame,
-    shipments: nw.LazyFrame | None = None,
-) -> nw.LazyFrame:
+    orders: nw.LazyFrame[Any],
+    order_items: nw.LazyFrame[Any],
+    returns: nw.LazyFrame[Any],
+    shipments: nw.LazyFrame[Any] | None = None,
+) -> nw.LazyFrame[Any]:
     """Per calendar month of ``order_ts``, the additive counts behind the headline KPIs.
 
     ``all_orders`` (every status), ``delivered``, ``cancelled``; ``revenue_cents`` (sum
@@ -104,7 +106,9 @@ def order_month_facts(
     )
 
 
-def product_month_sales(orders: nw.LazyFrame, order_items: nw.LazyFrame) -> nw.LazyFrame:
+def product_month_sales(
+    orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """Per calendar month and product, the units and revenue (cents) of sale lines.
 
     Columns: ``month, product_id, units, revenue_cents``; sorted by ``month, product_id``.

@@ -16,6 +16,8 @@ Only narwhals is used, so the marts run unchanged on every narwhals backend
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 MONEY_DECIMALS = 2
@@ -72,7 +74,7 @@ def whole_days(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
     return integer((later - earlier).dt.total_seconds() // SECONDS_PER_DAY)
 
 
-def current_rows(frame: nw.LazyFrame) -> nw.LazyFrame:
+def current_rows(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """The current version of each row of a dimension.
 
     Silver customers and products keep SCD2 history (an ``is_current`` column);
@@ -85,16 +87,16 @@ def current_rows(frame: nw.LazyFrame) -> nw.LazyFrame:
     return frame
 
 
-def as_of(orders: nw.LazyFrame) -> nw.LazyFrame:
+def as_of(orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """One row, column ``as_of``: the latest ``order_ts`` of any order (cancelled included)."""
     return orders.select(as_of=nw.col("order_ts").max())
 
 
 def sale_lines(
-    orders: nw.LazyFrame,
-    order_items: nw.LazyFrame,
-    products: nw.LazyFrame | None = None,
-) -> nw.LazyFrame:
+    orders: nw.LazyFrame[Any],
+    order_items: nw.LazyFrame[Any],
+    products: nw.LazyFrame[Any] | None = None,
+) -> nw.LazyFrame[Any]:
     """Order lines of orders that are not cancelled: the unit every sales figure counts.
 
     Columns: ``order_id, customer_id, order_ts, status, line_number, product_id,
@@ -134,7 +136,7 @@ def sale_lines(
     )
 
 
-def order_values(lines: nw.LazyFrame) -> nw.LazyFrame:
+def order_values(lines: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """One row per sold order: ``order_id, customer_id, order_ts, order_value, units``."""
     return lines.group_by("order_id", "customer_id", "order_ts").agg(
         order_value=nw.col("revenue").sum(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.common import (
@@ -28,7 +30,7 @@ FREQUENCY_BUCKETS: tuple[tuple[str, int], ...] = (("frequent", 10), ("regular", 
 OCCASIONAL = "occasional"
 
 
-def _per_customer(orders: nw.LazyFrame, order_items: nw.LazyFrame) -> nw.LazyFrame:
+def _per_customer(orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """``customer_id, first_order_ts, last_order_ts, orders, total_spend`` (rounded)."""
     return (
         order_values(sale_lines(orders, order_items))
@@ -54,8 +56,8 @@ def _bucket(
 
 
 def customer_segments(
-    orders: nw.LazyFrame, order_items: nw.LazyFrame, customers: nw.LazyFrame
-) -> nw.LazyFrame:
+    orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any], customers: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """Who are our customers by value, recency and frequency, and where do they live?
 
     One row per customer with at least one non-cancelled order that has lines.
@@ -75,8 +77,8 @@ def customer_segments(
 
 
 def segments_from_totals(
-    totals: nw.LazyFrame, orders: nw.LazyFrame, customers: nw.LazyFrame
-) -> nw.LazyFrame:
+    totals: nw.LazyFrame[Any], orders: nw.LazyFrame[Any], customers: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """:func:`customer_segments` projected from per-customer totals (``customer_id,
     total_spend`` (rounded), ``orders, last_order_ts``, such as
     :func:`customer_lifetime_value`): one row per customer, not per order line.
@@ -113,7 +115,9 @@ def segments_from_totals(
     )
 
 
-def customer_lifetime_value(orders: nw.LazyFrame, order_items: nw.LazyFrame) -> nw.LazyFrame:
+def customer_lifetime_value(
+    orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """What is each customer worth so far, and what are they likely worth over three years?
 
     One row per customer with at least one non-cancelled order that has lines.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.common import CANCELLED, integer, rate, ratio
@@ -25,7 +27,9 @@ COLUMNS = (
 )
 
 
-def _returns_with_customer(returns: nw.LazyFrame, orders: nw.LazyFrame) -> nw.LazyFrame:
+def _returns_with_customer(
+    returns: nw.LazyFrame[Any], orders: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """Returns with ``customer_id`` filled from the order when the return lacks it."""
     owners = orders.select("order_id", order_customer_id=nw.col("customer_id"))
     return (
@@ -36,7 +40,9 @@ def _returns_with_customer(returns: nw.LazyFrame, orders: nw.LazyFrame) -> nw.La
     )
 
 
-def _customer_return_stats(returns: nw.LazyFrame, orders: nw.LazyFrame) -> nw.LazyFrame:
+def _customer_return_stats(
+    returns: nw.LazyFrame[Any], orders: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """Per customer with returns: ``returns, returned_orders, orders, return_rate, abnormal``.
 
     ``orders`` are the customer's non-cancelled orders, ``returned_orders`` those of them
@@ -68,7 +74,7 @@ def _customer_return_stats(returns: nw.LazyFrame, orders: nw.LazyFrame) -> nw.La
     )
 
 
-def fraud_alerts(returns: nw.LazyFrame, orders: nw.LazyFrame) -> nw.LazyFrame:
+def fraud_alerts(returns: nw.LazyFrame[Any], orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Which returns and customers look like return fraud?
 
     One row per alert. ``duplicate_return`` (severity ``high``): each return silver

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.aggregates import order_month_facts
@@ -18,7 +20,7 @@ OVERALL = "overall"
 CURRENT_MONTH = "current_month"
 
 
-def _summary(months: nw.LazyFrame, scope: str) -> nw.LazyFrame:
+def _summary(months: nw.LazyFrame[Any], scope: str) -> nw.LazyFrame[Any]:
     """One row: the months' facts added up, ``revenue`` back from cents."""
     return (
         months.with_columns(scope=nw.lit(scope))
@@ -39,11 +41,11 @@ def _summary(months: nw.LazyFrame, scope: str) -> nw.LazyFrame:
 
 
 def executive_kpis(
-    orders: nw.LazyFrame,
-    order_items: nw.LazyFrame,
-    returns: nw.LazyFrame,
-    shipments: nw.LazyFrame | None = None,
-) -> nw.LazyFrame:
+    orders: nw.LazyFrame[Any],
+    order_items: nw.LazyFrame[Any],
+    returns: nw.LazyFrame[Any],
+    shipments: nw.LazyFrame[Any] | None = None,
+) -> nw.LazyFrame[Any]:
     """The headline numbers: how much, how many, and how well did orders go?
 
     Two rows: ``scope`` = ``overall`` (all data) and ``current_month`` (orders
@@ -68,7 +70,7 @@ def executive_kpis(
     return kpis_from_months(facts, buyers)
 
 
-def kpis_from_months(months: nw.LazyFrame, buyers: nw.LazyFrame) -> nw.LazyFrame:
+def kpis_from_months(months: nw.LazyFrame[Any], buyers: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """:func:`executive_kpis` projected from
     :func:`~shoplake.ecommerce.marts.aggregates.order_month_facts` and the customers who
     bought anything (``buyers``: a ``customer_id`` column, repeats and nulls allowed,

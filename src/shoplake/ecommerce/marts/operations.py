@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.common import (
@@ -19,8 +21,8 @@ COVER_TARGET_DAYS = 14
 
 
 def inventory_health(
-    inventory: nw.LazyFrame, orders: nw.LazyFrame, order_items: nw.LazyFrame
-) -> nw.LazyFrame:
+    inventory: nw.LazyFrame[Any], orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """Which products are running out, given how fast they sell?
 
     One row per product in the latest inventory snapshot: ``on_hand`` and
@@ -82,7 +84,7 @@ def inventory_health(
     )
 
 
-def on_time(shipments: nw.LazyFrame) -> nw.LazyFrame:
+def on_time(shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Delivered shipments with ``delivery_days`` (fractional) and ``late`` (delivered after
     the end of the promised day)."""
     delivered = shipments.filter(~nw.col("delivered_at").is_null())
@@ -92,7 +94,7 @@ def on_time(shipments: nw.LazyFrame) -> nw.LazyFrame:
     return delivered.with_columns(delivery_days=seconds / SECONDS_PER_DAY, late=late)
 
 
-def shipping_performance(shipments: nw.LazyFrame) -> nw.LazyFrame:
+def shipping_performance(shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """How fast and how reliably does each carrier deliver?
 
     One row per carrier: ``shipments`` (all), ``delivered`` (with a delivery time),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.aggregates import product_month_sales
@@ -16,11 +18,11 @@ from shoplake.ecommerce.marts.common import (
 
 
 def product_performance(
-    orders: nw.LazyFrame,
-    order_items: nw.LazyFrame,
-    products: nw.LazyFrame,
-    returns: nw.LazyFrame,
-) -> nw.LazyFrame:
+    orders: nw.LazyFrame[Any],
+    order_items: nw.LazyFrame[Any],
+    products: nw.LazyFrame[Any],
+    returns: nw.LazyFrame[Any],
+) -> nw.LazyFrame[Any]:
     """Which products sell, earn and come back, and how do they rank in their category?
 
     One row per product with sale lines (lines of non-cancelled orders). ``units``
@@ -40,8 +42,8 @@ def product_performance(
 
 
 def performance_from_sales(
-    sales: nw.LazyFrame, products: nw.LazyFrame, returns: nw.LazyFrame
-) -> nw.LazyFrame:
+    sales: nw.LazyFrame[Any], products: nw.LazyFrame[Any], returns: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """:func:`product_performance` projected from
     :func:`~shoplake.ecommerce.marts.aggregates.product_month_sales` (months × products
     rows, not order lines). ``cost`` is units × the current cost: the same as summing

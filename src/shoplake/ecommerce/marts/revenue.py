@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.common import (
@@ -15,7 +17,7 @@ from shoplake.ecommerce.marts.common import (
 )
 
 
-def monthly_revenue(orders: nw.LazyFrame, order_items: nw.LazyFrame) -> nw.LazyFrame:
+def monthly_revenue(orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """How much did we sell each month, to how many customers, and how fast is it growing?
 
     One row per calendar month (UTC) with at least one sale line: ``revenue`` is the
@@ -58,8 +60,8 @@ def monthly_revenue(orders: nw.LazyFrame, order_items: nw.LazyFrame) -> nw.LazyF
 
 
 def category_sales(
-    orders: nw.LazyFrame, order_items: nw.LazyFrame, products: nw.LazyFrame
-) -> nw.LazyFrame:
+    orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any], products: nw.LazyFrame[Any]
+) -> nw.LazyFrame[Any]:
     """What does each product category sell and earn, month by month?
 
     One row per calendar month and (current) product category with sale lines:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import narwhals as nw
 
 from shoplake.ecommerce.marts.common import integer, money, sale_lines
@@ -9,7 +11,7 @@ from shoplake.ecommerce.marts.common import integer, money, sale_lines
 GRAIN = ("year", "quarter", "month_of_year", "weekday", "hour")
 
 
-def seasonal_trends(orders: nw.LazyFrame, order_items: nw.LazyFrame) -> nw.LazyFrame:
+def seasonal_trends(orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """When do sales happen: by year, quarter, month, weekday and hour of the order?
 
     One row per combination of the order's (UTC) ``year``, ``quarter`` (1–4),
