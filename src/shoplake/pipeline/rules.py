@@ -30,26 +30,33 @@ class RuleOutcome:
     rules: tuple[RuleResult, ...]
 
 
-def apply_rules(
-    ctx: FlowContext,
-    definition: TableDef,
-    flagged: nw.DataFrame[Any],
-    consumed: Mapping[str, int],
-    full: bool,
-) -> RuleOutcome:
+@dataclass(frozen=True)
+class RuleVerdict:
+    """What a table's rules decide about its rows, before anything is written."""
+
+    kept: nw.DataFrame[Any]
+    quarantined: nw.DataFrame[Any]  # data columns plus each rule's flag column
+    dropped: int
+    rules: tuple[RuleResult, ...]
+    flags: list[str]
+    data_columns: list[str]
+
+
+def judge_rows(definition: TableDef, flagged: nw.DataFrame[Any]) -> RuleVerdict:
     """Count each rule's passes and failures, stop on a failing ``fail`` rule (naming it
-    with a sample of offending rows), write the quarantined rows, and keep the rest."""
+    with a sample of offending rows), and split the rows into kept, quarantined and
+    dropped. Pure: nothing is written (``shoplake.testing`` shows the verdict as is)."""
     rules = definition.rules
-    if not rules:
-        return RuleOutcome(flagged, 0, 0, ())
     flags = [flag_column(i) for i in range(len(rules))]
+    data_columns = [c for c in flagged.columns if c not in flags]
+    if not rules:
+        return RuleVerdict(flagged, flagged.head(0), 0, (), flags, data_columns)
     total = len(flagged)
     passed_counts = flagged.select(*[nw.col(f).sum().alias(f) for f in flags]).row(0)
     results = tuple(
         RuleResult(r.name, r.action.value, r.severity.value, int(p or 0), total - int(p or 0))
         for r, p in zip(rules, passed_counts, strict=True)
     )
-    data_columns = [c for c in flagged.columns if c not in flags]
     for rule, flag, result in zip(rules, flags, results, strict=True):
         if rule.action is Action.FAIL and result.failed:
             sample = flagged.filter(~nw.col(flag)).select(data_columns).head(SAMPLE_ROWS)
@@ -66,12 +73,46 @@ def apply_rules(
     marked = flagged.with_columns(
         in_quarantine.alias("__shoplake_q"), removed.alias("__shoplake_removed")
     )
-    quarantined = marked.filter(nw.col("__shoplake_q"))
+    quarantined = marked.filter(nw.col("__shoplake_q")).drop("__shoplake_q", "__shoplake_removed")
     kept = marked.filter(~nw.col("__shoplake_removed")).select(data_columns)
     dropped = total - len(kept) - len(quarantined)
+    return RuleVerdict(kept, quarantined, dropped, results, flags, data_columns)
+
+
+def quarantine_labels(definition: TableDef, flags: list[str]) -> tuple[nw.Expr, nw.Expr, nw.Expr]:
+    """For a quarantined row: its first failing quarantine rule, all of them
+    (comma-separated), and the first one's severity."""
+    q_rules = [
+        (r, f)
+        for r, f in zip(definition.rules, flags, strict=True)
+        if r.action is Action.QUARANTINE
+    ]
+    names = [nw.when(~nw.col(f)).then(nw.lit(r.name)) for r, f in q_rules]
+    severities = [nw.when(~nw.col(f)).then(nw.lit(r.severity.value)) for r, f in q_rules]
+    return (
+        nw.coalesce(*names),
+        nw.concat_str(names, separator=",", ignore_nulls=True),
+        nw.coalesce(*severities),
+    )
+
+
+def apply_rules(
+    ctx: FlowContext,
+    definition: TableDef,
+    flagged: nw.DataFrame[Any],
+    consumed: Mapping[str, int],
+    full: bool,
+) -> RuleOutcome:
+    """Judge the rows (:func:`judge_rows`), write the quarantined ones, keep the rest."""
+    verdict = judge_rows(definition, flagged)
+    if not definition.rules:
+        return RuleOutcome(verdict.kept, 0, 0, ())
+    quarantined = verdict.quarantined
     if len(quarantined) or full:
-        write_quarantine(ctx, definition, quarantined, flags, data_columns, consumed, full)
-    return RuleOutcome(kept, dropped, len(quarantined), results)
+        write_quarantine(
+            ctx, definition, quarantined, verdict.flags, verdict.data_columns, consumed, full
+        )
+    return RuleOutcome(verdict.kept, verdict.dropped, len(quarantined), verdict.rules)
 
 
 def write_quarantine(
@@ -93,22 +134,16 @@ def write_quarantine(
         (done := recorded[key]) is not None and done >= v for key, v in transactions.items()
     ):
         return  # an earlier attempt already wrote this quarantine batch
-    q_rules = [
-        (r, f)
-        for r, f in zip(definition.rules, flags, strict=True)
-        if r.action is Action.QUARANTINE
-    ]
-    if not q_rules:
+    if not any(r.action is Action.QUARANTINE for r in definition.rules):
         return
-    names = [nw.when(~nw.col(f)).then(nw.lit(r.name)) for r, f in q_rules]
-    severities = [nw.when(~nw.col(f)).then(nw.lit(r.severity.value)) for r, f in q_rules]
+    rule, failed_rules, severity = quarantine_labels(definition, flags)
     provenance = [c for c in PROVENANCE if c in data_columns]
     record = engine.rows_as_json(rows, data_columns)
     frame = rows.with_columns(
         nw.lit(definition.ref).alias("table"),
-        nw.coalesce(*names).alias("rule"),
-        nw.concat_str(names, separator=",", ignore_nulls=True).alias("failed_rules"),
-        nw.coalesce(*severities).alias("severity"),
+        rule.alias("rule"),
+        failed_rules.alias("failed_rules"),
+        severity.alias("severity"),
         nw.lit(ctx.run_id).alias("run_id"),
         nw.lit(ctx.started_at).alias("quarantined_at"),
         record.alias("record"),

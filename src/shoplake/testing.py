@@ -1,0 +1,296 @@
+"""Testing a pipeline's tables, the way dbt unit tests and SQLMesh tests do: given rows in,
+expected rows out, with a readable diff when they differ.
+
+- :func:`run_table` runs ONE table function (and its expectations) on rows you give,
+  with no lake at all, on Polars or DuckDB;
+- :class:`TempLake` runs a WHOLE pipeline on source rows you land, in a throwaway lake,
+  through the same ``shoplake.run`` as production;
+- :func:`assert_rows_equal` compares rows and says what is missing, what is unexpected
+  and, matched on keys, which values changed.
+
+Example (pytest)::
+
+    from shoplake.testing import assert_rows_equal, run_table
+    from myshop import pipeline
+
+    def test_orders_cast_the_amount_and_quarantine_negatives():
+        out = run_table(pipeline, "silver.orders", {
+            "bronze.orders": [{"order_id": "O1", "amount": "5"},
+                              {"order_id": "O2", "amount": "-1"}],
+        })
+        assert_rows_equal(out.rows, [{"order_id": "O1", "amount": 5.0}])
+        assert [r["_rule"] for r in out.quarantined] == ["positive_amount"]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import narwhals as nw
+
+from shoplake.api import run as run_pipeline
+from shoplake.engines import create_engine
+from shoplake.pipeline.context import as_lazy
+from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
+from shoplake.pipeline.graph import build_graph
+from shoplake.pipeline.results import RuleResult, RunResult
+from shoplake.pipeline.rules import judge_rows, quarantine_labels
+from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, TableDef
+
+Rows = Sequence[Mapping[str, Any]]
+Backend = Literal["polars", "duckdb"]
+
+
+@dataclass(frozen=True)
+class TableRun:
+    """What one table function and its expectations made of the given rows."""
+
+    rows: list[dict[str, Any]]
+    """The rows the table would write."""
+    quarantined: list[dict[str, Any]]
+    """The rows its rules send to quarantine, each with ``_rule`` (the first failing
+    quarantine rule) and ``_failed_rules`` (all of them, comma-separated)."""
+    dropped: int
+    rules: tuple[RuleResult, ...]
+
+    def rule(self, name: str) -> RuleResult:
+        return next(r for r in self.rules if r.name == name)
+
+
+def _lazy(rows: Rows | Any, backend: Backend) -> nw.LazyFrame[Any]:
+    import polars as pl
+
+    if isinstance(rows, nw.LazyFrame | nw.DataFrame):
+        rows = rows.to_native() if isinstance(rows, nw.DataFrame) else rows.collect().to_native()
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows))
+    if backend == "polars":
+        return nw.from_native(frame).lazy()
+    if backend == "duckdb":
+        import duckdb
+
+        return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
+    raise ValueError(f"backend {backend!r}: use 'polars' or 'duckdb'")
+
+
+def _table(pipeline: Pipeline, table: str) -> tuple[TableDef, dict[str, str]]:
+    graph = build_graph(pipeline)
+    refs = [r for r, d in graph.definitions.items() if table in (r, d.name)]
+    if len(refs) != 1:
+        known = ", ".join(r for r, d in graph.definitions.items() if isinstance(d, TableDef))
+        raise KeyError(f"{table!r} names {len(refs)} tables; the pipeline's tables are: {known}")
+    definition = graph.definitions[refs[0]]
+    if not isinstance(definition, TableDef):
+        raise KeyError(f"{refs[0]} is a source: give its rows as an input of a table instead")
+    return definition, graph.inputs.get(refs[0], {})
+
+
+def run_table(
+    pipeline: Pipeline,
+    table: str,
+    inputs: Mapping[str, Rows | Any],
+    *,
+    this: Rows | None = None,
+    backend: Backend = "polars",
+) -> TableRun:
+    """Run ``table``'s function on ``inputs`` (rows, or frames, by input ref such as
+    ``"bronze.orders"`` or by parameter name) and apply its expectations.
+
+    Tables that ``expect_exists`` rules refer to are inputs too. ``this`` is the table's
+    own current rows for functions that take ``this``. A ``fail`` rule raises
+    :class:`~shoplake.errors.ExpectationFailed` as it would in a run. Nothing is written.
+    """
+    definition, params = _table(pipeline, table)
+    frames: dict[str, Any] = {}
+    for param, ref in params.items():
+        given = inputs.get(ref, inputs.get(param))
+        if given is None:
+            raise KeyError(f"{definition.ref} reads {ref} (parameter {param!r}): give its rows")
+        frames[param] = _lazy(given, backend)
+    if definition.wants_this:
+        frames[THIS] = None if this is None else _lazy(this, backend)
+    refs: dict[str, nw.LazyFrame[Any]] = {}
+    for rule in definition.rules:
+        if isinstance(rule, ExistsIn):
+            if rule.ref not in inputs:
+                raise KeyError(f"rule {rule.name!r} checks {rule.ref}: give its rows too")
+            refs[rule.ref] = _lazy(inputs[rule.ref], backend)
+    output = as_lazy(definition.fn(**frames), definition.ref)
+    flagged = add_rule_flags(output, definition.rules, refs).collect()
+    verdict = judge_rows(definition, flagged)
+    quarantined: list[dict[str, Any]] = []
+    if len(verdict.quarantined):
+        first, failed, _ = quarantine_labels(definition, verdict.flags)
+        labelled = verdict.quarantined.with_columns(
+            first.alias("_rule"), failed.alias("_failed_rules")
+        )
+        quarantined = labelled.select(*verdict.data_columns, "_rule", "_failed_rules").rows(
+            named=True
+        )
+    return TableRun(
+        rows=verdict.kept.rows(named=True),
+        quarantined=quarantined,
+        dropped=verdict.dropped,
+        rules=verdict.rules,
+    )
+
+
+class TempLake:
+    """A throwaway landing folder and lake for running a whole pipeline in a test.
+
+    Example::
+
+        with TempLake(pipeline) as lake:
+            lake.land("orders", [{"order_id": "O1", "amount": "5"}])
+            assert lake.run().status == "completed"
+            assert_rows_equal(lake.rows("silver.orders"), [{"order_id": "O1", "amount": 5.0}])
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, *, root: str | Path | None = None, engine: str = "polars"
+    ) -> None:
+        self.pipeline = pipeline
+        self._owned = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="shoplake-test-")) if root is None else Path(root)
+        self.landing = self.root / "landing"
+        self.lake = self.root / "lake"
+        self.engine = create_engine(str(self.lake), engine)
+        self._files = 0
+
+    def __enter__(self) -> TempLake:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._owned:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def land(self, source: str, rows: Rows, *, name: str | None = None) -> Path:
+        """Write ``rows`` as one file of ``source``, in the format the source declares."""
+        definition = self.pipeline.definitions.get(f"bronze.{source}")
+        if not isinstance(definition, SourceDef):
+            raise KeyError(f"the pipeline has no file source {source!r}")
+        self._files += 1
+        suffix = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[definition.format]
+        path = self.landing / source / (name or f"part-{self._files:04d}.{suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if definition.format == "jsonl":
+            path.write_text("".join(json.dumps(dict(r), default=str) + "\n" for r in rows))
+        else:
+            import polars as pl
+
+            frame = pl.DataFrame([dict(r) for r in rows])
+            if definition.format == "csv":
+                frame.write_csv(path)
+            else:
+                frame.write_parquet(path)
+        return path
+
+    def run(self, **options: Any) -> RunResult:
+        """One update of the pipeline over what was landed (``shoplake.run``'s options)."""
+        return run_pipeline(self.pipeline, engine=self.engine, landing=self.landing, **options)
+
+    def rows(self, ref: str) -> list[dict[str, Any]]:
+        """A table's current rows ([] when it does not exist yet)."""
+        if self.engine.version(ref) is None:
+            return []
+        return self.engine.collect(self.engine.read(ref)).rows(named=True)
+
+    def quarantine(self, table: str) -> list[dict[str, Any]]:
+        """The quarantined rows of ``table`` (``layer.name``), with rule and record."""
+        return self.rows(f"quarantine.{table.partition('.')[2] or table}")
+
+
+def _same(a: Any, b: Any, rel_tol: float) -> bool:
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and float in (type(a), type(b)):
+        return math.isclose(a, b, rel_tol=rel_tol, abs_tol=rel_tol)
+    return bool(a == b)
+
+
+def _show(row: Mapping[str, Any], columns: Sequence[str]) -> str:
+    return "{" + ", ".join(f"{c}: {row.get(c)!r}" for c in columns) + "}"
+
+
+def assert_rows_equal(
+    actual: Rows,
+    expected: Rows,
+    *,
+    keys: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    ignore_order: bool = True,
+    rel_tol: float = 1e-9,
+) -> None:
+    """Fail with a readable diff unless ``actual`` holds exactly the ``expected`` rows.
+
+    Only ``columns`` are compared (default: those of the expected rows, so extra
+    columns such as lineage are ignored). With ``keys``, rows are matched on them and a
+    difference reads ``order_id='O2': amount 7.0 → 8.0``. Floats compare within
+    ``rel_tol``. ``ignore_order=False`` also checks the order of the rows.
+    """
+    cols = list(columns or (list(expected[0]) if expected else list(actual[0]) if actual else []))
+    lines: list[str] = []
+    if keys:
+
+        def key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            return tuple(row.get(k) for k in keys)
+
+        def label(key: tuple[Any, ...]) -> str:
+            return ", ".join(f"{k}={v!r}" for k, v in zip(keys, key, strict=True))
+
+        got = {key_of(r): r for r in actual}
+        want = {key_of(r): r for r in expected}
+        for key, row in want.items():
+            if key not in got:
+                lines.append(f"  missing     {label(key)}: {_show(row, cols)}")
+                continue
+            changed = [
+                f"{c} {row.get(c)!r} → {got[key].get(c)!r}"
+                for c in cols
+                if not _same(got[key].get(c), row.get(c), rel_tol)
+            ]
+            if changed:
+                lines.append(f"  changed     {label(key)}: " + ", ".join(changed))
+        lines += [
+            f"  unexpected  {label(key)}: {_show(row, cols)}"
+            for key, row in got.items()
+            if key not in want
+        ]
+    else:
+        left = list(actual)
+        for row in expected:
+            match = next(
+                (
+                    i
+                    for i, other in enumerate(left)
+                    if all(_same(other.get(c), row.get(c), rel_tol) for c in cols)
+                ),
+                None,
+            )
+            if match is None:
+                lines.append(f"  missing     {_show(row, cols)}")
+            else:
+                left.pop(match)
+        lines += [f"  unexpected  {_show(row, cols)}" for row in left]
+        if not lines and not ignore_order:
+            order = [
+                i
+                for i, (a, b) in enumerate(zip(actual, expected, strict=True))
+                if not all(_same(a.get(c), b.get(c), rel_tol) for c in cols)
+            ]
+            if order:
+                lines.append(f"  same rows in another order (first difference at row {order[0]})")
+    if lines:
+        header = f"rows differ ({len(expected)} expected, {len(actual)} actual)"
+        raise AssertionError("\n".join([header + ":", *lines]))
