@@ -188,7 +188,9 @@ def test_settings_come_from_toml_and_env(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.quarantine_share == 0.2 and settings.sla_minutes == {"gold.*": 30}
     assert settings.webhook_url == "http://127.0.0.1:9/x"
     config.write_text("[alerts]\nrules = ['nope']\n")
+    from shoplake.ecommerce.pipeline import build_pipeline
     from shoplake.errors import ConfigError
+    from shoplake.observe.alerts import enabled_rules
 
     with pytest.raises(ConfigError, match="unknown nope"):
-        load_alert_settings(config)
+        enabled_rules(load_alert_settings(config), build_pipeline())

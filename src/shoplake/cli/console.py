@@ -92,24 +92,13 @@ def rules_table(counts: Sequence[tuple[str, str, str, int]]) -> Table:
     return table
 
 
-def kpi_table(row: dict[str, object]) -> Table:
+def headline_table(figures: dict[str, str]) -> Table:
+    """The pipeline's headline figures (``Pipeline.headline``), label and value."""
     table = Table(title="headline KPIs (all time)", title_justify="left")
     table.add_column("KPI")
     table.add_column("value", justify="right")
-    money = ("revenue", "avg_order_value")
-    rates = ("completion_rate", "cancellation_rate", "return_rate", "on_time_delivery_rate")
-    for key, value in row.items():
-        if key in ("scope", "as_of"):
-            continue
-        if value is None:
-            shown = "—"
-        elif key in money:
-            shown = f"${value:,.2f}"
-        elif key in rates:
-            shown = f"{float(value):.1%}"  # type: ignore[arg-type]
-        else:
-            shown = f"{value:,}"
-        table.add_row(key.replace("_", " "), shown)
+    for label, shown in figures.items():
+        table.add_row(label, shown)
     return table
 
 

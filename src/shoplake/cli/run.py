@@ -15,7 +15,7 @@ from shoplake.cli.common import Debug, EngineOpt, Lake, Landing, PipelineOpt
 from shoplake.cli.console import (
     batch_line,
     console,
-    kpi_table,
+    headline_table,
     rules_table,
     run_messages,
     run_table,
@@ -26,6 +26,7 @@ from shoplake.errors import ConfigError, ShoplakeError
 
 if TYPE_CHECKING:
     from shoplake.pipeline.results import RunResult
+    from shoplake.pipeline.tables import Pipeline
 
 
 def run(
@@ -203,11 +204,11 @@ def demo(
         _reset_demo(landing, lake)
         _generate(landing, orders, seed, 0.03, 100_000)
         settings = Settings(lake=str(lake), landing=str(landing))
-        result = common.execute_run(common.load_pipeline(settings.pipeline), settings)
+        loaded = common.load_pipeline(settings.pipeline)
+        result = common.execute_run(loaded, settings)
     except (ShoplakeError, FileExistsError) as err:
         common.fail(err, debug)
-        return
-    show_summary(settings, result)
+    show_summary(settings, loaded, result)
     archived = dir / "archive"
     if archived.is_dir():
         count = sum(1 for p in archived.rglob("*") if p.is_file())
@@ -239,8 +240,9 @@ def _reset_demo(landing: Path, lake: Path) -> None:
         shutil.rmtree(archive)
 
 
-def show_summary(settings: Settings, result: RunResult) -> None:
+def show_summary(settings: Settings, pipeline: Pipeline, result: RunResult) -> None:
     from shoplake.observe.catalog import list_tables
+    from shoplake.observe.lake import LakeReader
     from shoplake.observe.quarantine import rule_counts
 
     engine = common.engine(settings)
@@ -249,11 +251,10 @@ def show_summary(settings: Settings, result: RunResult) -> None:
     counts = rule_counts(engine)
     if counts:
         console.print(rules_table(counts))
-    if engine.version("gold.executive_kpis") is not None:
-        kpis = engine.collect(engine.read("gold.executive_kpis")).rows(named=True)
-        overall = [k for k in kpis if k["scope"] == "overall"]
-        if overall:
-            console.print(kpi_table(overall[0]))
+    if pipeline.headline_figures is not None:
+        figures = pipeline.headline_figures(LakeReader(settings.lake).rows)
+        if figures:
+            console.print(headline_table(figures))
 
 
 def register(app: typer.Typer) -> None:

@@ -22,7 +22,7 @@ from shoplake import (
     expect,
     expect_exists,
 )
-from shoplake.ecommerce import marts, silver
+from shoplake.ecommerce import hooks, marts, silver
 from shoplake.ecommerce.aggregates import add_aggregate_tables
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
@@ -273,4 +273,6 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     add_aggregate_tables(p)
     add_star_tables(p)
     add_stream_tables(p)
+    p.alert_rule("fraud")(hooks.fraud_alerts)
+    p.headline(hooks.headline_kpis)
     return p

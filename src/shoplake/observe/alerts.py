@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import smtplib
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -44,8 +43,10 @@ from shoplake.observe.redact import clean_text
 from shoplake.pipeline.tables import Pipeline
 
 ALERTS = "_system.alerts"
-RULES = ("run_failed", "fail_expectation", "quarantine_share", "stale", "fraud")
-_EXPECTATION = re.compile(r"expectation '(?P<rule>[^']+)' failed for (?P<rows>\d+) row")
+RULES = ("run_failed", "fail_expectation", "quarantine_share", "stale")
+"""The built-in rules; a pipeline adds its own (``Pipeline.alert_rule``)."""
+RESOLVING = ("quarantine_share", "stale")
+"""Rules whose incidents resolve when they stop firing; the others are one-off."""
 
 
 class AlertSettings(BaseModel):
@@ -53,7 +54,8 @@ class AlertSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[str] = Field(default_factory=lambda: list(RULES))
+    rules: list[str] | None = None
+    """The enabled rules (default: every built-in rule and every rule of the pipeline)."""
     quarantine_share: float = Field(0.05, ge=0, le=1)
     sla_minutes: dict[str, int] = Field(default_factory=dict)
     webhook_url: str | None = None
@@ -94,12 +96,21 @@ def load_alert_settings(config: Path | None = None) -> AlertSettings:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
         )
         raise ConfigError(f"[alerts] in shoplake.toml or SHOPLAKE_ALERTS_*: {problems}") from err
-    unknown = sorted(set(settings.rules) - set(RULES))
+    return settings
+
+
+def enabled_rules(settings: AlertSettings, pipeline: Pipeline | None) -> list[str]:
+    """The rules to evaluate: those configured, else all; an unknown name is an error
+    naming the known ones (the built-in rules and the pipeline's)."""
+    known = [*RULES, *(pipeline.alert_rules if pipeline else {})]
+    if settings.rules is None:
+        return known
+    unknown = sorted(set(settings.rules) - set(known))
     if unknown:
         raise ConfigError(
-            f"[alerts] rules: unknown {', '.join(unknown)}; choose from {', '.join(RULES)}"
+            f"[alerts] rules: unknown {', '.join(unknown)}; choose from {', '.join(known)}"
         )
-    return settings
+    return list(settings.rules)
 
 
 @dataclass(frozen=True)
@@ -148,17 +159,17 @@ def _run_rules(lake: LakeReader) -> list[Alert]:
     for flow in flows.iter_rows(named=True):
         message = flow["message"] or ""
         failed_tables.append(flow["table"])
-        hit = _EXPECTATION.search(message)
-        if hit:
+        rule = flow["failed_rule"]
+        if rule:
             alerts.append(
                 Alert(
                     key=f"fail_expectation:{run['run_id']}:{flow['table']}",
                     rule="fail_expectation",
                     severity="critical",
-                    title=f"fail expectation '{hit['rule']}' stopped {flow['table']}",
+                    title=f"fail expectation '{rule}' stopped {flow['table']}",
                     where=f"table {flow['table']}, run {run['run_id']}",
                     detail=(
-                        f"{hit['rows']} row(s) broke '{hit['rule']}'; nothing was committed "
+                        f"{flow['failed_rows']} row(s) broke '{rule}'; nothing was committed "
                         f"to {flow['table']} and its downstream tables were skipped. "
                         + _sample(message)
                     ),
@@ -228,32 +239,6 @@ def _stale_rules(
     ]
 
 
-def _fraud_rules(lake: LakeReader) -> list[Alert]:
-    frame = lake.read("gold.fraud_alerts")
-    if frame is None:
-        return []
-    alerts = []
-    for row in frame.iter_rows(named=True):
-        ident = ":".join(
-            str(row.get(c) or "") for c in ("alert_type", "customer_id", "order_id", "return_id")
-        )
-        alerts.append(
-            Alert(
-                key=f"fraud:{ident}",
-                rule="fraud",
-                severity=str(row.get("severity") or "high"),
-                title=f"fraud alert: {row.get('alert_type')} by customer {row.get('customer_id')}",
-                where="gold.fraud_alerts",
-                detail=str(row.get("detail") or ""),
-                look_at=(
-                    'shoplake sql "SELECT * FROM gold.fraud_alerts WHERE customer_id = '
-                    f"'{row.get('customer_id')}'\""
-                ),
-            )
-        )
-    return alerts
-
-
 def evaluate(
     lake: LakeReader,
     settings: AlertSettings,
@@ -262,16 +247,30 @@ def evaluate(
 ) -> list[Alert]:
     """Every incident open right now under the enabled rules."""
     alerts: list[Alert] = []
-    enabled = set(settings.rules)
+    enabled = set(enabled_rules(settings, pipeline))
     if enabled & {"run_failed", "fail_expectation"}:
         alerts += [a for a in _run_rules(lake) if a.rule in enabled]
     if "quarantine_share" in enabled:
         alerts += _quarantine_rules(lake, settings.quarantine_share)
     if "stale" in enabled:
         alerts += _stale_rules(lake, pipeline, settings.sla_minutes, now)
-    if "fraud" in enabled:
-        alerts += _fraud_rules(lake)
+    for name, rule in (pipeline.alert_rules if pipeline else {}).items():
+        if name in enabled:
+            alerts += [_pipeline_alert(name, found) for found in rule(lake.rows)]
     return alerts
+
+
+def _pipeline_alert(rule: str, found: dict[str, Any]) -> Alert:
+    """An incident a pipeline's rule reported (see ``Pipeline.alert_rule``)."""
+    return Alert(
+        key=f"{rule}:{found['key']}",
+        rule=rule,
+        severity=str(found.get("severity") or "high"),
+        title=str(found["title"]),
+        where=str(found.get("where", "")),
+        detail=str(found.get("detail", "")),
+        look_at=str(found.get("look_at", "")),
+    )
 
 
 # -- incident state ---------------------------------------------------------------------------
@@ -426,9 +425,9 @@ def check(
             }
             for a in new
         ]
-    # Failed runs and fraud rows are one-off incidents: they stay recorded, never "resolve".
+    # Failed runs and a pipeline's own incidents are one-off: recorded, never "resolved".
     for key, rule in already.items():
-        if key not in current and rule in ("quarantine_share", "stale"):
+        if key not in current and rule in RESOLVING:
             result.resolved.append(key)
             rows.append(
                 {

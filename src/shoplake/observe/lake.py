@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 
@@ -69,6 +70,12 @@ class LakeReader:
             while len(self._cache) > CACHED_TABLES:
                 self._cache.popitem(last=False)
         return native
+
+    def rows(self, ref: str) -> list[dict[str, Any]] | None:
+        """The table's rows as dicts, or None if it does not exist (a pipeline hook's
+        ``read``)."""
+        frame = self.read(ref)
+        return None if frame is None else frame.to_dicts()
 
     def last_commit(self, ref: str) -> datetime | None:
         """When the table last committed (UTC, naive), or None."""

@@ -113,6 +113,11 @@ def flows(lake: LakeReader) -> pl.DataFrame:
             "duration_s",
             "delta_version",
             "message",
+            # Event logs written before these columns existed read them as null.
+            *[
+                pl.lit(None, dtype).alias(column) if column not in log.columns else pl.col(column)
+                for column, dtype in (("failed_rule", pl.String), ("failed_rows", pl.Int64))
+            ],
         )
         .sort("timestamp", "table")
     )

@@ -40,6 +40,8 @@ COLUMNS = (
     "duration_s",
     "delta_version",
     "message",
+    "failed_rule",
+    "failed_rows",
 )
 
 _COUNTS = (
@@ -51,6 +53,7 @@ _COUNTS = (
     "files",
     "delta_version",
     "sequence",
+    "failed_rows",
 )
 _TYPES: dict[str, nw.dtypes.DType] = {
     **{c: nw.Int64() for c in _COUNTS},
@@ -97,6 +100,8 @@ def _flow_row(run_id: str, at: datetime, flow: FlowResult) -> dict[str, object]:
         duration_s=round(flow.duration_s, 4),
         delta_version=flow.version,
         message=flow.message or None,
+        failed_rule=flow.failed_rule,
+        failed_rows=flow.failed_rows if flow.failed_rule else None,
     )
 
 

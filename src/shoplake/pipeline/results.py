@@ -33,6 +33,10 @@ class FlowResult:
     duration_s: float = 0.0
     message: str = ""
     files: int = 0
+    failed_rule: str | None = None
+    """The ``fail`` expectation that stopped the flow, if one did."""
+    failed_rows: int = 0
+    """How many rows broke ``failed_rule``."""
 
     @property
     def layer(self) -> str:

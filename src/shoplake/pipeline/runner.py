@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from shoplake.engines.base import Engine
-from shoplake.errors import FlowError, ShoplakeError, ValidationError
+from shoplake.errors import ExpectationFailed, FlowError, ShoplakeError, ValidationError
 from shoplake.names import utcnow
 from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.event_log import write_run_events
@@ -106,6 +106,16 @@ def run_pipeline(
                     if result.message.startswith("replayed"):
                         # The interrupted batch is repaired; now what arrived since.
                         result = _combine(result, run_table(ctx, definition, graph))
+            except ExpectationFailed as err:
+                result = FlowResult(
+                    ref,
+                    definition.kind.name,
+                    "failed",
+                    message=str(err),
+                    failed_rule=err.rule,
+                    failed_rows=err.failed,
+                )
+                failed.add(ref)
             except ShoplakeError as err:
                 result = FlowResult(ref, definition.kind.name, "failed", message=str(err))
                 failed.add(ref)

@@ -11,6 +11,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import narwhals as nw
 
@@ -24,6 +25,11 @@ from shoplake.pipeline.kinds import (
     Kind,
     Materialized,
 )
+
+TableRows = Callable[[str], list[dict[str, Any]] | None]
+"""``read(ref)``: a table's rows as dicts, or None when it does not exist yet."""
+AlertRule = Callable[[TableRows], list[dict[str, Any]]]
+Headline = Callable[[TableRows], dict[str, str]]
 
 LAYERS = ("bronze", "silver", "gold")
 SYSTEM_LAYERS = ("quarantine", "_system")
@@ -145,6 +151,48 @@ class Pipeline:
         self.name = name
         self._definitions: dict[str, Definition] = {}
         self._feeds: list[FeedDef] = []
+        self._alert_rules: dict[str, AlertRule] = {}
+        self._headline: Headline | None = None
+
+    # -- hooks for the tools around a run (alerts, the run summary) ---------------------
+    def alert_rule(self, name: str) -> Callable[[AlertRule], AlertRule]:
+        """Register an alert rule that ``shoplake run``, ``watch`` and ``alerts check``
+        evaluate like the built-in ones (enable it by ``name`` in ``[alerts] rules``).
+
+        The rule gets ``read(ref)`` (a table's rows as dicts, or None before it exists)
+        and returns one dict per incident: ``key`` (stable, so it fires once), ``title``,
+        ``detail``, ``where``, ``look_at`` and optionally ``severity``. Incidents of a
+        pipeline's rule are one-off: they stay recorded once sent.
+
+        Example::
+
+            @pipeline.alert_rule("big_refunds")
+            def big_refunds(read):
+                return [{"key": r["refund_id"], "title": f"refund of {r['amount']}", ...}
+                        for r in read("gold.refunds") or [] if r["amount"] > 1000]
+        """
+        _check_name("alert rule", name)
+
+        def register(rule: AlertRule) -> AlertRule:
+            self._alert_rules[name] = rule
+            return rule
+
+        return register
+
+    @property
+    def alert_rules(self) -> dict[str, AlertRule]:
+        return dict(self._alert_rules)
+
+    def headline(self, summary: Headline) -> Headline:
+        """Register the headline figures ``run`` and ``demo`` print after a run:
+        ``summary(read)`` returns ``{label: shown value}`` (empty when there is nothing yet).
+        """
+        self._headline = summary
+        return summary
+
+    @property
+    def headline_figures(self) -> Headline | None:
+        return self._headline
 
     @property
     def definitions(self) -> dict[str, Definition]:
