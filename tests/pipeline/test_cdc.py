@@ -428,17 +428,17 @@ def test_a_merge_that_committed_but_raised_is_not_applied_twice(
 ) -> None:
     """delta-rs can raise after its commit landed: the rerun finds the batch recorded
     in the MERGE commit and skips it, so the history is the same as without the error."""
-    from shoplake.engines import polars_cdc
+    from shoplake.engines import delta_cdc
 
     lake.feed("A,Oslo,gold,1,10,U")
-    real = polars_cdc.merge_plan
+    real = delta_cdc.merge_plan
 
     def commit_then_fail(*args: Any, **kwargs: Any) -> Any:
         real(*args, **kwargs)
         raise OSError("connection reset after the commit")
 
     with monkeypatch.context() as patch:
-        patch.setattr(polars_cdc, "merge_plan", commit_then_fail)
+        patch.setattr(delta_cdc, "merge_plan", commit_then_fail)
         failed = lake.feed("A,Rome,gold,1,20,U")
     assert failed.flow("silver.people").status == "failed"
     assert lake.run().flow("silver.people").status == "skipped"

@@ -1,5 +1,6 @@
-"""Change data capture on Polars + delta-rs: turn a batch of changes into SCD history
-and apply it with one MERGE that touches only the affected keys.
+"""Change data capture on Polars frames: turn a batch of changes and the affected keys'
+stored rows into SCD history — a pure plan (:func:`plan_changes`), no I/O. Reading the
+affected rows and applying the plan with one MERGE is ``engines/delta_cdc.py``.
 
 How a batch is applied (type 2):
 
@@ -19,25 +20,26 @@ How a batch is applied (type 2):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
 
 from shoplake.engines.base import DELETE, CdcSpec
 
 BUCKET = "_scd_part"
 """The partition column: a stable hash bucket of the keys, times two plus ``is_current``
 for type 2, so current rows and closed history live in separate files."""
-_MATCH = "__match_part"
+MATCH = "__match_part"
+"""The bucket a MERGE source row must match (-1: none, an insert)."""
 CHANGES = "_scd_changes"
 """Type 2 (not snapshots): the sequence values of the changes inside a version other than
 its first and last, so a late change can split the version exactly where it belongs."""
 _POS = "__pos"
 _ORIGIN = "__origin"
-_ACTION = "__action"
+ACTION = "__action"
+"""``upsert`` or ``delete``: what the MERGE does with a source row."""
 _SEGMENT = "__segment"
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -102,55 +104,6 @@ def _keeps_changes(spec: CdcSpec) -> bool:
 def _stored_columns(spec: CdcSpec, values: Sequence[str]) -> list[str]:
     inner = [CHANGES] if _keeps_changes(spec) else []
     return [*spec.keys, *values, *spec.history_columns, *inner, BUCKET]
-
-
-def _scan(table: DeltaTable, spec: CdcSpec, parts: pl.Series, keys: pl.DataFrame) -> pl.DataFrame:
-    """Rows of ``keys`` in the files of partitions ``parts`` only."""
-    wanted = sorted(set(parts.to_list()))
-    files = table.file_uris(file_pruning_predicate=[(BUCKET, "in", [str(p) for p in wanted])])
-    if not files:
-        return pl.DataFrame()
-    rows = (
-        pl.scan_parquet(files)
-        .join(keys.lazy().select(spec.keys), on=list(spec.keys), how="semi", nulls_equal=True)
-        .collect()
-    )
-    return with_bucket(rows, spec)
-
-
-def read_affected(table: DeltaTable, spec: CdcSpec, changes: pl.DataFrame) -> pl.DataFrame:
-    """The stored rows a batch can alter, reading the touched partitions only.
-
-    Type 2 reads the current rows of the batch's keys, and closed history only for keys
-    that need it: a change at or before the current version's start (late), or a key
-    with no current row (new or deleted).
-    """
-    keys = list(spec.keys)
-    first = "__first_change"
-    keyed = changes.group_by(keys).agg(pl.col(spec.sequence_by).min().alias(first))
-    bucket = bucket_of(keyed, spec)
-    if spec.scd_type == 1:
-        return _scan(table, spec, bucket, keyed)
-    current = _scan(table, spec, bucket * 2 + 1, keyed)
-    if current.height:
-        starts = current.select(*keys, spec.valid_from)
-        joined = keyed.join(starts, on=keys, how="left", nulls_equal=True)
-    else:
-        joined = keyed.with_columns(pl.lit(None).alias(spec.valid_from))
-    late = pl.col(spec.valid_from).is_null() | (pl.col(first) <= pl.col(spec.valid_from))
-    mask = joined.select(late.alias("m"))["m"]
-    need = joined.filter(mask)
-    if need.height == 0:
-        return current
-    closed = _scan(table, spec, bucket_of(need, spec) * 2, need)
-    parts = [f for f in (current, closed) if f.height]
-    return pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
-
-
-def read_all(table: DeltaTable) -> pl.DataFrame:
-    frame = pl.from_arrow(table.to_pyarrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def _snapshot_deletes(
@@ -296,7 +249,7 @@ def _diff(
     """The MERGE source: new or changed rows (upsert) and vanished rows (delete)."""
     compare = [c for c in columns if c not in match]
     if old.height == 0:
-        source = new.with_columns(pl.lit("upsert").alias(_ACTION), pl.lit(-1).alias(_MATCH))
+        source = new.with_columns(pl.lit("upsert").alias(ACTION), pl.lit(-1).alias(MATCH))
         return source, new.height, 0, 0
     joined = new.join(
         old.select(columns),
@@ -315,7 +268,7 @@ def _diff(
     inserts = joined.filter(in_new & ~in_old)
     updates = joined.filter(in_new & in_old & differs)
     deletes = joined.filter(~in_new & in_old)
-    old_part = pl.col(f"{BUCKET}__old").alias(_MATCH)
+    old_part = pl.col(f"{BUCKET}__old").alias(MATCH)
     removed = deletes.select(
         [pl.col(c) if c in match else pl.col(f"{c}__old").alias(c) for c in columns]
     )
@@ -324,16 +277,22 @@ def _diff(
     source = pl.concat(
         [
             inserts.select(columns).with_columns(
-                pl.lit("upsert").alias(_ACTION), pl.lit(-1).alias(_MATCH)
+                pl.lit("upsert").alias(ACTION), pl.lit(-1).alias(MATCH)
             ),
-            updates.select(*columns, old_part).with_columns(pl.lit("upsert").alias(_ACTION)),
+            updates.select(*columns, old_part).with_columns(pl.lit("upsert").alias(ACTION)),
             removed.with_columns(
-                pl.lit("delete").alias(_ACTION), deletes[f"{BUCKET}__old"].alias(_MATCH)
+                pl.lit("delete").alias(ACTION), deletes[f"{BUCKET}__old"].alias(MATCH)
             ),
         ],
         how="diagonal_relaxed",
     )
     return source, inserts.height, updates.height, deletes.height
+
+
+def _matched_parts(source: pl.DataFrame) -> tuple[int, ...]:
+    if source.height == 0:
+        return ()
+    return tuple(sorted(p for p in set(source[MATCH].to_list()) if p >= 0))
 
 
 def plan_changes(
@@ -423,45 +382,3 @@ def _plan_type1(
         changes=n_changes,
         buckets=_matched_parts(source),
     )
-
-
-def _matched_parts(source: pl.DataFrame) -> tuple[int, ...]:
-    if source.height == 0:
-        return ()
-    return tuple(sorted(p for p in set(source[_MATCH].to_list()) if p >= 0))
-
-
-def merge_plan(
-    table: DeltaTable,
-    plan: CdcPlan,
-    spec: CdcSpec,
-    properties: CommitProperties,
-) -> Mapping[str, int]:
-    """Apply the plan's source with one MERGE restricted to the touched buckets."""
-    columns = [c for c in plan.source.columns if c not in (_ACTION, _MATCH)]
-    match = [*spec.keys] if spec.scd_type == 1 else [*spec.keys, spec.valid_from]
-    part_list = ", ".join(str(b) for b in plan.buckets or (-1,))
-    # The literal partition list lets delta-rs skip every other partition's files.
-    predicate = " AND ".join(
-        [
-            f"t.{BUCKET} IN ({part_list})",
-            f"t.{BUCKET} = s.{_MATCH}",
-            *[f't."{c}" = s."{c}"' for c in match],
-        ]
-    )
-    assignments = {f'"{c}"': f's."{c}"' for c in columns}
-    metrics = (
-        table.merge(
-            plan.source.to_arrow(compat_level=pl.CompatLevel.oldest()),
-            predicate,
-            source_alias="s",
-            target_alias="t",
-            merge_schema=True,
-            commit_properties=properties,
-        )
-        .when_matched_delete(predicate=f"s.{_ACTION} = 'delete'")
-        .when_matched_update(updates=assignments, predicate=f"s.{_ACTION} = 'upsert'")
-        .when_not_matched_insert(updates=assignments, predicate=f"s.{_ACTION} = 'upsert'")
-        .execute()
-    )
-    return {k: int(v) for k, v in metrics.items() if isinstance(v, int | float)}

@@ -16,7 +16,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from shoplake.engines import polars_cdc
+from shoplake.engines import delta_cdc, polars_cdc
 from shoplake.engines.base import (
     CdcSpec,
     ChangesResult,
@@ -491,16 +491,16 @@ class PolarsDeltaEngine:
             )
         if spec.snapshot and spec.missing_as_delete:
             # A snapshot can delete any key: the whole table is affected.
-            existing = polars_cdc.read_all(table)
+            existing = delta_cdc.read_all(table)
             known = existing.select(spec.keys)
         else:
-            existing = polars_cdc.read_affected(table, spec, changes)
+            existing = delta_cdc.read_affected(table, spec, changes)
             known = None
         plan = polars_cdc.plan_changes(changes, existing, spec, known_keys=known)
         before = table.version()
         metrics: Mapping[str, int] = {}
         if plan.source.height:
-            metrics = polars_cdc.merge_plan(table, plan, spec, properties)
+            metrics = delta_cdc.merge_plan(table, plan, spec, properties)
         version = table.version()  # the merge updated this handle: no second log replay
         if version == before:
             # Nothing changed (a replay): still record what was consumed.
