@@ -79,21 +79,13 @@ def test_the_import_reader_sees_the_tree() -> None:
 
 
 def test_the_core_imports_no_stage_adapter_or_domain() -> None:
-    bad = [
-        str(i)
-        for i in imports()
-        if _in(i.module, "pipeline") and _in(i.target, *STAGES_AND_UP)
-    ]
+    bad = [str(i) for i in imports() if _in(i.module, "pipeline") and _in(i.target, *STAGES_AND_UP)]
     assert bad == []
 
 
 @pytest.mark.parametrize("package", ["pipeline", "ingest", "streaming", "ecommerce"])
 def test_core_stages_and_domain_import_no_concrete_library(package: str) -> None:
-    bad = [
-        str(i)
-        for i in imports()
-        if _in(i.module, package) and _is_library(i.target, CONCRETE)
-    ]
+    bad = [str(i) for i in imports() if _in(i.module, package) and _is_library(i.target, CONCRETE)]
     assert bad == []
 
 
@@ -125,6 +117,11 @@ def test_the_domain_uses_only_the_public_api() -> None:
         and i.target != "shoplake"
         and not _in(i.target, "ecommerce")
     ]
+    assert bad == []
+
+
+def test_only_the_cli_and_benchmarks_import_the_cli() -> None:
+    bad = [str(i) for i in imports() if _in(i.target, "cli") and not _in(i.module, "cli", "bench")]
     assert bad == []
 
 

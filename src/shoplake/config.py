@@ -3,12 +3,17 @@ then command-line options — each layer overriding the one before."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shoplake.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shoplake.pipeline.tables import Pipeline
 
 CONFIG_FILE = "shoplake.toml"
 KEYS = ("lake", "landing", "pipeline", "engine")
@@ -115,3 +120,21 @@ def load_section(name: str, config: Path | None = None) -> dict[str, object]:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")
     return section
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """Import ``module:attribute``; call it if it is a function that builds a Pipeline."""
+    from shoplake.pipeline.tables import Pipeline
+
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise ConfigError(f"--pipeline {spec!r}: write it as module:attribute")
+    try:
+        value = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"--pipeline {spec!r}: cannot load it ({err})") from err
+    if callable(value) and not isinstance(value, Pipeline):
+        value = value()
+    if not isinstance(value, Pipeline):
+        raise ConfigError(f"--pipeline {spec!r} is a {type(value).__name__}, not a Pipeline")
+    return value

@@ -7,7 +7,6 @@ libraries are imported inside the functions, so ``shoplake --help`` stays instan
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -16,7 +15,7 @@ import typer
 
 from shoplake.cli.console import console
 from shoplake.config import Settings, load_settings
-from shoplake.errors import ConfigError
+from shoplake.config import load_pipeline as load_pipeline  # the commands' one way in
 from shoplake.pipeline.tables import Pipeline
 
 if TYPE_CHECKING:
@@ -101,22 +100,6 @@ def engine(current: Settings, *, reuse_snapshots: bool = False) -> Engine:
     if reuse_snapshots:
         return create_engine(current.lake, current.engine, reuse_snapshots=True)
     return create_engine(current.lake, current.engine)
-
-
-def load_pipeline(spec: str) -> Pipeline:
-    """Import ``module:attribute``; call it if it is a function that builds a Pipeline."""
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise ConfigError(f"--pipeline {spec!r}: write it as module:attribute")
-    try:
-        value = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"--pipeline {spec!r}: cannot load it ({err})") from err
-    if callable(value) and not isinstance(value, Pipeline):
-        value = value()
-    if not isinstance(value, Pipeline):
-        raise ConfigError(f"--pipeline {spec!r} is a {type(value).__name__}, not a Pipeline")
-    return value
 
 
 def landing_path(current: Settings) -> Path:

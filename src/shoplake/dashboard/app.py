@@ -49,7 +49,7 @@ PII = not ARGS.show_pii
 
 @st.cache_resource
 def _pipeline(spec: str):
-    from shoplake.cli.main import load_pipeline
+    from shoplake.config import load_pipeline
 
     try:
         return load_pipeline(spec)

@@ -31,25 +31,21 @@ class RunSummary:
 
 
 def runs(engine: Engine, limit: int = 20) -> list[RunSummary]:
-    """The latest runs, newest first, from the event log's ``run_end`` rows."""
-    if engine.version(EVENT_LOG) is None:
-        return []
-    frame = engine.collect(
-        engine.read(EVENT_LOG)
-        .filter(nw.col("event_type") == "run_end")
-        .sort("timestamp", descending=True)
-        .head(limit)
-    )
+    """The latest runs, newest first (the same read as ``monitor.runs``)."""
+    from shoplake.observe import monitor
+    from shoplake.observe.lake import LakeReader
+
+    frame = monitor.runs(LakeReader(engine.lake, engine=engine), limit=limit)
     return [
         RunSummary(
             r["run_id"],
             r["status"],
-            r["timestamp"],
+            r["ended"],
             r["duration_s"],
             r["rows_written"],
             r["quality_score"],
         )
-        for r in frame.rows(named=True)
+        for r in frame.iter_rows(named=True)
     ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from shoplake.engines import create_engine
+from shoplake.engines.base import Engine
 
 CACHED_TABLES = 64
 
@@ -27,8 +28,8 @@ class LakeReader:
         lake.read("gold.executive_kpis")  # a polars DataFrame, or None if not there yet
     """
 
-    def __init__(self, lake: str, *, cache: bool = False) -> None:
-        self.engine = create_engine(lake)
+    def __init__(self, lake: str, *, cache: bool = False, engine: Engine | None = None) -> None:
+        self.engine = engine if engine is not None else create_engine(lake)
         self.lake = self.engine.lake
         # A table at a given version never changes, so its rows can be kept: a page that
         # redraws every few seconds then reads only what has a new version.
