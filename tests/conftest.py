@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from backends import BACKENDS
+
 
 def delta_versions(lake: Path) -> dict[str, int]:
     """Every Delta table under ``lake`` as ``layer.name`` → its latest version."""
@@ -16,6 +18,12 @@ def delta_versions(lake: Path) -> dict[str, int]:
         table = log.parent
         versions[f"{table.parent.name}.{table.name}"] = DeltaTable(str(table)).version()
     return versions
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each narwhals backend the transformations must run on, in turn."""
+    return str(request.param)
 
 
 @pytest.fixture

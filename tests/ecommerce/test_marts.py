@@ -26,15 +26,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import narwhals as nw
 import polars as pl
 import pytest
 
+from backends import BACKENDS, as_backend
 from shoplake.ecommerce import marts
 from shoplake.ecommerce.marts.common import money, rate
 
-BACKENDS = ("polars", "duckdb")
 AS_OF = datetime(2024, 9, 30, 20, 0)
 
 
@@ -236,18 +235,13 @@ MARTS: dict[str, tuple[str, ...]] = {
 Lazy = Callable[[dict[str, list[Any]] | pl.DataFrame], nw.LazyFrame]
 
 
-def _lazy(backend: str, rows: dict[str, list[Any]] | pl.DataFrame) -> nw.LazyFrame:
-    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows)
-    if backend == "polars":
-        return nw.from_native(frame.lazy())
-    return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
+_lazy = as_backend
 
 
-@pytest.fixture(params=BACKENDS)
-def lazy(request: pytest.FixtureRequest) -> Lazy:
+@pytest.fixture
+def lazy(backend: str) -> Lazy:
     """Turns a dict of columns into a narwhals LazyFrame on the parametrized backend."""
-    backend: str = request.param
-    return lambda rows: _lazy(backend, rows)
+    return lambda rows: as_backend(backend, rows)
 
 
 def _run(mart: str, make: Lazy, tables: Mapping[str, Any] = TABLES) -> nw.LazyFrame:

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
-import duckdb
-import narwhals as nw
-import polars as pl
-import pytest
-
+from backends import as_backend
 from shoplake.ecommerce import marts
 
-BACKENDS = ("polars", "duckdb")
 T = datetime
 
 ORDERS = {
@@ -51,16 +45,7 @@ SHIPMENTS = {
 RETURNS = {"order_id": ["O9"], "return_id": ["RT1"]}
 
 
-def _lazy(backend: str, rows: dict[str, list[Any]]) -> nw.LazyFrame:
-    frame = pl.DataFrame(rows)
-    if backend == "polars":
-        return nw.from_native(frame.lazy())
-    return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+_lazy = as_backend
 
 
 def test_inventory_health(backend: str) -> None:

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-import duckdb
 import narwhals as nw
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from backends import BACKENDS, as_backend
 from shoplake.ecommerce import silver
 from shoplake.ecommerce.cleaning import (
     canonical_id,
@@ -28,21 +28,12 @@ from shoplake.ecommerce.cleaning import (
     with_timestamp,
 )
 
-BACKENDS = ("polars", "duckdb")
 Data = dict[str, list[Any]]
 MakeFrame = Callable[[Data], nw.LazyFrame]
 
 
 def make_frame(backend: str, data: Data) -> nw.LazyFrame:
-    native = pl.DataFrame(data, schema=dict.fromkeys(data, pl.String))
-    if backend == "polars":
-        return nw.from_native(native.lazy())
-    return nw.from_native(duckdb.from_arrow(native.to_arrow()))
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    return as_backend(backend, pl.DataFrame(data, schema=dict.fromkeys(data, pl.String)))
 
 
 @pytest.fixture

@@ -6,22 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import narwhals as nw
 import polars as pl
 import pytest
 
+from backends import BACKENDS, as_backend
 from shoplake.ecommerce import star
 
-BACKENDS = ("polars", "duckdb")
 D = datetime
 
 
-def lazy(backend: str, rows: dict[str, list[Any]]) -> nw.LazyFrame:
-    frame = pl.DataFrame(rows)
-    if backend == "polars":
-        return nw.from_native(frame.lazy())
-    return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
+lazy = as_backend
 
 
 def history(key: str, versions: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -109,9 +104,7 @@ def lazy_dim(backend: str, rows: dict[str, list[Any]], attributes: tuple[str, ..
     frame = pl.DataFrame(filled).with_columns(
         pl.col(a).cast(pl.String) for a in attributes if pl.DataFrame(filled)[a].dtype == pl.Null
     )
-    if backend == "polars":
-        return nw.from_native(frame.lazy())
-    return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
+    return as_backend(backend, frame)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import duckdb
 import narwhals as nw
 import polars as pl
 import pytest
 
+from backends import BACKENDS, as_backend
 from shoplake.ecommerce.streaming import SILVER_COLUMNS, dedupe_and_mark_late, realtime_windows
 
-BACKENDS = ("polars", "duckdb")
 T = datetime(2026, 5, 1, 12, 0, 0)
 
 
@@ -49,10 +48,7 @@ def _rows(events: list[tuple[str, str, int, float, int]]) -> pl.DataFrame:
     )
 
 
-def _as(backend: str, frame: pl.DataFrame) -> nw.LazyFrame:
-    if backend == "polars":
-        return nw.from_native(frame.lazy())
-    return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
+_as = as_backend
 
 
 def _collect(frame: nw.LazyFrame) -> pl.DataFrame:
