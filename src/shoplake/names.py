@@ -21,6 +21,8 @@ BATCH_ID = "_batch_id"
 """The batch (run id) that ingested the row."""
 RESCUED_DATA = "_rescued_data"
 """Undeclared columns and values that did not fit their hint, as JSON."""
+CORRUPT_RECORD = "_corrupt_record"
+"""The key under which ``_rescued_data`` keeps the text of a line that could not be parsed."""
 PROVENANCE = (SOURCE, BATCH_ID)
 """The lineage a quarantine row keeps of the row it holds."""
 
@@ -35,13 +37,25 @@ BRONZE_LINEAGE: Mapping[str, str] = MappingProxyType(
 """The lineage columns of a file source's bronze table, and their types."""
 
 # -- file sources ------------------------------------------------------------------------
+CSV = "csv"
+JSONL = "jsonl"
+PARQUET = "parquet"
 SUFFIXES: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"csv": (".csv",), "jsonl": (".jsonl", ".json", ".ndjson"), "parquet": (".parquet",)}
+    {CSV: (".csv",), JSONL: (".jsonl", ".json", ".ndjson"), PARQUET: (".parquet",)}
 )
 """Each source format and the file suffixes it reads (each also as ``.gz``)."""
 FORMATS = tuple(SUFFIXES)
-SCHEMA_MODES = ("rescue", "addNewColumns", "failOnNewColumns", "none")
-"""What a source does with columns it did not declare (``docs/ingestion.md``)."""
+
+# What a source does with columns it did not declare (``docs/ingestion.md``):
+RESCUE = "rescue"
+"""Keep them, as JSON in ``_rescued_data`` (the default)."""
+ADD_NEW_COLUMNS = "addNewColumns"
+"""Add them to the table as text columns."""
+FAIL_ON_NEW_COLUMNS = "failOnNewColumns"
+"""Refuse the file."""
+IGNORE_NEW_COLUMNS = "none"
+"""Drop them."""
+SCHEMA_MODES = (RESCUE, ADD_NEW_COLUMNS, FAIL_ON_NEW_COLUMNS, IGNORE_NEW_COLUMNS)
 HINT_TYPES = ("string", "int", "float", "bool", "date", "datetime")
 """The types a source's ``hints`` may give a column."""
 
@@ -65,3 +79,8 @@ STREAM_BRONZE: Mapping[str, str] = MappingProxyType(
 def utcnow() -> datetime:
     """Now, in UTC, without a time zone: how every timestamp in the lake is kept."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def utc_from_epoch(seconds: float) -> datetime:
+    """A Unix time (file mtimes, Delta commit stamps) as a naive UTC datetime, like utcnow()."""
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)

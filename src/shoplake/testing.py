@@ -38,6 +38,7 @@ import narwhals as nw
 
 from shoplake.api import run as run_pipeline
 from shoplake.engines import create_engine
+from shoplake.names import CSV, JSONL
 from shoplake.pipeline.context import as_lazy
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.graph import build_graph
@@ -182,16 +183,15 @@ class TempLake:
         if not isinstance(definition, SourceDef):
             raise KeyError(f"the pipeline has no file source {source!r}")
         self._files += 1
-        suffix = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[definition.format]
-        path = self.landing / source / (name or f"part-{self._files:04d}.{suffix}")
+        path = self.landing / source / (name or f"part-{self._files:04d}.{definition.format}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        if definition.format == "jsonl":
+        if definition.format == JSONL:
             path.write_text("".join(json.dumps(dict(r), default=str) + "\n" for r in rows))
         else:
             import polars as pl
 
             frame = pl.DataFrame([dict(r) for r in rows])
-            if definition.format == "csv":
+            if definition.format == CSV:
                 frame.write_csv(path)
             else:
                 frame.write_parquet(path)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import narwhals as nw
 
 from shoplake.ingest.bronze import FILES_KEY, landing_app_id
+from shoplake.names import JSONL, utc_from_epoch
 from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import StreamSourceDef
@@ -30,7 +31,7 @@ def run_stream_files(ctx: FlowContext, source: StreamSourceDef, landing: Path) -
     if not full:
         for value in engine.commit_metadata(target, FILES_KEY):
             seen |= {(r["path"], r["size"], r["mtime_ns"]) for r in json.loads(value)}
-    new = [f for f in discover(landing, source.name, "jsonl") if f.stat_key not in seen]
+    new = [f for f in discover(landing, source.name, JSONL) if f.stat_key not in seen]
     if not new:
         return FlowResult(target, "stream", "skipped", message="no new files")
     files: list[tuple[str, datetime, list[tuple[int, bytes]]]] = []
@@ -40,7 +41,7 @@ def run_stream_files(ctx: FlowContext, source: StreamSourceDef, landing: Path) -
         numbered = [
             (i + 1, line.rstrip(b"\r")) for i, line in enumerate(raw.split(b"\n")) if line.strip()
         ]
-        stamp = datetime.fromtimestamp(f.mtime_ns / 1e9, tz=UTC).replace(tzinfo=None)
+        stamp = utc_from_epoch(f.mtime_ns / 1e9)
         files.append((f.path, stamp, numbered))
         records.append(
             {

@@ -8,13 +8,14 @@ everywhere. Reads go through the engine; frames come back eager, for display.
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from shoplake.engines import create_engine
 from shoplake.engines.base import Engine
+from shoplake.names import utc_from_epoch
 
 CACHED_TABLES = 64
 
@@ -84,7 +85,7 @@ class LakeReader:
         stamp = history[0].get("timestamp") if history else None
         if not stamp:
             return None
-        return datetime.fromtimestamp(int(str(stamp)) / 1000, tz=UTC).replace(tzinfo=None)
+        return utc_from_epoch(int(str(stamp)) / 1000)
 
     def commit_metadata(self, ref: str, key: str) -> list[str]:
         return self.engine.commit_metadata(ref, key)

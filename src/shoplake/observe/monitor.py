@@ -9,14 +9,14 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from shoplake.ingest.bronze import FILES_KEY
-from shoplake.names import utcnow
+from shoplake.names import BATCH_ID, SOURCE, utc_from_epoch, utcnow
 from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.event_log import EVENT_LOG
 from shoplake.pipeline.graph import build_graph
@@ -181,8 +181,8 @@ def quarantine(lake: LakeReader) -> pl.DataFrame:
                         "failed_rules",
                         "severity",
                         "quarantined_at",
-                        "_source",
-                        "_batch_id",
+                        SOURCE,
+                        BATCH_ID,
                         "record",
                     )
                     if c in frame.columns
@@ -307,7 +307,7 @@ def source_lag(lake: LakeReader, pipeline: Pipeline, landing: Path) -> list[Sour
                 sum(f.size for f in waiting),
                 None
                 if oldest is None
-                else datetime.fromtimestamp(oldest / 1e9, tz=UTC).replace(tzinfo=None),
+                else utc_from_epoch(oldest / 1e9),
             )
         )
     return out

@@ -16,7 +16,7 @@ from typing import Any
 import narwhals as nw
 
 from shoplake.errors import DefinitionError
-from shoplake.names import FORMATS, HINT_TYPES, SCHEMA_MODES
+from shoplake.names import FORMATS, HINT_TYPES, RESCUE, SCHEMA_MODES
 from shoplake.pipeline.expectations import Rule, expect
 from shoplake.pipeline.kinds import (
     KINDS,
@@ -84,7 +84,7 @@ class SourceDef:
     kind: Kind = field(default_factory=Append)
     rules: tuple[Rule, ...] = ()
     partition_by: tuple[str, ...] = ()
-    schema_mode: str = "rescue"
+    schema_mode: str = RESCUE
     hints: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -214,7 +214,7 @@ class Pipeline:
         columns: Iterable[str],
         description: str = "",
         rules: Iterable[Rule] = (),
-        schema_mode: str = "rescue",
+        schema_mode: str = RESCUE,
         hints: dict[str, str] | None = None,
     ) -> SourceDef:
         """Declare a landing-folder source; it becomes the bronze table ``bronze.<name>``.

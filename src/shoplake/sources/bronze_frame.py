@@ -9,9 +9,9 @@ from pathlib import Path
 import narwhals as nw
 import polars as pl
 
-from shoplake.names import BATCH_ID, INGESTED_AT, SOURCE
+from shoplake.names import BATCH_ID, INGESTED_AT, RESCUED_DATA, SOURCE
 from shoplake.sources.listing import LandedFile
-from shoplake.sources.readers import RESCUED, ReadFile, ReadSchema, read_one
+from shoplake.sources.readers import ReadFile, ReadSchema, read_one
 
 
 def bronze_frame(
@@ -19,7 +19,7 @@ def bronze_frame(
 ) -> nw.DataFrame[pl.DataFrame]:
     """Files' rows as one frame, with the batch's provenance columns."""
     empty = {c: schema.dtype(c) for c in schema.columns}
-    empty.update({RESCUED: pl.String(), SOURCE: pl.String()})
+    empty.update({RESCUED_DATA: pl.String(), SOURCE: pl.String()})
     combined = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=empty)
     combined = combined.with_columns(
         pl.lit(ingested_at, dtype=pl.Datetime("us")).alias(INGESTED_AT),

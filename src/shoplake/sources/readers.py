@@ -30,11 +30,21 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from shoplake.errors import ShoplakeError
-from shoplake.names import RESCUED_DATA, SOURCE
+from shoplake.names import (
+    ADD_NEW_COLUMNS,
+    CORRUPT_RECORD,
+    CSV,
+    FAIL_ON_NEW_COLUMNS,
+    JSONL,
+    PARQUET,
+    RESCUE,
+    RESCUED_DATA,
+    SOURCE,
+)
 from shoplake.sources.listing import LandedFile
 
-RESCUED = RESCUED_DATA
-CORRUPT = "_corrupt_record"
+# A working column while a file is read: each row's line number, which becomes ``_source``.
+_LINE = "_line"
 POLARS_HINTS: dict[str, pl.DataType] = {
     "string": pl.String(),
     "int": pl.Int64(),
@@ -51,7 +61,7 @@ class ReadSchema:
     """How a source's files become bronze columns."""
 
     columns: tuple[str, ...]
-    mode: str = "rescue"
+    mode: str = RESCUE
     hints: Mapping[str, str] = field(default_factory=dict)
 
     def dtype(self, column: str) -> pl.DataType:
@@ -134,46 +144,46 @@ def _corrupt_rows(
     data: dict[str, object] = {
         c: pl.Series(c, [None] * len(texts), schema.dtype(c)) for c in columns
     }
-    data[RESCUED] = [orjson.dumps({CORRUPT: t}).decode() for t in texts]
-    data["_line"] = pl.Series("_line", lines, pl.Int64)
+    data[RESCUED_DATA] = [orjson.dumps({CORRUPT_RECORD: t}).decode() for t in texts]
+    data[_LINE] = pl.Series(_LINE, lines, pl.Int64)
     return pl.DataFrame(data)
 
 
 def _shape(frame: pl.DataFrame, schema: ReadSchema, first_line: int) -> pl.DataFrame:
     """Declared columns (text or hinted type), the rest per the schema mode, a line number."""
     declared = schema.columns
-    extra = [c for c in frame.columns if c not in declared and c != "_line"]
-    if extra and schema.mode == "failOnNewColumns":
+    extra = [c for c in frame.columns if c not in declared and c != _LINE]
+    if extra and schema.mode == FAIL_ON_NEW_COLUMNS:
         raise NewColumns(
             f"new column(s) {', '.join(extra)} not declared by the source (schema mode "
             "failOnNewColumns): declare them, or use schema mode addNewColumns or rescue"
         )
-    kept = [*declared, *extra] if schema.mode == "addNewColumns" else list(declared)
-    if "_line" not in frame.columns:
-        frame = frame.with_row_index("_line", offset=first_line).with_columns(
-            pl.col("_line").cast(pl.Int64)
+    kept = [*declared, *extra] if schema.mode == ADD_NEW_COLUMNS else list(declared)
+    if _LINE not in frame.columns:
+        frame = frame.with_row_index(_LINE, offset=first_line).with_columns(
+            pl.col(_LINE).cast(pl.Int64)
         )
     present = [c for c in kept if c in frame.columns]
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in present)
     hinted = [c for c in present if schema.hints.get(c, "string") != "string"]
     typed = {c: _typed(c, schema.hints[c]) for c in hinted}
     rescued: list[pl.Expr] = []
-    if schema.mode in ("rescue", "addNewColumns"):
-        if schema.mode == "rescue":
+    if schema.mode in (RESCUE, ADD_NEW_COLUMNS):
+        if schema.mode == RESCUE:
             rescued += [pl.col(c) for c in extra]
         # A value that does not parse as its hinted type is kept here, not lost.
         rescued += [
             pl.when(pl.col(c).is_not_null() & typed[c].is_null()).then(pl.col(c)).alias(c)
             for c in hinted
         ]
-    frame = frame.with_columns(_rescue(rescued).alias(RESCUED))
+    frame = frame.with_columns(_rescue(rescued).alias(RESCUED_DATA))
     selected = [
         (typed[c] if c in typed else pl.col(c)).alias(c)
         if c in frame.columns
         else pl.lit(None, schema.dtype(c)).alias(c)
         for c in kept
     ]
-    return frame.select([*selected, pl.col(RESCUED), pl.col("_line")])
+    return frame.select([*selected, pl.col(RESCUED_DATA), pl.col(_LINE)])
 
 
 def _read_jsonl(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
@@ -206,11 +216,11 @@ def _read_jsonl(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
         parsed = pl.read_ndjson(io.BytesIO(b"\n".join(good)), schema=text_schema)
     else:
         parsed = pl.DataFrame(schema=text_schema)
-    parsed = parsed.with_columns(pl.Series("_line", good_lines, pl.Int64))
+    parsed = parsed.with_columns(pl.Series(_LINE, good_lines, pl.Int64))
     shaped = _shape(parsed, schema, 1)
     if bad_text:
         corrupt = _corrupt_rows(schema, shaped.columns[:-2], bad_text, bad_lines)
-        shaped = pl.concat([shaped, corrupt]).sort("_line")
+        shaped = pl.concat([shaped, corrupt]).sort(_LINE)
     return shaped, len(bad_text)
 
 
@@ -248,12 +258,12 @@ def _read_csv(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
     else:
         candidates = list(range(2, frame.height + len(bad) + 2))
     good_lines = [n for n in candidates if n not in bad_set][: frame.height]
-    frame = frame.with_columns(pl.Series("_line", good_lines, pl.Int64))
+    frame = frame.with_columns(pl.Series(_LINE, good_lines, pl.Int64))
     if not bad:
         return _shape(frame, schema, 2), 0
     shaped = _shape(frame, schema, 2)
     corrupt = _corrupt_rows(schema, shaped.columns[:-2], bad, bad_lines)
-    return pl.concat([shaped, corrupt]).sort("_line"), len(bad)
+    return pl.concat([shaped, corrupt]).sort(_LINE), len(bad)
 
 
 def _locate(raw: bytes, texts: Sequence[str]) -> list[int]:
@@ -278,7 +288,7 @@ def _read_parquet(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
     return _shape(pl.read_parquet(io.BytesIO(raw)), schema, 1), 0
 
 
-_READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
+_READERS = {CSV: _read_csv, JSONL: _read_jsonl, PARQUET: _read_parquet}
 # What a file that cannot be read at all raises: bad gzip (BadGzipFile, zlib.error, EOFError
 # when truncated), a bad Parquet footer, bytes that are not UTF-8 in a CSV header.
 _UNREADABLE = (
@@ -310,8 +320,8 @@ def parse(
         reason += f"{type(err).__name__}: {err}"
         return None, ReadFile(file, digest, 0, 0, "quarantined", reason[:500])
     frame = frame.select(
-        pl.exclude("_line"),
-        pl.format("{}:{}", pl.lit(file.path), pl.col("_line")).alias(SOURCE),
+        pl.exclude(_LINE),
+        pl.format("{}:{}", pl.lit(file.path), pl.col(_LINE)).alias(SOURCE),
     )
     return frame, ReadFile(file, digest, frame.height, corrupt)
 
