@@ -67,6 +67,7 @@ def served(fresh_shop: Shop) -> Iterator[tuple[Shop, str]]:
         process.wait(timeout=10)
 
 
+@pytest.mark.slow  # ~10-17 s: a real subprocess, broker or browser
 def test_dashboard_shows_gold_values_filters_and_refreshes_live(
     served: tuple[Shop, str],
 ) -> None:

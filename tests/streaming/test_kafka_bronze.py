@@ -66,6 +66,7 @@ def _bronze(lake: Path) -> pl.DataFrame:
     return pl.read_delta(str(lake / "bronze" / "order_events"))
 
 
+@pytest.mark.slow  # ~10-17 s: a real subprocess, broker or browser
 @pytest.mark.parametrize("point", ["before_bronze_commit", "after_bronze_commit"])
 def test_sigkill_then_restart_stores_every_event_once(
     kafka, make_event, tmp_path: Path, point: str
@@ -106,6 +107,7 @@ def test_sigkill_then_restart_stores_every_event_once(
     assert silver["event_id"].n_unique() == silver.height == len(values)
 
 
+@pytest.mark.slow  # ~10-17 s: a real subprocess, broker or browser
 @pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
 def test_rebalance_between_two_consumers_in_one_group(
     kafka, make_event, tmp_path: Path, strategy: str

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import polars as pl
+import pytest
 
 import shoplake
 from shoplake.ecommerce.pipeline import build_pipeline
@@ -151,6 +152,7 @@ def _csv(path: Path, header: str, *rows: str) -> None:
     path.write_text("\n".join([header, *rows]) + "\n")
 
 
+@pytest.mark.slow  # ~10-17 s: a real subprocess, broker or browser
 def test_an_order_by_file_and_by_kafka_counts_once(kafka, make_event, tmp_path: Path) -> None:
     lake, landing = tmp_path / "lake", tmp_path / "landing"
     _csv(
