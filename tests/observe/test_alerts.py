@@ -72,41 +72,49 @@ def _settings(url: str, port: int, log: Path, **extra: object) -> AlertSettings:
     )
 
 
-def test_each_incident_fires_once_on_every_channel(
+def test_each_incident_fires_once_on_every_channel_grouped_by_rule(
     fresh_shop: Shop, webhook, smtp, tmp_path: Path
 ) -> None:
+    from shoplake.ecommerce.pipeline import build_pipeline
+
     url, posts = webhook
     port, mails = smtp
+    pipeline = build_pipeline()
     lake = LakeReader(str(fresh_shop.lake))
     log = tmp_path / "alerts.log"
     settings = _settings(url, port, log, quarantine_share=0.0, sla_minutes={"gold.*": 60})
     fraud_rows = lake.read("gold.fraud_alerts")
     assert fraud_rows is not None
 
-    first = check(lake, settings)
+    first = check(lake, settings, pipeline)
     rules = {a.rule for a in first.fired}
     assert "quarantine_share" in rules  # any quarantined row is over a 0% threshold
     assert len([a for a in first.fired if a.rule == "fraud"]) == fraud_rows.height
-    assert len(posts) == 1 and len(posts[0]["attachments"]) == len(first.fired)
+    # One message per channel, one entry per rule, each naming its count.
+    assert len(posts) == 1 and len(posts[0]["attachments"]) == len(rules)
+    per_rule = {r: sum(1 for a in first.fired if a.rule == r) for r in rules}
+    shown = {e["footer"].split()[1]: e["fields"][0]["value"] for e in posts[0]["attachments"]}
+    assert shown == {r: f"{n:,}" for r, n in per_rule.items()}
     assert len(mails) == 1 and mails[0].rcpt_tos == ["ops@example.com"]
     body = mails[0].content.decode()
     assert "where:" in body and "look at:" in body
-    assert len(log.read_text().splitlines()) == len(first.fired)
+    assert len(log.read_text().splitlines()) == len(rules)
 
     # The same conditions on the next check: nothing new is sent.
-    second = check(lake, settings)
+    second = check(lake, settings, pipeline)
     assert second.fired == [] and len(second.still_open) == len(first.fired)
     assert len(posts) == 1 and len(mails) == 1
 
     # A table older than its SLA opens a stale incident once; it resolves when fresh again.
     later = lake.last_commit("gold.executive_kpis") + timedelta(minutes=90)  # type: ignore[operator]
-    stale = check(lake, settings, now=later)
+    stale = check(lake, settings, pipeline, now=later)
     assert {a.rule for a in stale.fired} == {"stale"}
     assert all(a.key.startswith("stale:gold.") for a in stale.fired)
-    assert check(lake, settings, now=later).fired == []
-    resolved = check(lake, settings)
+    assert check(lake, settings, pipeline, now=later).fired == []
+    resolved = check(lake, settings, pipeline)
     assert set(resolved.resolved) == {a.key for a in stale.fired}
-    assert len(posts) == 2
+    assert len(posts) == 2 and len(posts[1]["attachments"]) == 1
+    assert posts[1]["attachments"][0]["fields"][1]["value"] == f"{len(stale.fired):,}"
     state = pl.read_delta(str(fresh_shop.lake / "_system" / "alerts"))
     assert set(state["status"]) == {"firing", "resolved"}
 

@@ -218,6 +218,6 @@ def check_alerts(lake: str, pipeline: Pipeline) -> None:
     result = after_run(
         lake, pipeline, on_error=lambda why: console.print(f"[yellow]alerts not checked:[/] {why}")
     )
-    if result is not None and (result.fired or result.delivery_errors):
+    if result is not None and (result.fired or result.delivery_errors or result.deferred):
         for line in alert_check_lines(result):
             console.print(line)

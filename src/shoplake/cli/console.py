@@ -148,11 +148,17 @@ def batch_line(result: BatchResult) -> str:
 
 
 def alert_check_lines(result: CheckResult) -> list[str]:
-    """What an alert check did: each new incident, each failed delivery, the counts."""
+    """What an alert check did, in a few lines: one per rule with new incidents (never one
+    per row), each failed delivery, each channel that held back, and the counts."""
     from shoplake.observe.redact import clean_text
 
-    lines = [f"[bold yellow]alert[/] {clean_text(alert.title)}" for alert in result.fired]
+    lines = [
+        f"[bold yellow]alert[/] {g.severity} {clean_text(g.title)}"
+        + (f" — e.g. {clean_text(g.examples[0].title)}" if len(g.new) > 1 else "")
+        for g in result.groups
+    ]
     lines += [f"[bold red]alert not delivered:[/] {error}" for error in result.delivery_errors]
+    lines += [f"[yellow]alerts held back:[/] {why}" for why in result.deferred]
     lines.append(
         f"alerts: {len(result.fired)} new, {len(result.still_open)} still open, "
         f"{len(result.resolved)} resolved"

@@ -11,29 +11,41 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from shoplake.observe.alerts.rules import Alert
+from shoplake.observe.alerts.groups import AlertGroup
 from shoplake.observe.alerts.settings import AlertSettings
 from shoplake.observe.redact import clean_text
 
-Channel = Callable[[Sequence[Alert], AlertSettings], None]
+Channel = Callable[[Sequence[AlertGroup], AlertSettings], None]
+"""Sends ONE message holding at most one entry per rule."""
 
 
-def _clean(alert: Alert, settings: AlertSettings) -> str:
-    return clean_text(alert.text(), pii=settings.mask_pii)
+def _clean(text: str, settings: AlertSettings) -> str:
+    return clean_text(text, pii=settings.mask_pii)
 
 
-def send_webhook(alerts: Sequence[Alert], settings: AlertSettings) -> None:
-    """One Slack-compatible message (``text`` plus one attachment per alert)."""
+def _summary(groups: Sequence[AlertGroup]) -> str:
+    new = sum(len(g.new) for g in groups)
+    return f"shoplake: {new:,} new alert(s) in {len(groups)} rule(s)"
+
+
+def send_webhook(groups: Sequence[AlertGroup], settings: AlertSettings) -> None:
+    """One Slack-compatible message: ``text`` plus one attachment per rule (Slack takes
+    at most 100 attachments; there are as many as rules)."""
     assert settings.webhook_url
     body = {
-        "text": f"shoplake: {len(alerts)} new alert(s)",
+        "text": _summary(groups),
         "attachments": [
             {
-                "color": "danger" if a.severity in ("critical", "high") else "warning",
-                "title": clean_text(a.title, pii=settings.mask_pii),
-                "text": _clean(a, settings),
+                "color": {"critical": "danger", "warning": "warning"}.get(g.severity, "good"),
+                "title": _clean(g.title, settings),
+                "text": _clean(g.text(), settings),
+                "footer": f"rule {g.rule} · {g.severity}",
+                "fields": [
+                    {"title": "open", "value": f"{g.open:,}", "short": True},
+                    {"title": "new", "value": f"{len(g.new):,}", "short": True},
+                ],
             }
-            for a in alerts
+            for g in groups
         ],
     }
     request = urllib.request.Request(
@@ -46,15 +58,15 @@ def send_webhook(alerts: Sequence[Alert], settings: AlertSettings) -> None:
         response.read()
 
 
-def send_email(alerts: Sequence[Alert], settings: AlertSettings) -> None:
+def send_email(groups: Sequence[AlertGroup], settings: AlertSettings) -> None:
     assert settings.smtp_host
     message = EmailMessage()
-    first = clean_text(alerts[0].title, pii=settings.mask_pii)
-    more = f" (+{len(alerts) - 1} more)" if len(alerts) > 1 else ""
+    first = _clean(groups[0].title, settings)
+    more = f" (+{len(groups) - 1} more rule(s))" if len(groups) > 1 else ""
     message["Subject"] = f"[shoplake] {first}{more}"
     message["From"] = settings.email_from
     message["To"] = ", ".join(settings.email_to)
-    message.set_content("\n\n".join(_clean(a, settings) for a in alerts))
+    message.set_content("\n\n".join(_clean(g.text(), settings) for g in groups))
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
@@ -63,25 +75,24 @@ def send_email(alerts: Sequence[Alert], settings: AlertSettings) -> None:
         smtp.send_message(message)
 
 
-def write_log(alerts: Sequence[Alert], settings: AlertSettings) -> None:
+def write_log(groups: Sequence[AlertGroup], settings: AlertSettings) -> None:
+    """One JSON line per rule."""
     assert settings.log_file
     path = Path(settings.log_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with path.open("a", encoding="utf-8") as out:
-        for alert in alerts:
-            out.write(
-                json.dumps(
-                    {
-                        "at": stamp,
-                        "key": alert.key,
-                        "rule": alert.rule,
-                        "severity": alert.severity,
-                        "text": _clean(alert, settings),
-                    }
-                )
-                + "\n"
-            )
+        for g in groups:
+            entry = {
+                "at": stamp,
+                "rule": g.rule,
+                "severity": g.severity,
+                "open": g.open,
+                "new": len(g.new),
+                "keys": [a.key for a in g.examples],
+                "text": _clean(g.text(), settings),
+            }
+            out.write(json.dumps(entry) + "\n")
 
 
 def channels(settings: AlertSettings) -> dict[str, Channel]:

@@ -6,14 +6,14 @@ and ``stale`` (freshness SLAs); a pipeline adds its own (``Pipeline.alert_rule``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from shoplake.observe import monitor
-from shoplake.observe.alerts.settings import AlertSettings, enabled_rules
+from shoplake.observe.alerts.settings import RULE_SEVERITY, AlertSettings, enabled_rules
 from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.tables import Pipeline
 
@@ -153,7 +153,11 @@ def evaluate(
     for name, rule in (pipeline.alert_rules if pipeline else {}).items():
         if name in enabled:
             alerts += [_pipeline_alert(name, found) for found in rule(lake.rows)]
-    return alerts
+    builtin = set(RULE_SEVERITY)
+    return [
+        replace(a, severity=settings.severity_of(a.rule, None if a.rule in builtin else a.severity))
+        for a in alerts
+    ]
 
 
 def _pipeline_alert(rule: str, found: dict[str, Any]) -> Alert:
@@ -161,7 +165,7 @@ def _pipeline_alert(rule: str, found: dict[str, Any]) -> Alert:
     return Alert(
         key=f"{rule}:{found['key']}",
         rule=rule,
-        severity=str(found.get("severity") or "high"),
+        severity=str(found.get("severity") or "warning"),
         title=str(found["title"]),
         where=str(found.get("where", "")),
         detail=str(found.get("detail", "")),

@@ -17,6 +17,42 @@ RULES = ("run_failed", "fail_expectation", "quarantine_share", "stale")
 """The built-in rules; a pipeline adds its own (``Pipeline.alert_rule``)."""
 RESOLVING = ("quarantine_share", "stale")
 """Rules whose incidents resolve when they stop firing; the others are one-off."""
+SEVERITIES = ("info", "warning", "critical")
+RULE_SEVERITY = {
+    "run_failed": "critical",
+    "fail_expectation": "critical",
+    "quarantine_share": "warning",
+    "stale": "warning",
+}
+"""Each built-in rule's severity (``[alerts.severity]`` overrides any rule's)."""
+_LEGACY = {"high": "critical", "medium": "warning", "low": "info"}
+
+
+def severity_rank(severity: str) -> int:
+    """``info`` < ``warning`` < ``critical`` (older names map: high, medium, low)."""
+    return SEVERITIES.index(_LEGACY.get(severity, severity))
+
+
+class ChannelPolicy(BaseModel):
+    """How one channel (``log``, ``webhook``, ``email``) is fed: ``[alerts.channels.<name>]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_severity: str = "info"
+    """Only incidents at or above this severity go to the channel."""
+    max_per_hour: int | None = Field(default=None, ge=1)
+    """At most this many messages in any hour; the rest fold into the next message."""
+    digest_minutes: int | None = Field(default=None, ge=1)
+    """One message per this many minutes, summarising every open incident."""
+    quiet_hours: str | None = None
+    """``"22-07"`` (UTC hours): nothing is sent then; it folds into the first message after."""
+
+    def quiet_at(self, hour: int) -> bool:
+        if not self.quiet_hours:
+            return False
+        start, _, end = self.quiet_hours.partition("-")
+        first, last = int(start), int(end)
+        return first <= hour < last if first <= last else hour >= first or hour < last
 
 
 class AlertSettings(BaseModel):
@@ -40,6 +76,19 @@ class AlertSettings(BaseModel):
     log_file: str | None = None
     mask_pii: bool = True
     dashboard_url: str | None = None
+    severity: dict[str, str] = Field(default_factory=dict)
+    """Rule → ``info``, ``warning`` or ``critical``, over the rule's own severity."""
+    channels: dict[str, ChannelPolicy] = Field(default_factory=dict)
+    """Per channel: minimum severity, rate limit, digest interval, quiet hours."""
+    examples: int = Field(5, ge=0)
+    """Incidents shown by name in each rule's entry of a message."""
+
+    def policy(self, channel: str) -> ChannelPolicy:
+        return self.channels.get(channel, ChannelPolicy())
+
+    def severity_of(self, rule: str, found: str | None = None) -> str:
+        chosen = self.severity.get(rule) or found or RULE_SEVERITY.get(rule, "warning")
+        return SEVERITIES[severity_rank(chosen)]
 
 
 def load_alert_settings(config: Path | None = None) -> AlertSettings:
@@ -48,14 +97,15 @@ def load_alert_settings(config: Path | None = None) -> AlertSettings:
         env = os.environ.get(f"SHOPLAKE_ALERTS_{key.upper()}")
         if env is None:
             continue
-        if info.annotation in (list[str],):
+        if key == "rules" or info.annotation in (list[str],):
             values[key] = [v.strip() for v in env.split(",") if v.strip()]
-        elif key == "sla_minutes":
+        elif key in ("sla_minutes", "severity", "channels"):
             try:
                 values[key] = json.loads(env)
             except json.JSONDecodeError as err:
                 raise ConfigError(
-                    f'SHOPLAKE_ALERTS_SLA_MINUTES must be JSON like {{"gold.*": 60}}: {err}'
+                    f"SHOPLAKE_ALERTS_{key.upper()} must be JSON like "
+                    f'{{"gold.*": 60}}: {err}'
                 ) from err
         else:
             values[key] = env
@@ -66,6 +116,19 @@ def load_alert_settings(config: Path | None = None) -> AlertSettings:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
         )
         raise ConfigError(f"[alerts] in shoplake.toml or SHOPLAKE_ALERTS_*: {problems}") from err
+    for where, severity in [
+        *((f"severity.{r}", s) for r, s in settings.severity.items()),
+        *((f"channels.{c}.min_severity", p.min_severity) for c, p in settings.channels.items()),
+    ]:
+        if _LEGACY.get(severity, severity) not in SEVERITIES:
+            raise ConfigError(f"[alerts] {where} = {severity!r}: use {', '.join(SEVERITIES)}")
+    for name, policy in settings.channels.items():
+        hours = (policy.quiet_hours or "0-0").partition("-")
+        if not (hours[0].isdigit() and hours[2].isdigit() and int(hours[0]) < 24 > int(hours[2])):
+            raise ConfigError(
+                f"[alerts] channels.{name}.quiet_hours = {policy.quiet_hours!r}: write UTC "
+                'hours as "22-07"'
+            )
     return settings
 
 
