@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from backends import BACKENDS
+from backends import BACKENDS, Backend
 
 
 def delta_versions(lake: Path) -> dict[str, int]:
@@ -20,10 +20,11 @@ def delta_versions(lake: Path) -> dict[str, int]:
     return versions
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """Each narwhals backend the transformations must run on, in turn."""
-    return str(request.param)
+@pytest.fixture(params=BACKENDS, ids=str)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each narwhals backend the transformations must run on, in turn: ``backend.lazy(rows)``
+    makes its input frames, ``backend.polars(result)`` / ``backend.rows(result)`` read back."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
