@@ -6,18 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 
 from backends import BACKENDS, Backend
-
-
-def delta_versions(lake: Path) -> dict[str, int]:
-    """Every Delta table under ``lake`` as ``layer.name`` → its latest version."""
-    versions: dict[str, int] = {}
-    for log in sorted(Path(lake).glob("*/*/_delta_log")):
-        table = log.parent
-        versions[f"{table.parent.name}.{table.name}"] = DeltaTable(str(table)).version()
-    return versions
+from lakes import LakeHarness, delta_versions
+from shoplake import Pipeline
 
 
 @pytest.fixture(params=BACKENDS, ids=str)
@@ -31,3 +23,10 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 def versions_of() -> Callable[[Path], dict[str, int]]:
     """``versions_of(lake)``: the latest Delta version of every table in a lake."""
     return delta_versions
+
+
+@pytest.fixture
+def lake_harness(tmp_path: Path) -> Callable[[Pipeline], LakeHarness]:
+    """``lake_harness(pipeline)``: an empty landing folder and lake in ``tmp_path`` with
+    the pipeline that runs over them."""
+    return lambda pipeline: LakeHarness(tmp_path, pipeline)
