@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backends import BACKENDS, Backend
-from lakes import LakeHarness, delta_versions
+from lakes import LakeHarness, MakeHarness, delta_versions
 from shoplake import Pipeline
 
 
@@ -26,7 +26,12 @@ def versions_of() -> Callable[[Path], dict[str, int]]:
 
 
 @pytest.fixture
-def lake_harness(tmp_path: Path) -> Callable[[Pipeline], LakeHarness]:
-    """``lake_harness(pipeline)``: an empty landing folder and lake in ``tmp_path`` with
-    the pipeline that runs over them."""
-    return lambda pipeline: LakeHarness(tmp_path, pipeline)
+def lake_harness(tmp_path: Path) -> MakeHarness:
+    """``lake_harness(pipeline, harness=LakeHarness)``: an empty landing folder and lake in
+    ``tmp_path`` with the pipeline that runs over them (``harness``: a subclass with a
+    test file's own helpers)."""
+
+    def make(pipeline: Pipeline, harness: type[LakeHarness] = LakeHarness) -> LakeHarness:
+        return harness(tmp_path, pipeline)
+
+    return make  # type: ignore[return-value]

@@ -5,7 +5,7 @@ versions, raw landing bytes, a fresh engine per run as a new process would have)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
 from deltalake import DeltaTable
@@ -61,3 +61,12 @@ class LakeHarness(TempLake):
     def versions(self) -> dict[str, int]:
         """The latest Delta version of every table in the lake."""
         return delta_versions(self.lake)
+
+
+H = TypeVar("H", bound=LakeHarness)
+
+
+class MakeHarness(Protocol):
+    """The ``lake_harness`` fixture: ``lake_harness(pipeline, harness=LakeHarness)``."""
+
+    def __call__(self, pipeline: Pipeline, harness: type[H] = ...) -> H: ...

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from lakes import LakeHarness
+from lakes import LakeHarness, MakeHarness
 from shoplake import Append, Pipeline, Upsert, expect
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.pipeline.event_log import write_run_events
@@ -74,9 +74,6 @@ THIRD = [("O9", -2), ("O10", 40)]
 
 
 class Shop(LakeHarness):
-    def __init__(self, root: Path) -> None:
-        super().__init__(root, build())
-
     def sources(self, ref: str) -> list[str]:
         return self.read(ref).get_column("_source").to_list()
 
@@ -108,8 +105,8 @@ def crashing(engine: PolarsDeltaEngine, method: str, target: str, *, after_commi
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Shop:
-    shop = Shop(tmp_path)
+def shop(lake_harness: MakeHarness) -> Shop:
+    shop = lake_harness(build(), Shop)
     write_orders(shop.landing, "orders-1.jsonl", FIRST)
     return shop
 

@@ -30,7 +30,7 @@ import narwhals as nw
 import polars as pl
 import pytest
 
-from lakes import LakeHarness
+from lakes import LakeHarness, MakeHarness
 from shoplake import Pipeline, RunResult, Upsert, expect, expect_exists
 
 CORRUPT_ORDER = '{"order_id": "O5", "customer_id": '
@@ -124,11 +124,11 @@ MakeLake = Callable[..., Lake]
 
 
 @pytest.fixture
-def make_lake(tmp_path: Path) -> MakeLake:
+def make_lake(lake_harness: MakeHarness) -> MakeLake:
     """``make_lake(pipeline=None)``: an empty landing folder and lake in tmp_path."""
 
     def make(pipeline: Pipeline | None = None) -> Lake:
-        return Lake(tmp_path, pipeline or build())
+        return lake_harness(pipeline or build(), Lake)
 
     return make
 
