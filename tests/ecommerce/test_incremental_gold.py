@@ -21,6 +21,9 @@ from shoplake.ecommerce.generator import generate, generate_batch
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 
+# Each test generates 1,500 orders and runs the whole pipeline several times.
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2027, 1, 31)
 PARTITIONED = {
     "monthly_revenue": ["month"],
