@@ -7,6 +7,8 @@ expected rows out, with a readable diff when they differ.
   through the same ``shoplake.run`` as production;
 - :func:`assert_rows_equal` compares rows and says what is missing, what is unexpected
   and, matched on keys, which values changed.
+- :func:`lazy_frame` and :func:`rows_of` turn rows into a narwhals LazyFrame of a
+  backend and any frame back into rows, for calling a transformation directly.
 
 Example (pytest)::
 
