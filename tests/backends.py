@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import narwhals as nw
 import polars as pl
 
-BACKENDS = ("polars", "duckdb")
+from shoplake.testing import BACKENDS as NAMES
+from shoplake.testing import lazy_frame, rows_of
 
 
-def as_backend(backend: str, rows: dict[str, list[Any]] | pl.DataFrame) -> nw.LazyFrame:
+@dataclass(frozen=True)
+class Backend:
+    """One backend: rows or Polars frames in (``lazy``), results back out."""
+
+    name: str
+
+    def lazy(self, rows: dict[str, list[Any]] | list[dict[str, Any]] | pl.DataFrame) -> Any:
+        """Columns, rows or a Polars frame as a narwhals LazyFrame on this backend."""
+        return lazy_frame(rows, self.name)  # type: ignore[arg-type]
+
+    def polars(self, frame: nw.LazyFrame | nw.DataFrame) -> pl.DataFrame:
+        """A result of any backend, collected, as a Polars frame."""
+        eager = frame.collect() if isinstance(frame, nw.LazyFrame) else frame
+        return eager.to_polars()
+
+    def rows(self, frame: nw.LazyFrame | nw.DataFrame) -> list[dict[str, Any]]:
+        """A result of any backend, collected, as rows."""
+        return rows_of(frame)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+BACKENDS = tuple(Backend(name) for name in NAMES)
+
+
+def as_backend(backend: str | Backend, rows: dict[str, list[Any]] | pl.DataFrame) -> nw.LazyFrame:
     """Columns (or a Polars frame) as a narwhals LazyFrame on ``backend``."""
-    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows)
-    if backend == "polars":
-        return nw.from_native(frame.lazy())
-    if backend == "duckdb":
-        return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
-    raise ValueError(f"unknown backend {backend!r}")
+    return Backend(str(backend)).lazy(rows)  # type: ignore[no-any-return]

@@ -6,27 +6,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 
-from backends import BACKENDS
-
-
-def delta_versions(lake: Path) -> dict[str, int]:
-    """Every Delta table under ``lake`` as ``layer.name`` → its latest version."""
-    versions: dict[str, int] = {}
-    for log in sorted(Path(lake).glob("*/*/_delta_log")):
-        table = log.parent
-        versions[f"{table.parent.name}.{table.name}"] = DeltaTable(str(table)).version()
-    return versions
+from backends import BACKENDS, Backend
+from lakes import LakeHarness, MakeHarness, delta_versions
+from shoplake import Pipeline
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    """Each narwhals backend the transformations must run on, in turn."""
-    return str(request.param)
+@pytest.fixture(params=BACKENDS, ids=str)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each narwhals backend the transformations must run on, in turn: ``backend.lazy(rows)``
+    makes its input frames, ``backend.polars(result)`` / ``backend.rows(result)`` read back."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def versions_of() -> Callable[[Path], dict[str, int]]:
     """``versions_of(lake)``: the latest Delta version of every table in a lake."""
     return delta_versions
+
+
+@pytest.fixture
+def lake_harness(tmp_path: Path) -> MakeHarness:
+    """``lake_harness(pipeline, harness=LakeHarness)``: an empty landing folder and lake in
+    ``tmp_path`` with the pipeline that runs over them (``harness``: a subclass with a
+    test file's own helpers)."""
+
+    def make(pipeline: Pipeline, harness: type[LakeHarness] = LakeHarness) -> LakeHarness:
+        return harness(tmp_path, pipeline)
+
+    return make  # type: ignore[return-value]

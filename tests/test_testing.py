@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import sys
+import tempfile
+import types
+from pathlib import Path
+
 import narwhals as nw
+import polars as pl
 import pytest
 
+from backends import Backend
 from shoplake import ExpectationFailed, Materialized, Pipeline, Upsert, expect, expect_exists
-from shoplake.testing import TempLake, assert_rows_equal, run_table
+from shoplake.testing import TempLake, assert_rows_equal, lazy_frame, rows_of, run_table
 
 
 def shop() -> Pipeline:
@@ -64,7 +72,37 @@ def test_run_table_applies_the_function_and_its_rules(backend: str) -> None:
     )
     assert [(r["order_id"], r["_rule"]) for r in out.quarantined] == [("O2", "positive_amount")]
     assert out.dropped == 1
+    assert [(r["customer_id"], r["_rule"]) for r in out.dropped_rows] == [("C1", "has_id")]
     assert (out.rule("customer_exists").passed, out.rule("customer_exists").failed) == (3, 1)
+
+
+def test_run_table_shows_the_dropped_rows_and_every_rule_they_failed(backend: Backend) -> None:
+    p = Pipeline("p")
+    p.source("orders", format="jsonl", columns=["order_id", "amount"])
+
+    @p.table(
+        layer="silver",
+        expectations=[
+            expect("has_id", ~nw.col("order_id").is_null(), action="drop"),
+            expect("positive", nw.col("amount") > 0, action="drop"),
+        ],
+    )
+    def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
+        return bronze_orders
+
+    rows = [{"order_id": "O1", "amount": 1}, {"order_id": None, "amount": -1},
+            {"order_id": "O3", "amount": 0}]  # fmt: skip
+    out = run_table(p, "silver.orders", {"bronze.orders": backend.lazy(rows)},
+                    backend=backend.name)  # type: ignore[arg-type]  # fmt: skip
+
+    assert out.rows == [{"order_id": "O1", "amount": 1}]
+    assert (out.dropped, out.quarantined) == (2, [])
+    assert out.dropped_rows == [
+        {"order_id": None, "amount": -1, "_rule": "has_id", "_failed_rules": "has_id,positive"},
+        {"order_id": "O3", "amount": 0, "_rule": "positive", "_failed_rules": "positive"},
+    ]
+    with pytest.raises(KeyError, match="no rule 'nope'"):
+        out.rule("nope")
 
 
 def test_run_table_takes_a_bare_table_name_and_parameter_names() -> None:
@@ -140,6 +178,42 @@ def test_assert_rows_equal_ignores_extra_columns_order_and_float_noise() -> None
         assert_rows_equal([{"id": 2}, {"id": 1}], [{"id": 1}, {"id": 2}], ignore_order=False)
 
 
+def test_assert_rows_equal_reports_a_key_found_twice() -> None:
+    with pytest.raises(AssertionError) as info:
+        assert_rows_equal(
+            [{"id": 1, "v": 1.0}, {"id": 1, "v": 2.0}], [{"id": 1, "v": 1.0}], keys=["id"]
+        )
+
+    assert str(info.value) == (
+        "rows differ (1 expected, 2 actual):\n"
+        "  unexpected  id=1: {id: 1, v: 2.0}"
+    )
+
+
+def test_assert_rows_equal_takes_frames_and_a_tolerance() -> None:
+    frame = pl.DataFrame({"id": [1, 2], "v": [1.0005, math.nan]})
+    assert_rows_equal(frame, [{"id": 1, "v": 1.0}, {"id": 2, "v": math.nan}], rel_tol=1e-3)
+    with pytest.raises(AssertionError, match=r"changed     id=1: v 1.0 → 1.0005"):
+        assert_rows_equal(frame, [{"id": 1, "v": 1.0}, {"id": 2, "v": math.nan}], keys=["id"])
+    with pytest.raises(AssertionError, match="another order"):
+        assert_rows_equal(
+            nw.from_native(frame).lazy(), list(reversed(rows_of(frame))), keys=["id"],
+            ignore_order=False,
+        )  # fmt: skip
+
+
+def test_lazy_frame_and_rows_of_round_trip(backend: Backend) -> None:
+    columns = {"id": [1, 2], "name": ["a", None]}
+    frame = lazy_frame(columns, backend.name)  # type: ignore[arg-type]
+
+    assert isinstance(frame, nw.LazyFrame)
+    assert frame.implementation.name.lower() == backend.name
+    assert rows_of(frame) == [{"id": 1, "name": "a"}, {"id": 2, "name": None}]
+    assert rows_of(lazy_frame(rows_of(frame))) == rows_of(frame)
+    with pytest.raises(ValueError, match="use one of polars, duckdb"):
+        lazy_frame(columns, "spark")  # type: ignore[arg-type]
+
+
 def test_temp_lake_runs_the_whole_pipeline() -> None:
     with TempLake(shop()) as lake:
         lake.land("customers", CUSTOMERS)
@@ -173,3 +247,30 @@ def test_the_readme_example() -> None:
     )
     assert_rows_equal(out.rows, [{"order_id": "O1", "customer_id": "C1", "amount": 5.0}])
     assert [r["_rule"] for r in out.quarantined] == ["positive_amount"]
+
+
+def readme_block(heading: str, index: int = 0) -> str:
+    """The ``index``-th python block under ``heading`` in README.md."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split(f"\n{heading}\n", 1)[1]
+    return section.split("```python\n")[index + 1].split("\n```", 1)[0]
+
+
+def test_the_readme_testing_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    myshop = types.ModuleType("myshop")
+    exec(readme_block("## Writing your own tables"), myshop.__dict__)
+    monkeypatch.setitem(sys.modules, "myshop", myshop)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    tests: dict[str, object] = {}
+    exec(readme_block("### Testing your tables"), tests)
+
+    names = [name for name in tests if name.startswith("test_")]
+    assert names == [
+        "test_orders_cast_the_amount_and_quarantine_negatives",
+        "test_the_whole_pipeline",
+    ]
+    for name in names:
+        tests[name]()  # type: ignore[operator]
+    assert list(tmp_path.iterdir()) == []  # the TempLake cleaned up after itself

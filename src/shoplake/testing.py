@@ -7,6 +7,8 @@ expected rows out, with a readable diff when they differ.
   through the same ``shoplake.run`` as production;
 - :func:`assert_rows_equal` compares rows and says what is missing, what is unexpected
   and, matched on keys, which values changed.
+- :func:`lazy_frame` and :func:`rows_of` turn rows into a narwhals LazyFrame of a
+  backend and any frame back into rows, for calling a transformation directly.
 
 Example (pytest)::
 
@@ -40,14 +42,16 @@ from shoplake.api import run as run_pipeline
 from shoplake.engines import create_engine
 from shoplake.names import CSV, JSONL
 from shoplake.pipeline.context import as_lazy
-from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
+from shoplake.pipeline.expectations import Action, ExistsIn, add_rule_flags
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.results import RuleResult, RunResult
-from shoplake.pipeline.rules import judge_rows, quarantine_labels
+from shoplake.pipeline.rules import RuleVerdict, failing, judge_rows, quarantine_labels
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, TableDef
 
 Rows = Sequence[Mapping[str, Any]]
 Backend = Literal["polars", "duckdb"]
+BACKENDS: tuple[Backend, ...] = ("polars", "duckdb")
+"""The backends :func:`run_table` and :func:`lazy_frame` run on."""
 
 
 @dataclass(frozen=True)
@@ -60,25 +64,51 @@ class TableRun:
     """The rows its rules send to quarantine, each with ``_rule`` (the first failing
     quarantine rule) and ``_failed_rules`` (all of them, comma-separated)."""
     dropped: int
+    """How many rows its ``drop`` rules removed."""
     rules: tuple[RuleResult, ...]
+    """Each rule's passed and failed counts, in declaration order."""
+    dropped_rows: list[dict[str, Any]]
+    """The rows its ``drop`` rules removed (and no quarantine rule took), labelled like
+    the quarantined ones: ``_rule`` and ``_failed_rules``."""
 
     def rule(self, name: str) -> RuleResult:
-        return next(r for r in self.rules if r.name == name)
+        """The counts of the rule called ``name``."""
+        found = [r for r in self.rules if r.name == name]
+        if not found:
+            raise KeyError(f"no rule {name!r}; the rules are: {[r.name for r in self.rules]}")
+        return found[0]
 
 
-def _lazy(rows: Rows | Any, backend: Backend) -> nw.LazyFrame[Any]:
+def lazy_frame(rows: Rows | Mapping[str, Sequence[Any]] | Any, backend: Backend = "polars") -> Any:
+    """A narwhals LazyFrame on ``backend`` from rows (dicts), columns (a dict of lists),
+    a Polars frame or a narwhals frame of any backend."""
     import polars as pl
 
     if isinstance(rows, nw.LazyFrame | nw.DataFrame):
-        rows = rows.to_native() if isinstance(rows, nw.DataFrame) else rows.collect().to_native()
-    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows))
+        rows = pl.DataFrame(rows_of(rows))
+    if isinstance(rows, pl.LazyFrame):
+        rows = rows.collect()
+    if not isinstance(rows, pl.DataFrame):
+        rows = pl.DataFrame(rows if isinstance(rows, Mapping) else list(rows))
     if backend == "polars":
-        return nw.from_native(frame).lazy()
+        return nw.from_native(rows).lazy()
     if backend == "duckdb":
         import duckdb
 
-        return nw.from_native(duckdb.from_arrow(frame.to_arrow()))
-    raise ValueError(f"backend {backend!r}: use 'polars' or 'duckdb'")
+        return nw.from_native(duckdb.from_arrow(rows.to_arrow()))
+    raise ValueError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
+
+
+def rows_of(frame: Any) -> list[dict[str, Any]]:
+    """The rows of a frame (narwhals lazy or eager of any backend, Polars, or rows
+    already) as a list of dicts."""
+    if isinstance(frame, Sequence) and not isinstance(frame, str | bytes):
+        return [dict(row) for row in frame]
+    if not isinstance(frame, nw.LazyFrame | nw.DataFrame):
+        frame = nw.from_native(frame)
+    if isinstance(frame, nw.LazyFrame):
+        frame = frame.collect()
+    return frame.rows(named=True)
 
 
 def _table(pipeline: Pipeline, table: str) -> tuple[TableDef, dict[str, str]]:
@@ -114,33 +144,43 @@ def run_table(
         given = inputs.get(ref, inputs.get(param))
         if given is None:
             raise KeyError(f"{definition.ref} reads {ref} (parameter {param!r}): give its rows")
-        frames[param] = _lazy(given, backend)
+        frames[param] = lazy_frame(given, backend)
     if definition.wants_this:
-        frames[THIS] = None if this is None else _lazy(this, backend)
+        frames[THIS] = None if this is None else lazy_frame(this, backend)
     refs: dict[str, nw.LazyFrame[Any]] = {}
     for rule in definition.rules:
         if isinstance(rule, ExistsIn):
             if rule.ref not in inputs:
                 raise KeyError(f"rule {rule.name!r} checks {rule.ref}: give its rows too")
-            refs[rule.ref] = _lazy(inputs[rule.ref], backend)
+            refs[rule.ref] = lazy_frame(inputs[rule.ref], backend)
     output = as_lazy(definition.fn(**frames), definition.ref)
     flagged = add_rule_flags(output, definition.rules, refs).collect()
     verdict = judge_rows(definition, flagged)
-    quarantined: list[dict[str, Any]] = []
-    if len(verdict.quarantined):
-        first, failed, _ = quarantine_labels(definition, verdict.flags)
-        labelled = verdict.quarantined.with_columns(
-            first.alias("_rule"), failed.alias("_failed_rules")
-        )
-        quarantined = labelled.select(*verdict.data_columns, "_rule", "_failed_rules").rows(
-            named=True
+    flags = verdict.flags
+    dropped = flagged.head(0)
+    if verdict.dropped:
+        dropped = flagged.filter(
+            failing(definition, flags, Action.DROP)
+            & ~failing(definition, flags, Action.QUARANTINE)
         )
     return TableRun(
         rows=verdict.kept.rows(named=True),
-        quarantined=quarantined,
+        quarantined=_labelled(definition, verdict.quarantined, verdict, Action.QUARANTINE),
         dropped=verdict.dropped,
         rules=verdict.rules,
+        dropped_rows=_labelled(definition, dropped, verdict, Action.DROP),
     )
+
+
+def _labelled(
+    definition: TableDef, rows: nw.DataFrame[Any], verdict: RuleVerdict, action: Action
+) -> list[dict[str, Any]]:
+    """``rows`` (with their rule flags) with the rules of ``action`` they failed."""
+    if not len(rows):
+        return []
+    first, failed, _ = quarantine_labels(definition, verdict.flags, action)
+    labelled = rows.with_columns(first.alias("_rule"), failed.alias("_failed_rules"))
+    return labelled.select(*verdict.data_columns, "_rule", "_failed_rules").rows(named=True)
 
 
 class TempLake:
@@ -215,6 +255,8 @@ class TempLake:
 def _same(a: Any, b: Any, rel_tol: float) -> bool:
     numbers = (int, float)
     if isinstance(a, numbers) and isinstance(b, numbers) and float in (type(a), type(b)):
+        if math.isnan(a) and math.isnan(b):
+            return True
         return math.isclose(a, b, rel_tol=rel_tol, abs_tol=rel_tol)
     return bool(a == b)
 
@@ -224,8 +266,8 @@ def _show(row: Mapping[str, Any], columns: Sequence[str]) -> str:
 
 
 def assert_rows_equal(
-    actual: Rows,
-    expected: Rows,
+    actual: Rows | Any,
+    expected: Rows | Any,
     *,
     keys: Sequence[str] | None = None,
     columns: Sequence[str] | None = None,
@@ -234,11 +276,14 @@ def assert_rows_equal(
 ) -> None:
     """Fail with a readable diff unless ``actual`` holds exactly the ``expected`` rows.
 
-    Only ``columns`` are compared (default: those of the expected rows, so extra
-    columns such as lineage are ignored). With ``keys``, rows are matched on them and a
-    difference reads ``order_id='O2': amount 7.0 → 8.0``. Floats compare within
-    ``rel_tol``. ``ignore_order=False`` also checks the order of the rows.
+    Either side may be rows (dicts) or a frame (Polars, narwhals). Only ``columns`` are
+    compared (default: those of the expected rows, so extra columns such as lineage are
+    ignored). With ``keys``, rows are matched on them and a difference reads
+    ``changed     order_id='O2': amount 7.0 → 8.0``; a key found twice shows as an
+    unexpected row. Floats compare within ``rel_tol`` (NaN equals NaN).
+    ``ignore_order=False`` also checks the order of the rows.
     """
+    actual, expected = rows_of(actual), rows_of(expected)
     cols = list(columns or (list(expected[0]) if expected else list(actual[0]) if actual else []))
     lines: list[str] = []
     if keys:
@@ -249,23 +294,28 @@ def assert_rows_equal(
         def label(key: tuple[Any, ...]) -> str:
             return ", ".join(f"{k}={v!r}" for k, v in zip(keys, key, strict=True))
 
-        got = {key_of(r): r for r in actual}
-        want = {key_of(r): r for r in expected}
-        for key, row in want.items():
-            if key not in got:
-                lines.append(f"  missing     {label(key)}: {_show(row, cols)}")
-                continue
-            changed = [
-                f"{c} {row.get(c)!r} → {got[key].get(c)!r}"
-                for c in cols
-                if not _same(got[key].get(c), row.get(c), rel_tol)
-            ]
-            if changed:
-                lines.append(f"  changed     {label(key)}: " + ", ".join(changed))
+        got: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        want: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for rows, by_key in ((actual, got), (expected, want)):
+            for row in rows:
+                by_key.setdefault(key_of(row), []).append(row)
+        for key, wanted in want.items():
+            found = got.get(key, [])
+            for index, row in enumerate(wanted):
+                if index >= len(found):
+                    lines.append(f"  missing     {label(key)}: {_show(row, cols)}")
+                    continue
+                changed = [
+                    f"{c} {row.get(c)!r} → {found[index].get(c)!r}"
+                    for c in cols
+                    if not _same(found[index].get(c), row.get(c), rel_tol)
+                ]
+                if changed:
+                    lines.append(f"  changed     {label(key)}: " + ", ".join(changed))
         lines += [
             f"  unexpected  {label(key)}: {_show(row, cols)}"
-            for key, row in got.items()
-            if key not in want
+            for key, found in got.items()
+            for row in found[len(want.get(key, [])) :]
         ]
     else:
         left = list(actual)
@@ -283,14 +333,14 @@ def assert_rows_equal(
             else:
                 left.pop(match)
         lines += [f"  unexpected  {_show(row, cols)}" for row in left]
-        if not lines and not ignore_order:
-            order = [
-                i
-                for i, (a, b) in enumerate(zip(actual, expected, strict=True))
-                if not all(_same(a.get(c), b.get(c), rel_tol) for c in cols)
-            ]
-            if order:
-                lines.append(f"  same rows in another order (first difference at row {order[0]})")
+    if not lines and not ignore_order:
+        order = [
+            i
+            for i, (a, b) in enumerate(zip(actual, expected, strict=True))
+            if not all(_same(a.get(c), b.get(c), rel_tol) for c in cols)
+        ]
+        if order:
+            lines.append(f"  same rows in another order (first difference at row {order[0]})")
     if lines:
         header = f"rows differ ({len(expected)} expected, {len(actual)} actual)"
         raise AssertionError("\n".join([header + ":", *lines]))

@@ -24,6 +24,9 @@ from shoplake.ecommerce.generator import generate, read_manifest
 from shoplake.ecommerce.pipeline import SOURCES, build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 
+# Generates and runs three shops of 1,000-2,000 orders: the slow end-to-end check.
+pytestmark = pytest.mark.slow
+
 NOW = datetime(2026, 11, 1)  # the generator's default data ends on 2026-10-31
 GOLD = (
     "monthly_revenue", "category_sales", "customer_segments", "customer_lifetime_value",

@@ -14,14 +14,17 @@ from pathlib import Path
 import narwhals as nw
 import polars as pl
 import pytest
+from incremental_shop import NOW
 
 import shoplake
 from shoplake.ecommerce import marts
-from shoplake.ecommerce.generator import generate, generate_batch
+from shoplake.ecommerce.generator import generate_batch
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 
-NOW = datetime(2027, 1, 31)
+# Each test generates 1,500 orders and runs the whole pipeline several times.
+pytestmark = pytest.mark.slow
+
 GRAIN = {
     "customer_segments": ["customer_id"],
     "product_performance": ["product_id"],
@@ -78,14 +81,6 @@ def _first(path: Path) -> dict[str, object]:
 
 def _write(landing: Path, source: str, name: str, row: dict[str, object]) -> None:
     (landing / source / f"{name}.jsonl").write_text(json.dumps(row) + "\n")
-
-
-@pytest.fixture()
-def shop(tmp_path: Path) -> tuple[Path, Path]:
-    landing, lake = tmp_path / "landing", tmp_path / "lake"
-    generate(landing, orders=1500, seed=3)
-    _run(lake, landing)
-    return landing, lake
 
 
 def test_segments_ranks_and_kpis_match_a_full_recompute_after_batches(

@@ -8,12 +8,13 @@ crash before or after the replace commit must converge on the rerun.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import narwhals as nw
 import polars as pl
 import pytest
+from incremental_shop import NOW
 
 import shoplake
 from shoplake.ecommerce import marts, star
@@ -21,7 +22,9 @@ from shoplake.ecommerce.generator import generate, generate_batch
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 
-NOW = datetime(2027, 1, 31)
+# Each test generates 1,500 orders and runs the whole pipeline several times.
+pytestmark = pytest.mark.slow
+
 PARTITIONED = {
     "monthly_revenue": ["month"],
     "category_sales": ["month", "category"],
@@ -72,14 +75,6 @@ def _assert_matches_full_recompute(lake: Path) -> None:
 def _last_commit(lake: Path, mart: str) -> list[dict[str, object]]:
     log = sorted((lake / "gold" / mart / "_delta_log").glob("*.json"))[-1]
     return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-@pytest.fixture()
-def shop(tmp_path: Path) -> tuple[Path, Path]:
-    landing, lake = tmp_path / "landing", tmp_path / "lake"
-    generate(landing, orders=1500, seed=3)
-    _run(lake, landing)
-    return landing, lake
 
 
 def test_batches_recompute_only_their_months_and_match_a_full_recompute(

@@ -30,7 +30,7 @@ import narwhals as nw
 import polars as pl
 import pytest
 
-from backends import BACKENDS, as_backend
+from backends import BACKENDS, Backend
 from shoplake.ecommerce import marts
 from shoplake.ecommerce.marts.common import money, rate
 
@@ -235,13 +235,10 @@ MARTS: dict[str, tuple[str, ...]] = {
 Lazy = Callable[[dict[str, list[Any]] | pl.DataFrame], nw.LazyFrame]
 
 
-_lazy = as_backend
-
-
 @pytest.fixture
-def lazy(backend: str) -> Lazy:
+def lazy(backend: Backend) -> Lazy:
     """Turns a dict of columns into a narwhals LazyFrame on the parametrized backend."""
-    return lambda rows: as_backend(backend, rows)
+    return backend.lazy
 
 
 def _run(mart: str, make: Lazy, tables: Mapping[str, Any] = TABLES) -> nw.LazyFrame:
@@ -573,7 +570,7 @@ def test_marts_run_on_empty_tables(lazy: Lazy) -> None:
 
 @pytest.mark.parametrize("mart", sorted(MARTS))
 def test_polars_and_duckdb_agree(mart: str) -> None:
-    results = {backend: _run(mart, lambda rows, b=backend: _lazy(b, rows)) for backend in BACKENDS}
+    results = {backend.name: _run(mart, backend.lazy) for backend in BACKENDS}
     schemas = {backend: frame.collect_schema() for backend, frame in results.items()}
     assert schemas["polars"] == schemas["duckdb"]
     collected = {backend: frame.collect().rows(named=True) for backend, frame in results.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from backends import as_backend
+from backends import Backend
 from shoplake.ecommerce import marts
 
 T = datetime
@@ -45,12 +45,10 @@ SHIPMENTS = {
 RETURNS = {"order_id": ["O9"], "return_id": ["RT1"]}
 
 
-_lazy = as_backend
 
-
-def test_inventory_health(backend: str) -> None:
+def test_inventory_health(backend: Backend) -> None:
     frame = marts.inventory_health(
-        _lazy(backend, INVENTORY), _lazy(backend, ORDERS), _lazy(backend, ITEMS)
+        backend.lazy(INVENTORY), backend.lazy(ORDERS), backend.lazy(ITEMS)
     )
     assert frame.collect().rows(named=True) == [
         {  # latest snapshot only, both warehouses; 30 units in the 30 days to Oct 30
@@ -76,10 +74,10 @@ def test_inventory_health(backend: str) -> None:
     ]
 
 
-def test_inventory_health_flags_low_cover(backend: str) -> None:
+def test_inventory_health_flags_low_cover(backend: Backend) -> None:
     low = {**INVENTORY, "quantity_on_hand": [999, 5, 5, 300]}
     rows = (
-        marts.inventory_health(_lazy(backend, low), _lazy(backend, ORDERS), _lazy(backend, ITEMS))
+        marts.inventory_health(backend.lazy(low), backend.lazy(ORDERS), backend.lazy(ITEMS))
         .collect()
         .rows(named=True)
     )
@@ -89,8 +87,8 @@ def test_inventory_health_flags_low_cover(backend: str) -> None:
     ]
 
 
-def test_shipping_performance(backend: str) -> None:
-    rows = marts.shipping_performance(_lazy(backend, SHIPMENTS)).collect().rows(named=True)
+def test_shipping_performance(backend: Backend) -> None:
+    rows = marts.shipping_performance(backend.lazy(SHIPMENTS)).collect().rows(named=True)
     assert rows == [
         {  # S4 on time (Oct 3 ≤ Oct 6); S3 in transit
             "carrier": "dhl",
@@ -109,12 +107,12 @@ def test_shipping_performance(backend: str) -> None:
     ]
 
 
-def test_on_time_delivery_rate_comes_from_shipments(backend: str) -> None:
+def test_on_time_delivery_rate_comes_from_shipments(backend: Backend) -> None:
     frame = marts.executive_kpis(
-        _lazy(backend, ORDERS),
-        _lazy(backend, ITEMS),
-        _lazy(backend, RETURNS),
-        _lazy(backend, SHIPMENTS),
+        backend.lazy(ORDERS),
+        backend.lazy(ITEMS),
+        backend.lazy(RETURNS),
+        backend.lazy(SHIPMENTS),
     )
     rates = {r["scope"]: r["on_time_delivery_rate"] for r in frame.collect().rows(named=True)}
     # Overall: O1 on time, O2 late (O9 is no known order, O4 not delivered yet).

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from backends import BACKENDS, as_backend
+from backends import BACKENDS, Backend
 from shoplake.ecommerce import silver
 from shoplake.ecommerce.cleaning import (
     canonical_id,
@@ -32,12 +32,12 @@ Data = dict[str, list[Any]]
 MakeFrame = Callable[[Data], nw.LazyFrame]
 
 
-def make_frame(backend: str, data: Data) -> nw.LazyFrame:
-    return as_backend(backend, pl.DataFrame(data, schema=dict.fromkeys(data, pl.String)))
+def make_frame(backend: Backend, data: Data) -> nw.LazyFrame:
+    return backend.lazy(pl.DataFrame(data, schema=dict.fromkeys(data, pl.String)))  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-def frame(backend: str) -> MakeFrame:
+def frame(backend: Backend) -> MakeFrame:
     """``frame(data)``: a lazy narwhals frame of text columns on the backend under test."""
     return lambda data: make_frame(backend, data)
 
@@ -303,7 +303,7 @@ def test_line_amount_rounds_half_cents_the_same_on_both_backends() -> None:
            "quantity": ["1", "2"], "unit_price": ["0.125", "19.99"], "discount": ["0", "0.25"],
            **lineage(2)}
     amounts = {
-        backend: column(silver.order_items(make_frame(backend, raw)), "line_amount")
+        backend.name: column(silver.order_items(make_frame(backend, raw)), "line_amount")
         for backend in BACKENDS
     }
     assert amounts["polars"] == amounts["duckdb"]

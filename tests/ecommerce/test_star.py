@@ -8,15 +8,12 @@ from typing import Any
 
 import narwhals as nw
 import polars as pl
-import pytest
 
-from backends import BACKENDS, as_backend
+from backends import BACKENDS, Backend
 from shoplake.ecommerce import star
 
 D = datetime
 
-
-lazy = as_backend
 
 
 def history(key: str, versions: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -92,26 +89,27 @@ ITEMS = {
 }
 
 
-def dims(backend: str) -> tuple[nw.LazyFrame, nw.LazyFrame]:
+def dims(backend: Backend) -> tuple[nw.LazyFrame, nw.LazyFrame]:
     customers = star.dim_customer(lazy_dim(backend, CUSTOMERS, star.CUSTOMER_ATTRIBUTES))
     products = star.dim_product(lazy_dim(backend, PRODUCTS, star.PRODUCT_ATTRIBUTES))
     return customers, products
 
 
-def lazy_dim(backend: str, rows: dict[str, list[Any]], attributes: tuple[str, ...]) -> nw.LazyFrame:
+def lazy_dim(
+    backend: Backend, rows: dict[str, list[Any]], attributes: tuple[str, ...]
+) -> nw.LazyFrame:
     n = len(rows["valid_from"])
     filled = {**{a: [None] * n for a in attributes}, **rows}
     frame = pl.DataFrame(filled).with_columns(
         pl.col(a).cast(pl.String) for a in attributes if pl.DataFrame(filled)[a].dtype == pl.Null
     )
-    return as_backend(backend, frame)
+    return backend.lazy(frame)  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_each_sale_carries_the_versions_valid_at_the_order_time(backend: str) -> None:
+def test_each_sale_carries_the_versions_valid_at_the_order_time(backend: Backend) -> None:
     customers, products = dims(backend)
     facts = star.fact_sales(
-        lazy(backend, ORDERS), lazy(backend, ITEMS), customers, products
+        backend.lazy(ORDERS), backend.lazy(ITEMS), customers, products
     ).collect()
     assert facts.select("order_id", "customer_sk", "product_sk", "date_key").rows() == [
         ("O1", 11, 21, 20240301),
@@ -121,10 +119,9 @@ def test_each_sale_carries_the_versions_valid_at_the_order_time(backend: str) ->
     ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_revenue_by_category_differs_between_historical_and_current(backend: str) -> None:
+def test_revenue_by_category_differs_between_historical_and_current(backend: Backend) -> None:
     customers, products = dims(backend)
-    facts = star.fact_sales(lazy(backend, ORDERS), lazy(backend, ITEMS), customers, products)
+    facts = star.fact_sales(backend.lazy(ORDERS), backend.lazy(ITEMS), customers, products)
     historical = star.revenue_by_category(facts, products, historical=True).collect().rows()
     current = star.revenue_by_category(facts, products, historical=False).collect().rows()
     # O1 sold P1 while it was a book; today P1 is a toy.
@@ -132,9 +129,8 @@ def test_revenue_by_category_differs_between_historical_and_current(backend: str
     assert current == [("Books", 5.0), ("Toys", 22.0)]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_dim_date_covers_every_day_from_the_first_to_the_last_order(backend: str) -> None:
-    days = star.dim_date(lazy(backend, ORDERS)).collect()
+def test_dim_date_covers_every_day_from_the_first_to_the_last_order(backend: Backend) -> None:
+    days = star.dim_date(backend.lazy(ORDERS)).collect()
     assert len(days) == 192  # 2023-12-24 .. 2024-07-02
     rows = days.select("date_key", "quarter", "weekday", "is_weekend").rows()
     assert rows[0] == (20231224, 4, 7, True)
@@ -147,6 +143,6 @@ def test_polars_and_duckdb_agree() -> None:
     results = {}
     for backend in BACKENDS:
         customers, products = dims(backend)
-        facts = star.fact_sales(lazy(backend, ORDERS), lazy(backend, ITEMS), customers, products)
-        results[backend] = facts.collect().rows()
+        facts = star.fact_sales(backend.lazy(ORDERS), backend.lazy(ITEMS), customers, products)
+        results[backend.name] = facts.collect().rows()
     assert results["polars"] == results["duckdb"]

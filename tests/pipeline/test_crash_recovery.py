@@ -23,6 +23,9 @@ from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.ingest.batch_log import INTERRUPTED, list_batches
 from shoplake.ingest.file_log import file_rows
 
+# Real processes killed at each step and run again: seconds per test.
+pytestmark = pytest.mark.slow
+
 PIPELINE = textwrap.dedent(
     """
     import narwhals as nw

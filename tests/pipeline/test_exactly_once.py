@@ -19,8 +19,8 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-import shoplake
-from shoplake import Append, Pipeline, RunResult, Upsert, expect
+from lakes import LakeHarness, MakeHarness
+from shoplake import Append, Pipeline, Upsert, expect
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.pipeline.event_log import write_run_events
 
@@ -73,24 +73,7 @@ SECOND = [("O6", 7), ("O7", -1), ("O8", 30)]
 THIRD = [("O9", -2), ("O10", 40)]
 
 
-class Shop:
-    def __init__(self, root: Path) -> None:
-        self.landing = root / "landing"
-        self.lake = root / "lake"
-        self.pipeline = build()
-
-    def engine(self) -> PolarsDeltaEngine:
-        return PolarsDeltaEngine(str(self.lake))
-
-    def run(self, engine: PolarsDeltaEngine | None = None, **options: Any) -> RunResult:
-        return shoplake.run(
-            self.pipeline, engine=engine or self.engine(), landing=self.landing, **options
-        )
-
-    def read(self, ref: str) -> pl.DataFrame:
-        layer, _, name = ref.partition(".")
-        return pl.read_delta(str(self.lake / layer / name))
-
+class Shop(LakeHarness):
     def sources(self, ref: str) -> list[str]:
         return self.read(ref).get_column("_source").to_list()
 
@@ -122,8 +105,8 @@ def crashing(engine: PolarsDeltaEngine, method: str, target: str, *, after_commi
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Shop:
-    shop = Shop(tmp_path)
+def shop(lake_harness: MakeHarness) -> Shop:
+    shop = lake_harness(build(), Shop)
     write_orders(shop.landing, "orders-1.jsonl", FIRST)
     return shop
 
@@ -142,7 +125,7 @@ TARGETS = pytest.mark.parametrize(
 def test_crash_after_the_quarantine_commit_is_repaired_exactly_once(
     shop: Shop, target: str, incremental_write: str
 ) -> None:
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, "overwrite", target, after_commit=False)
     run = shop.run(engine)
     flow = run.flow(target)
@@ -162,7 +145,7 @@ def test_crash_after_the_quarantine_commit_is_repaired_exactly_once(
 def test_crash_after_the_target_commit_is_not_redone(
     shop: Shop, target: str, incremental_write: str
 ) -> None:
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, "overwrite", target, after_commit=True)
     assert shop.run(engine).flow(target).status == "failed"
     version = DeltaTable(str(shop.lake / "silver" / target.partition(".")[2])).version()
@@ -174,7 +157,7 @@ def test_crash_after_the_target_commit_is_not_redone(
 
 
 def test_crash_before_the_event_log_is_written(shop: Shop, versions_of: Versions) -> None:
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, "append", "_system.event_log", after_commit=False)
     with pytest.raises(DiskFull):
         shop.run(engine)
@@ -197,7 +180,7 @@ def test_incremental_crash_after_the_quarantine_commit_is_repaired_exactly_once(
 ) -> None:
     shop.run()
     write_orders(shop.landing, "orders-2.jsonl", SECOND)
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, incremental_write, target, after_commit=False)
     assert shop.run(engine).flow(target).status == "failed"
     quarantine = "quarantine." + target.partition(".")[2]
@@ -216,7 +199,7 @@ def test_incremental_crash_after_the_target_commit_is_not_redone(
 ) -> None:
     shop.run()
     write_orders(shop.landing, "orders-2.jsonl", SECOND)
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, incremental_write, target, after_commit=True)
     assert shop.run(engine).flow(target).status == "failed"
 
@@ -233,7 +216,7 @@ def test_new_files_arriving_before_the_rerun_do_not_double_quarantine(
     rows a second time."""
     shop.run()
     write_orders(shop.landing, "orders-2.jsonl", SECOND)
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, incremental_write, target, after_commit=False)
     assert shop.run(engine).flow(target).status == "failed"
     write_orders(shop.landing, "orders-3.jsonl", THIRD)
@@ -339,7 +322,7 @@ def test_writing_a_runs_events_twice_does_not_double_them(shop: Shop) -> None:
     run = shop.run()
     rows = events(shop).height
     start = events(shop).get_column("timestamp").min()
-    write_run_events(shop.engine(), run, start, start)
+    write_run_events(shop.new_engine(), run, start, start)
     assert events(shop).height == rows
 
 
@@ -347,7 +330,7 @@ def test_writing_a_runs_events_twice_does_not_double_them(shop: Shop) -> None:
 def test_a_first_run_crash_then_new_files_is_repaired_exactly_once(
     shop: Shop, target: str, incremental_write: str
 ) -> None:
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, "overwrite", target, after_commit=False)
     assert shop.run(engine).flow(target).status == "failed"
     write_orders(shop.landing, "orders-2.jsonl", SECOND)
@@ -362,7 +345,7 @@ def test_a_first_run_crash_then_new_files_is_repaired_exactly_once(
 def test_a_replayed_flow_logs_each_expectation_once(shop: Shop) -> None:
     shop.run()
     write_orders(shop.landing, "orders-2.jsonl", SECOND)
-    engine = shop.engine()
+    engine = shop.new_engine()
     crashing(engine, "upsert", "silver.orders", after_commit=False)
     assert shop.run(engine).flow("silver.orders").status == "failed"
     write_orders(shop.landing, "orders-3.jsonl", THIRD)

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,8 @@ import narwhals as nw
 import polars as pl
 import pytest
 
-import shoplake
+from lakes import LakeHarness, MakeHarness
 from shoplake import Pipeline, RunResult, Upsert, expect, expect_exists
-from shoplake.engines.polars_delta import PolarsDeltaEngine
 
 CORRUPT_ORDER = '{"order_id": "O5", "customer_id": '
 
@@ -112,49 +110,13 @@ def build(seen_this: list[Any] | None = None) -> Pipeline:
     return p
 
 
-@dataclass
-class Lake:
+class Lake(LakeHarness):
     """A landing folder and a lake under one root, and the pipeline that runs over them."""
-
-    root: Path
-    pipeline: Pipeline
-    versions_of: Callable[[Path], dict[str, int]]
-
-    @property
-    def landing(self) -> Path:
-        return self.root / "landing"
-
-    @property
-    def lake(self) -> Path:
-        return self.root / "lake"
-
-    def engine(self) -> PolarsDeltaEngine:
-        return PolarsDeltaEngine(str(self.lake))
-
-    def write(self, relative: str, text: str) -> Path:
-        path = self.landing / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(text.encode())
-        return path
 
     def write_orders(self, name: str, lines: list[str]) -> Path:
         return self.write(f"orders/{name}", "\n".join(lines) + "\n")
 
-    def run(self, **options: Any) -> RunResult:
-        return shoplake.run(self.pipeline, engine=self.engine(), landing=self.landing, **options)
-
-    def read(self, ref: str) -> pl.DataFrame:
-        layer, _, name = ref.partition(".")
-        return pl.read_delta(str(self.lake / layer / name))
-
-    def exists(self, ref: str) -> bool:
-        layer, _, name = ref.partition(".")
-        return (self.lake / layer / name / "_delta_log").is_dir()
-
-    def versions(self) -> dict[str, int]:
-        return self.versions_of(self.lake)
-
-    def rows(self, ref: str, *columns: str) -> list[tuple[Any, ...]]:
+    def tuples(self, ref: str, *columns: str) -> list[tuple[Any, ...]]:
         return self.read(ref).select(columns).sort(columns[0]).rows()
 
 
@@ -162,11 +124,11 @@ MakeLake = Callable[..., Lake]
 
 
 @pytest.fixture
-def make_lake(tmp_path: Path, versions_of: Callable[[Path], dict[str, int]]) -> MakeLake:
+def make_lake(lake_harness: MakeHarness) -> MakeLake:
     """``make_lake(pipeline=None)``: an empty landing folder and lake in tmp_path."""
 
     def make(pipeline: Pipeline | None = None) -> Lake:
-        return Lake(tmp_path, pipeline or build(), versions_of)
+        return lake_harness(pipeline or build(), Lake)
 
     return make
 
@@ -255,13 +217,13 @@ def test_rule_counts_warn_keeps_drop_removes(first: RunResult) -> None:
 
 def test_silver_holds_the_latest_version_of_each_kept_key(shop: Lake, first: RunResult) -> None:
     # O2 fails only the warn rule and is kept; O3 is dropped; O1's line 7 wins.
-    assert shop.rows("silver.orders", "order_id", "customer_id", "amount", "_source") == [
+    assert shop.tuples("silver.orders", "order_id", "customer_id", "amount", "_source") == [
         ("O1", "C1", 30.0, "orders/orders-1.jsonl:7"),
         ("O2", "C2", 5.0, "orders/orders-1.jsonl:2"),
         ("O6", "C2", 12.0, "orders/orders-1.jsonl:6"),
     ]
-    assert shop.rows("silver.customers", "customer_id") == [("C1",), ("C2",), ("C4",)]
-    assert shop.rows("gold.customer_totals", "customer_id", "total", "orders") == [
+    assert shop.tuples("silver.customers", "customer_id") == [("C1",), ("C2",), ("C4",)]
+    assert shop.tuples("gold.customer_totals", "customer_id", "total", "orders") == [
         ("C1", 30.0, 1),
         ("C2", 17.0, 2),
     ]
@@ -392,13 +354,13 @@ def test_a_new_file_is_read_alone_and_upserted_by_sequence(shop: Lake, first: Ru
     assert flow.rows_read == 3
     assert (flow.rows_written, flow.rows_duplicate) == (2, 2)  # O9 inserted, O2 updated
     assert flow.version == before["silver.orders"] + 1
-    assert shop.rows("silver.orders", "order_id", "amount", "_source") == [
+    assert shop.tuples("silver.orders", "order_id", "amount", "_source") == [
         ("O1", 30.0, "orders/orders-1.jsonl:7"),
         ("O2", 7.0, "orders/orders-2.jsonl:2"),
         ("O6", 12.0, "orders/orders-1.jsonl:6"),
         ("O9", 15.0, "orders/orders-2.jsonl:3"),
     ]
-    assert shop.rows("gold.customer_totals", "customer_id", "total") == [
+    assert shop.tuples("gold.customer_totals", "customer_id", "total") == [
         ("C1", 30.0), ("C2", 19.0), ("C4", 15.0),
     ]
     assert shop.read("quarantine.orders").height == 3
@@ -422,11 +384,12 @@ def test_an_older_version_in_a_later_file_of_the_same_batch_does_not_win(
     run = lake.run()
     flow = run.flow("silver.orders")
     assert (flow.rows_read, flow.rows_written, flow.rows_duplicate) == (4, 2, 2)
-    assert lake.rows("silver.orders", "order_id", "amount", "updated_at") == [
+    assert lake.tuples("silver.orders", "order_id", "amount", "updated_at") == [
         ("O1", 30.0, "2024-01-03"),
         ("O2", 11.0, "2024-01-01"),
     ]
-    assert lake.rows("silver.orders", "order_id", "_source")[0] == ("O1", "orders/orders-1.jsonl:1")
+    first_source = lake.tuples("silver.orders", "order_id", "_source")[0]
+    assert first_source == ("O1", "orders/orders-1.jsonl:1")
 
 
 @pytest.mark.parametrize(
@@ -448,7 +411,7 @@ def test_a_batch_that_changes_no_silver_row_is_consumed_once(
     flow = run.flow("silver.orders")
     assert flow.status == "completed"
     assert getattr(flow, counted) == 1
-    assert shop.rows("silver.orders", "order_id", "amount") == [
+    assert shop.tuples("silver.orders", "order_id", "amount") == [
         ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
     ]
     quarantined = 4 if counted == "rows_quarantined" else 3
@@ -467,7 +430,7 @@ def test_a_bronze_rebuild_alone_makes_the_next_run_rebuild_silver(
     assert shop.read("bronze.orders").height == 8
     run = shop.run()
     assert run.flow("silver.orders").rows_read == 8
-    assert shop.rows("silver.orders", "order_id", "amount") == [
+    assert shop.tuples("silver.orders", "order_id", "amount") == [
         ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
     ]
     assert shop.read("quarantine.orders").height == 3
@@ -489,7 +452,7 @@ def test_full_refresh_rebuilds_every_table_without_doubling(
     assert shop.read("bronze.customers").height == 4
     assert shop.read("quarantine.orders").height == 3
     assert shop.read("quarantine.customers").height == 1
-    assert shop.rows("silver.orders", "order_id", "amount") == [
+    assert shop.tuples("silver.orders", "order_id", "amount") == [
         ("O1", 30.0), ("O2", 5.0), ("O6", 12.0),
     ]
     assert run.flow("silver.orders").rows_read == 8
@@ -532,7 +495,7 @@ def test_this_receives_the_tables_current_rows(make_lake: MakeLake) -> None:
     lake.write_orders("orders-1.jsonl", ORDERS_1)
     lake.run()
     assert seen == [None]  # no rows before the first commit
-    assert lake.rows("gold.roster", "customer_id") == [("C1",), ("C2",), ("C4",)]
+    assert lake.tuples("gold.roster", "customer_id") == [("C1",), ("C2",), ("C4",)]
 
     lake.write("customers/customers-2.csv", "customer_id,name\nC5,Eve\n")
     lake.run(select=["bronze.customers", "gold.roster"])
@@ -661,7 +624,7 @@ def test_csv_columns_are_matched_by_header_name(make_lake: MakeLake) -> None:
     lake.write("items/items-2.csv", "id\n008\n")  # a declared column missing
     (lake.landing / "items/items-3.csv.gz").write_bytes(gzip.compress(b"id,qty\n009,4\n5\n"))
     assert lake.run().status == "completed"
-    assert lake.rows("bronze.items", "_source", "id", "qty", "_rescued_data") == [
+    assert lake.tuples("bronze.items", "_source", "id", "qty", "_rescued_data") == [
         ("items/items-1.csv:2", "007", "2", None),
         ("items/items-2.csv:2", "008", None, None),
         ("items/items-3.csv.gz:2", "009", "4", None),
@@ -683,10 +646,10 @@ def test_an_upsert_keeps_one_row_for_a_null_key_across_batches(make_lake: MakeLa
         "orders-1.jsonl", [order(None, "C1", 1, "2024-01-01"), order(None, "C1", 2, "2024-01-02")]
     )
     assert lake.run().flow("silver.orders").rows_duplicate == 1
-    assert lake.rows("silver.orders", "amount") == [("2",)]  # one row, as in a batch
+    assert lake.tuples("silver.orders", "amount") == [("2",)]  # one row, as in a batch
     lake.write_orders("orders-2.jsonl", [order(None, "C1", 3, "2024-01-03")])
     lake.run()
-    assert lake.rows("silver.orders", "amount") == [("3",)]
+    assert lake.tuples("silver.orders", "amount") == [("3",)]
 
 
 @pytest.mark.parametrize(
@@ -707,6 +670,6 @@ def test_a_byte_order_mark_changes_no_value(
     lake.write(f"items/{name}", text)
     assert lake.run().status == "completed"
     line = 2 if fmt == "csv" else 1
-    assert lake.rows("bronze.items", "id", "qty", "_source", "_rescued_data") == [
+    assert lake.tuples("bronze.items", "id", "qty", "_source", "_rescued_data") == [
         ("007", "2", f"items/{name}:{line}", None)
     ]

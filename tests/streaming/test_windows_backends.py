@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import narwhals as nw
 import polars as pl
-import pytest
 
-from backends import BACKENDS, as_backend
+from backends import Backend
 from shoplake.ecommerce.streaming import SILVER_COLUMNS, dedupe_and_mark_late, realtime_windows
 
 T = datetime(2026, 5, 1, 12, 0, 0)
@@ -48,15 +46,7 @@ def _rows(events: list[tuple[str, str, int, float, int]]) -> pl.DataFrame:
     )
 
 
-_as = as_backend
-
-
-def _collect(frame: nw.LazyFrame) -> pl.DataFrame:
-    return pl.from_arrow(frame.collect().to_arrow())  # type: ignore[return-value]
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_dedupe_and_watermark(backend: str) -> None:
+def test_dedupe_and_watermark(backend: Backend) -> None:
     stored = _rows([("a", "order_created", 0, 10.0, 1), ("b", "order_created", 600, 5.0, 2)])
     batch = _rows(
         [
@@ -66,14 +56,13 @@ def test_dedupe_and_watermark(backend: str) -> None:
             ("d", "order_created", 100, 1.0, 1),  # older than the watermark
         ]
     )
-    out = _collect(
-        dedupe_and_mark_late(_as(backend, batch), _as(backend, stored), timedelta(minutes=5))
+    out = backend.polars(
+        dedupe_and_mark_late(backend.lazy(batch), backend.lazy(stored), timedelta(minutes=5))
     )
     assert sorted(out.select("event_id", "_too_late").rows()) == [("c", False), ("d", True)]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_windows_count_orders_units_and_cancellations(backend: str) -> None:
+def test_windows_count_orders_units_and_cancellations(backend: Backend) -> None:
     events = _rows(
         [
             ("a", "order_created", 5, 10.0, 2),
@@ -83,7 +72,8 @@ def test_windows_count_orders_units_and_cancellations(backend: str) -> None:
         ]
     )
     new = events.filter(pl.col("event_id") == "c")  # only the first window was touched
-    out = _collect(realtime_windows(_as(backend, new), _as(backend, events), timedelta(minutes=1)))
+    windows = realtime_windows(backend.lazy(new), backend.lazy(events), timedelta(minutes=1))
+    out = backend.polars(windows)
     got = out.select(
         "window_start", "events", "orders", "cancellations", "units", "revenue", "net_revenue"
     ).rows()

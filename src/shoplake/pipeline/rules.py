@@ -64,12 +64,8 @@ def judge_rows(definition: TableDef, flagged: nw.DataFrame[Any]) -> RuleVerdict:
                 definition.ref, rule.name, result.failed, sample.rows(named=True)
             )
 
-    def failing(action: Action) -> nw.Expr:
-        cols = [~nw.col(f) for r, f in zip(rules, flags, strict=True) if r.action is action]
-        return nw.any_horizontal(*cols, ignore_nulls=True) if cols else nw.lit(False)
-
-    in_quarantine = failing(Action.QUARANTINE)
-    removed = in_quarantine | failing(Action.DROP)
+    in_quarantine = failing(definition, flags, Action.QUARANTINE)
+    removed = in_quarantine | failing(definition, flags, Action.DROP)
     marked = flagged.with_columns(
         in_quarantine.alias("__shoplake_q"), removed.alias("__shoplake_removed")
     )
@@ -79,13 +75,20 @@ def judge_rows(definition: TableDef, flagged: nw.DataFrame[Any]) -> RuleVerdict:
     return RuleVerdict(kept, quarantined, dropped, results, flags, data_columns)
 
 
-def quarantine_labels(definition: TableDef, flags: list[str]) -> tuple[nw.Expr, nw.Expr, nw.Expr]:
+def failing(definition: TableDef, flags: list[str], action: Action) -> nw.Expr:
+    """True for a row that fails at least one of the table's ``action`` rules."""
+    cols = [~nw.col(f) for r, f in zip(definition.rules, flags, strict=True) if r.action is action]
+    return nw.any_horizontal(*cols, ignore_nulls=True) if cols else nw.lit(False)
+
+
+def quarantine_labels(
+    definition: TableDef, flags: list[str], action: Action = Action.QUARANTINE
+) -> tuple[nw.Expr, nw.Expr, nw.Expr]:
     """For a quarantined row: its first failing quarantine rule, all of them
-    (comma-separated), and the first one's severity."""
+    (comma-separated), and the first one's severity (``action`` names another kind of
+    rule, e.g. the ``drop`` rules a dropped row failed)."""
     q_rules = [
-        (r, f)
-        for r, f in zip(definition.rules, flags, strict=True)
-        if r.action is Action.QUARANTINE
+        (r, f) for r, f in zip(definition.rules, flags, strict=True) if r.action is action
     ]
     names = [nw.when(~nw.col(f)).then(nw.lit(r.name)) for r, f in q_rules]
     severities = [nw.when(~nw.col(f)).then(nw.lit(r.severity.value)) for r, f in q_rules]
