@@ -34,7 +34,7 @@ def run_partitioned(
     """Recompute the affected partitions; None when only a full recompute is correct
     (a first run, an input recreated or vacuumed past the version last consumed)."""
     kind = definition.kind
-    assert isinstance(kind, Partitioned)
+    assert isinstance(kind, Partitioned)  # only partial kinds come here (kind.partial)
     engine = ctx.engine
     target = definition.ref
     inputs = graph.inputs[target]
