@@ -9,7 +9,7 @@ import polars as pl
 from shoplake import ApplyChanges
 from shoplake.engines.base import DELETE, CdcSpec
 from shoplake.engines.polars_cdc import CdcPlan, plan_changes
-from shoplake.pipeline.flows import cdc_spec
+from shoplake.pipeline.writes import cdc_spec
 
 SHOWN = ["id", "city", "tier", "valid_from", "valid_to", "is_current"]
 

@@ -3,20 +3,27 @@ can do."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import narwhals as nw
+import polars as pl
 import pytest
+from deltalake import DeltaTable
 
+import shoplake
 from shoplake import (
     Append,
     ApplyChanges,
     DefinitionError,
     Materialized,
     Partitioned,
+    Pipeline,
     ReplaceRows,
+    ScdColumns,
     Upsert,
 )
 
@@ -113,3 +120,146 @@ def test_kinds_are_equal_by_value_and_hashable() -> None:
 def test_delete_when_accepts_an_expression() -> None:
     kind = ApplyChanges(["id"], "seq", delete_when=nw.col("op") == "D")
     assert kind.keys == ("id",)
+
+
+def test_apply_changes_with_an_expression_is_a_hashable_value() -> None:
+    rule = nw.col("op") == "D"
+    kind = ApplyChanges(["id"], "seq", delete_when=rule)
+    assert kind == ApplyChanges(["id"], "seq", delete_when=rule)
+    assert hash(kind) == hash(ApplyChanges(["id"], "seq", delete_when=rule))
+    # Expressions have no value equality: another expression is another rule.
+    assert kind != ApplyChanges(["id"], "seq", delete_when=nw.col("op") == "D")
+    assert kind != ApplyChanges(["id"], "seq")
+    assert ApplyChanges(["id"], "seq", delete_when="gone") == ApplyChanges(
+        ["id"], "seq", delete_when="gone"
+    )
+    assert (
+        len({kind, ApplyChanges(["id"], "seq", delete_when=rule), ApplyChanges(["id"], "s")}) == 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "required"),
+    [
+        (Append(), ()),
+        (Upsert(keys=["id"]), ("id",)),
+        (Upsert(keys=["id", "line"], sequence_by="ts"), ("id", "line", "ts")),
+        (Materialized(), ()),
+        (Partitioned(by=["year", "month"], plan=Months()), ("year", "month")),
+        (ReplaceRows(by=["customer"], plan=Months()), ("customer",)),
+        (ApplyChanges(["id"], "seq"), ("id", "seq")),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, tuple) else None,
+)
+def test_kinds_name_the_columns_their_output_needs(kind: Any, required: tuple[str, ...]) -> None:
+    assert kind.required_columns == required
+
+
+def test_only_history_adds_stored_columns() -> None:
+    output = {"id": nw.String(), "seq": nw.Datetime("us")}
+    assert Upsert(keys=["id"]).stored_schema(output) == output
+    assert ApplyChanges(["id"], "seq", scd_type=1).stored_schema(output) == output
+    history = ApplyChanges(["id"], "seq", columns=ScdColumns(valid_from="since", valid_to="until"))
+    assert history.tracks_history
+    assert history.stored_schema(output) == {
+        **output,
+        "since": nw.Datetime("us"),
+        "until": nw.Datetime("us"),
+        "is_current": nw.Boolean(),
+        "surrogate_key": nw.Int64(),
+    }
+
+
+def test_only_apply_changes_implies_rules() -> None:
+    rules = ApplyChanges(["id"], "seq").implied_rules()
+    assert [(r.name, r.action.value, r.severity) for r in rules] == [
+        ("keys_present", "quarantine", "critical"),
+        ("sequence_by_present", "quarantine", "high"),
+    ]
+    assert Upsert(keys=["id"]).implied_rules() == ()
+    assert ReplaceRows(by=["id"], plan=Months()).implied_rules() == ()
+
+
+def test_validate_reports_a_partition_key_the_output_lacks(tmp_path: Path) -> None:
+    p = Pipeline("shop")
+    p.source("orders", format="jsonl", columns=["order_id", "customer_id"])
+
+    @p.table(layer="gold", kind=ReplaceRows(by=["customer"], plan=Months()))
+    def totals(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
+        return bronze_orders.group_by("customer_id").agg(nw.len().alias("orders"))
+
+    assert shoplake.validate(p, lake=tmp_path / "lake") == [
+        "gold.totals: column 'customer' (a key, sequence or partition column) is not in the "
+        "output; it has: customer_id, orders"
+    ]
+
+
+# --- ReplaceRows end to end ---------------------------------------------------------------
+
+
+class Customers:
+    """The customers whose orders changed, and only their orders."""
+
+    def affected(
+        self, changed: Mapping[str, nw.LazyFrame], inputs: Mapping[str, nw.LazyFrame]
+    ) -> nw.LazyFrame:
+        return changed["silver_orders"].select("customer_id")
+
+    def restrict(
+        self, keys: nw.LazyFrame, inputs: Mapping[str, nw.LazyFrame]
+    ) -> Mapping[str, nw.LazyFrame]:
+        return {"silver_orders": inputs["silver_orders"].join(keys, on="customer_id", how="semi")}
+
+
+def replace_rows_pipeline(calls: list[list[str]]) -> Pipeline:
+    p = Pipeline("rows")
+    p.source("orders", format="jsonl", columns=["order_id", "customer_id", "amount"])
+
+    @p.table(layer="silver", kind=Append())
+    def orders(bronze_orders: nw.LazyFrame) -> nw.LazyFrame:
+        return bronze_orders.select("order_id", "customer_id", nw.col("amount").cast(nw.Float64))
+
+    @p.table(layer="gold", kind=ReplaceRows(by=["customer_id"], plan=Customers()))
+    def balances(silver_orders: nw.LazyFrame) -> nw.LazyFrame:
+        calls.append(sorted(silver_orders.collect().get_column("customer_id").unique()))
+        # A customer whose refunds cancel their orders has no balance row.
+        totals = silver_orders.group_by("customer_id").agg(nw.col("amount").sum())
+        return totals.filter(nw.col("amount") != 0)
+
+    return p
+
+
+def orders_file(root: Path, name: str, *rows: tuple[str, str, float]) -> None:
+    folder = root / "landing" / "orders"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"order_id": o, "customer_id": c, "amount": a}) for o, c, a in rows]
+    (folder / name).write_text("\n".join(lines) + "\n")
+
+
+def test_replace_rows_replaces_exactly_the_rows_of_the_keys_a_batch_touched(
+    tmp_path: Path,
+) -> None:
+    calls: list[list[str]] = []
+    p = replace_rows_pipeline(calls)
+    lake = tmp_path / "lake"
+
+    def run() -> Any:
+        return shoplake.run(p, lake=lake, landing=tmp_path / "landing")
+
+    def balances() -> list[tuple[str, float]]:
+        return pl.read_delta(str(lake / "gold" / "balances")).sort("customer_id").rows()
+
+    orders_file(tmp_path, "1.jsonl", ("O1", "C1", 10), ("O2", "C2", 20), ("O3", "C3", 30))
+    first = run().flow("gold.balances")
+    assert (first.kind, first.status) == ("replace_rows", "completed")
+    assert balances() == [("C1", 10.0), ("C2", 20.0), ("C3", 30.0)]
+
+    # C1 orders again and C3's order is refunded; C2 is not touched.
+    orders_file(tmp_path, "2.jsonl", ("O4", "C1", 5), ("R3", "C3", -30))
+    second = run().flow("gold.balances")
+
+    assert second.message == "2 key(s) recomputed"
+    assert calls[-1] == ["C1", "C3"]  # the function saw only the touched customers
+    assert balances() == [("C1", 15.0), ("C2", 20.0)]  # C3's row is gone, C2's kept
+    assert DeltaTable(str(lake / "gold" / "balances")).metadata().partition_columns == []
+    assert run().flow("gold.balances").status == "skipped"

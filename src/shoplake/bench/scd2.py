@@ -37,7 +37,7 @@ def _peak_mb() -> float:
 
 def _spec(buckets: int) -> CdcSpec:
     from shoplake import ApplyChanges
-    from shoplake.pipeline.flows import cdc_spec
+    from shoplake.pipeline.writes import cdc_spec
 
     return cdc_spec(ApplyChanges(["key"], "seq", track=["city", "tier"], buckets=buckets))
 

@@ -13,15 +13,15 @@ from typing import Any
 
 import narwhals as nw
 
-from shoplake.engines.base import DELETE, CdcSpec, WriteResult
 from shoplake.errors import FlowError
 from shoplake.pipeline.context import FlowContext, app_id, as_lazy, quarantine_ref
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.graph import Graph
-from shoplake.pipeline.kinds import ApplyChanges, Upsert
+from shoplake.pipeline.partitioned import run_partitioned
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.rules import apply_rules
 from shoplake.pipeline.tables import THIS, TableDef
+from shoplake.pipeline.writes import write_rows
 
 
 def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResult:
@@ -41,8 +41,6 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     exists = engine.version(target) is not None
     full = ctx.full_refresh or not exists
     if definition.kind.partial and not full:
-        from shoplake.pipeline.partitioned import run_partitioned
-
         partial = run_partitioned(ctx, definition, graph, versions, start)
         if partial is not None:
             return partial
@@ -105,103 +103,20 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     kept = outcome.kept
     transactions = {app_id(target, ref): v for ref, v in consumed.items()}
     metadata = {"shoplake.run_id": ctx.run_id}
-    duplicates = 0
-    kind = definition.kind
-    if isinstance(kind, Upsert):
-        unique = _latest_per_key(kept, kind)
-        duplicates = len(kept) - len(unique)
-        if full:
-            written = engine.overwrite(
-                target,
-                unique,
-                partition_by=definition.partition_by,
-                transactions=transactions,
-                metadata=metadata,
-            )
-        else:
-            written = engine.upsert(
-                target,
-                unique,
-                keys=kind.keys,
-                sequence_by=kind.sequence_by,
-                transactions=transactions,
-                metadata=metadata,
-            )
-            duplicates += len(unique) - written.rows_inserted
-        rows_written = written.rows_inserted + written.rows_updated
-    elif isinstance(kind, ApplyChanges):
-        applied = engine.apply_changes(
-            target,
-            kept.with_columns(_delete_flag(kind).alias(DELETE)),
-            spec=cdc_spec(kind),
-            full=full,
-            transactions=transactions,
-            metadata=metadata,
-        )
-        written = WriteResult(applied.version, applied.rows_inserted, applied.rows_updated)
-        rows_written = applied.rows_inserted + applied.rows_updated + applied.rows_deleted
-        # A change that opened no version and deleted nothing repeated what was known. (A
-        # late change splitting a version opens two: never report fewer than none.)
-        duplicates = max(0, len(kept) - applied.opened - applied.deleted_keys)
-    else:
-        replace = full or kind.replaces
-        write = engine.overwrite if replace else engine.append
-        written = write(
-            target,
-            kept,
-            partition_by=kind.partition_by if kind.partial else definition.partition_by,
-            transactions=transactions,
-            metadata=metadata,
-        )
-        rows_written = written.rows_inserted
+    written = write_rows(
+        engine, definition, kept, full=full, transactions=transactions, metadata=metadata
+    )
     return FlowResult(
         table=target,
-        kind=kind.name,
+        kind=definition.kind.name,
         status="completed",
         rows_read=int(rows_read),
-        rows_written=rows_written,
+        rows_written=written.rows,
         rows_dropped=outcome.dropped,
         rows_quarantined=outcome.quarantined,
-        rows_duplicate=duplicates,
+        rows_duplicate=written.duplicates,
         rules=outcome.rules,
         version=written.version,
         duration_s=time.perf_counter() - start,
         message=replayed,
     )
-
-
-def cdc_spec(kind: ApplyChanges) -> CdcSpec:
-    """The engine's view of an ApplyChanges kind."""
-    names = kind.columns
-    return CdcSpec(
-        keys=kind.keys,
-        sequence_by=kind.sequence_by,
-        scd_type=kind.scd_type,
-        track=kind.track,
-        track_except=kind.track_except,
-        ignore_null_updates=kind.ignore_null_updates,
-        snapshot=kind.snapshot,
-        missing_as_delete=kind.missing_as_delete,
-        buckets=kind.buckets,
-        valid_from=names.valid_from,
-        valid_to=names.valid_to,
-        is_current=names.is_current,
-        surrogate_key=names.surrogate_key,
-    )
-
-
-def _delete_flag(kind: ApplyChanges) -> nw.Expr:
-    rule = kind.delete_when
-    if rule is None:
-        return nw.lit(False)
-    expr = nw.col(rule) if isinstance(rule, str) else rule
-    if not isinstance(expr, nw.Expr):
-        raise TypeError(f"delete_when must be a column name or a narwhals expression, not {rule!r}")
-    return expr.cast(nw.Boolean).fill_null(value=False)
-
-
-def _latest_per_key(frame: nw.DataFrame[Any], kind: Upsert) -> nw.DataFrame[Any]:
-    if kind.sequence_by is None:
-        return frame.unique(list(kind.keys), keep="first", maintain_order=True)
-    ordered = frame.sort(kind.sequence_by, nulls_last=False)
-    return ordered.unique(list(kind.keys), keep="last", maintain_order=True)

@@ -4,18 +4,21 @@ A kind is a frozen, validated value the runner dispatches on, not flags scattere
 through code: each checks its arguments when it is built (a mistake raises
 :class:`~shoplake.errors.DefinitionError` naming the kind and the fix), its name is
 fixed by its class, and it says what it can do through properties the flow code
-asks (``incremental``, ``keys``, ``replaces``, ``partial``, ``partition_by``).
+asks (``incremental``, ``replaces``, ``partial``, ``keys``, ``partition_by``,
+``required_columns``, ``stored_schema``, ``implied_rules``). Where the write itself
+differs per kind, :mod:`shoplake.pipeline.writes` dispatches once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
 import narwhals as nw
 
 from shoplake.errors import DefinitionError
+from shoplake.pipeline.expectations import Rule, expect
 
 
 def _columns(kind: str, argument: str, value: Sequence[str], *, required: bool) -> tuple[str, ...]:
@@ -46,6 +49,20 @@ class TableKind:
     @property
     def partition_by(self) -> tuple[str, ...]:
         """The Delta partition columns the kind imposes on the stored table."""
+        return ()
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """The columns the table function's output must have for the kind to write it."""
+        return ()
+
+    def stored_schema(self, output: Mapping[str, nw.dtypes.DType]) -> dict[str, nw.dtypes.DType]:
+        """The stored table's columns (what downstream tables read) for a function
+        output of schema ``output``."""
+        return dict(output)
+
+    def implied_rules(self) -> tuple[Rule, ...]:
+        """Rules the kind adds after the table's own: rows it could not place."""
         return ()
 
 
@@ -92,6 +109,10 @@ class Upsert(TableKind):
     @property
     def keys(self) -> tuple[str, ...]:
         return self.key_columns
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return (*self.key_columns, *([self.sequence_by] if self.sequence_by else []))
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,8 @@ class Partitioned(TableKind):
     name: ClassVar[str] = "partitioned"
     replaces: ClassVar[bool] = True
     partial: ClassVar[bool] = True
+    unit: ClassVar[str] = "partition"
+    """What one affected key names: a Delta partition (or, for ReplaceRows, a key's rows)."""
     by: tuple[str, ...]
     plan: PartitionPlan
 
@@ -170,6 +193,10 @@ class Partitioned(TableKind):
     def partition_by(self) -> tuple[str, ...]:
         return self.by
 
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return self.by
+
 
 @dataclass(frozen=True, init=False)
 class ReplaceRows(Partitioned):
@@ -184,6 +211,7 @@ class ReplaceRows(Partitioned):
     """
 
     name: ClassVar[str] = "replace_rows"
+    unit: ClassVar[str] = "key"
 
     @property
     def partition_by(self) -> tuple[str, ...]:
@@ -285,6 +313,65 @@ class ApplyChanges(TableKind):
     @property
     def keys(self) -> tuple[str, ...]:
         return self.key_columns
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return (*self.key_columns, self.sequence_by)
+
+    @property
+    def tracks_history(self) -> bool:
+        """Keeps every version of a key (SCD type 2) rather than only the latest."""
+        return self.scd_type == 2
+
+    def stored_schema(self, output: Mapping[str, nw.dtypes.DType]) -> dict[str, nw.dtypes.DType]:
+        schema = dict(output)
+        if self.tracks_history:
+            names = self.columns
+            if self.sequence_by in schema:
+                schema[names.valid_from] = schema[self.sequence_by]
+                schema[names.valid_to] = schema[self.sequence_by]
+            schema[names.is_current] = nw.Boolean()
+            schema[names.surrogate_key] = nw.Int64()
+        return schema
+
+    def implied_rules(self) -> tuple[Rule, ...]:
+        """A change without its key or its sequence cannot be placed in history:
+        quarantine it."""
+        keys, sequence_by = self.key_columns, self.sequence_by
+        key_present = ~nw.any_horizontal(*[nw.col(k).is_null() for k in keys], ignore_nulls=False)
+        return (
+            expect(
+                "keys_present",
+                key_present,
+                action="quarantine",
+                severity="critical",
+                description=f"the change names its key ({', '.join(keys)})",
+            ),
+            expect(
+                "sequence_by_present",
+                ~nw.col(sequence_by).is_null(),
+                action="quarantine",
+                severity="high",
+                description=f"the change has a {sequence_by} to order it by",
+            ),
+        )
+
+    def _value(self) -> tuple[object, ...]:
+        # A narwhals expression has no value equality (== builds another expression), so
+        # two kinds are equal only when they share the very same delete_when expression.
+        return tuple(
+            ("expr", id(v)) if isinstance(v := getattr(self, f.name), nw.Expr) else v
+            for f in fields(self)
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, ApplyChanges)
+        return self._value() == other._value()
+
+    def __hash__(self) -> int:
+        return hash(self._value())
 
     def problems(self) -> list[str]:
         """What is wrong with these options, each naming the fix."""

@@ -21,10 +21,11 @@ from shoplake.errors import FlowError
 from shoplake.pipeline.context import FlowContext, app_id, as_lazy
 from shoplake.pipeline.expectations import add_rule_flags
 from shoplake.pipeline.graph import Graph
-from shoplake.pipeline.kinds import Partitioned, ReplaceRows
+from shoplake.pipeline.kinds import Partitioned
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.rules import apply_rules
 from shoplake.pipeline.tables import THIS, TableDef
+from shoplake.pipeline.writes import replace_affected
 
 
 def run_partitioned(
@@ -33,7 +34,7 @@ def run_partitioned(
     """Recompute the affected partitions; None when only a full recompute is correct
     (a first run, an input recreated or vacuumed past the version last consumed)."""
     kind = definition.kind
-    assert isinstance(kind, Partitioned)
+    assert isinstance(kind, Partitioned)  # only partial kinds come here (kind.partial)
     engine = ctx.engine
     target = definition.ref
     inputs = graph.inputs[target]
@@ -91,28 +92,21 @@ def run_partitioned(
     except Exception as err:
         raise_flow_error(target, err)
     outcome = apply_rules(ctx, definition, flagged, versions, False)
-    by_rows = isinstance(kind, ReplaceRows)
-    replace = engine.replace_rows if by_rows else engine.replace_partitions
-    written = replace(
-        target,
-        outcome.kept,
-        keys,
-        partition_by=by,
-        transactions=transactions,
-        metadata=metadata,
+    replaced = replace_affected(
+        engine, target, kind, outcome.kept, keys, transactions=transactions, metadata=metadata
     )
     return FlowResult(
         table=target,
         kind=kind.name,
         status="completed",
         rows_read=len(flagged),
-        rows_written=written.rows_inserted,
+        rows_written=replaced.rows,
         rows_dropped=outcome.dropped,
         rows_quarantined=outcome.quarantined,
         rules=outcome.rules,
-        version=written.version,
+        version=replaced.version,
         duration_s=time.perf_counter() - start,
-        message=f"{len(keys)} {'key' if by_rows else 'partition'}(s) recomputed",
+        message=f"{len(keys)} {kind.unit}(s) recomputed",
     )
 
 

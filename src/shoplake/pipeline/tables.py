@@ -13,18 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import narwhals as nw
-
 from shoplake.errors import DefinitionError
 from shoplake.names import FORMATS, HINT_TYPES, RESCUE, SCHEMA_MODES
-from shoplake.pipeline.expectations import Rule, expect
-from shoplake.pipeline.kinds import (
-    KINDS,
-    Append,
-    ApplyChanges,
-    Kind,
-    Materialized,
-)
+from shoplake.pipeline.expectations import Rule
+from shoplake.pipeline.kinds import KINDS, Append, Kind, Materialized
 
 TableRows = Callable[[str], list[dict[str, Any]] | None]
 """``read(ref)``: a table's rows as dicts, or None when it does not exist yet."""
@@ -336,9 +328,7 @@ class Pipeline:
                 f"zorder_by {sorted(overlap)} are partition columns: Z-order only orders rows "
                 "within files, so list other columns"
             )
-        rules = tuple(expectations)
-        if isinstance(chosen_kind, ApplyChanges):
-            rules += _change_rules(chosen_kind.keys, chosen_kind.sequence_by)
+        rules = tuple(expectations) + chosen_kind.implied_rules()
 
         def decorate(fn: Callable[..., object]) -> TableDef:
             table_name = name or fn.__name__
@@ -386,24 +376,3 @@ class Pipeline:
             return definition
 
         return decorate
-
-
-def _change_rules(keys: tuple[str, ...], sequence_by: str) -> tuple[Rule, ...]:
-    """A change without its key or its sequence cannot be placed in history: quarantine it."""
-    key_present = ~nw.any_horizontal(*[nw.col(k).is_null() for k in keys], ignore_nulls=False)
-    return (
-        expect(
-            "keys_present",
-            key_present,
-            action="quarantine",
-            severity="critical",
-            description=f"the change names its key ({', '.join(keys)})",
-        ),
-        expect(
-            "sequence_by_present",
-            ~nw.col(sequence_by).is_null(),
-            action="quarantine",
-            severity="high",
-            description=f"the change has a {sequence_by} to order it by",
-        ),
-    )

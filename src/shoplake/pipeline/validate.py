@@ -19,7 +19,6 @@ from shoplake.names import BRONZE_LINEAGE, STREAM_BRONZE
 from shoplake.pipeline.context import as_lazy
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.graph import build_graph
-from shoplake.pipeline.kinds import ApplyChanges, Upsert
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, StreamSourceDef
 
 _DTYPES: Mapping[str, nw.dtypes.DType] = {
@@ -76,27 +75,15 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
         except Exception as err:  # user code: any error is a finding
             problems.append(f"{ref}: {type(err).__name__}: {_first_line(err)}")
             continue
-        wanted = list(definition.partition_by)
-        if isinstance(definition.kind, Upsert):
-            wanted += list(definition.kind.keys)
-            if definition.kind.sequence_by:
-                wanted.append(definition.kind.sequence_by)
-        if isinstance(definition.kind, ApplyChanges):
-            wanted += [*definition.kind.keys, definition.kind.sequence_by]
+        wanted = dict.fromkeys([*definition.partition_by, *definition.kind.required_columns])
         for column in wanted:
             if column not in out_schema:
                 problems.append(
                     f"{ref}: column '{column}' (a key, sequence or partition column) is not in "
                     f"the output; it has: {', '.join(out_schema)}"
                 )
-        if isinstance(definition.kind, ApplyChanges) and definition.kind.scd_type == 2:
-            # Downstream tables also see the history columns the kind adds.
-            names, seq = definition.kind.columns, definition.kind.sequence_by
-            if seq in out_schema:
-                out_schema[names.valid_from] = out_schema[seq]
-                out_schema[names.valid_to] = out_schema[seq]
-            out_schema[names.is_current] = nw.Boolean()
-            out_schema[names.surrogate_key] = nw.Int64()
+        # Downstream tables see what the kind stores (SCD2 adds its history columns).
+        out_schema = definition.kind.stored_schema(out_schema)
         schemas[ref] = out_schema
     return problems
 
