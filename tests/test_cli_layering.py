@@ -3,6 +3,8 @@ and the pipeline named once in settings."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import shoplake
 from shoplake.cli import app
 
 runner = CliRunner()
@@ -38,13 +41,133 @@ def test_debug_shows_the_traceback() -> None:
     assert "Error: --pipeline 'nowhere:build': cannot load it" in result.output
 
 
+def test_an_error_is_printed_as_written_on_one_line() -> None:
+    # Brackets are text, not markup, and a long message is not wrapped.
+    spec = "a[/]b" + "x" * 200 + ":[alerts] y"
+    result = runner.invoke(app, ["validate", "--pipeline", spec])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"Error: --pipeline {spec!r}: cannot load it")
+
+
+def test_debug_shows_an_error_raised_outside_an_except_block(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", "--out", str(tmp_path / "r.txt"), "--debug"])
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.output.splitlines()[-1] == (
+        f"Error: --out {tmp_path / 'r.txt'}: the report is HTML; name it *.html"
+    )
+
+
+def test_a_failed_tables_message_is_masked_and_named_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "failing_shop.py").write_text(
+        textwrap.dedent(
+            """
+            from shoplake import Pipeline
+
+            pipeline = Pipeline("failing")
+            pipeline.source("orders", format="csv", columns=["order_id", "amount"])
+
+            @pipeline.table(layer="silver")
+            def orders(bronze_orders):
+                raise ValueError("cannot reach [db] password=hunter2 as ops@example.com")
+            """
+        )
+    )
+    (tmp_path / "landing" / "orders").mkdir(parents=True)
+    (tmp_path / "landing" / "orders" / "a.csv").write_text("order_id,amount\n1,2.5\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("failing_shop", None)
+
+    result = runner.invoke(app, ["run", "--pipeline", "failing_shop:pipeline"])
+
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output
+    assert "ops@example.com" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: silver.orders: ValueError: cannot reach [db] password=*** as o***@example.com"
+    ]
+    # The batch line's error too: masked, brackets kept.
+    assert (
+        "cannot reach [db] password=*** as o***@example.com"
+        in result.output.split("failed batch", 1)[1]
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["validate"],
+        ["demo", "--dir", "{tmp}/demo"],
+        ["watch", "--poll"],
+        ["reprocess", "some-batch"],
+        ["maintain"],
+        ["stream", "--available-now"],
+        ["tables"],
+        ["events"],
+    ],
+)
+def test_every_command_on_the_pipeline_takes_an_engine(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = [a.format(tmp=tmp_path) for a in command]
+
+    result = runner.invoke(app, [*args, "--engine", "nosuch"])
+
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: engine 'nosuch' is not known; choose one of: polars")
+    assert not (tmp_path / "demo").exists()  # nothing generated for a demo that cannot run
+
+
+def test_the_engine_setting_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOPLAKE_ENGINE", "fromenv")
+
+    result = runner.invoke(app, ["tables"])
+
+    assert result.exit_code == 1
+    assert "engine 'fromenv' is not known" in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["bench", "--help"], ["run", "--help"]])
+def test_help_imports_no_heavy_library(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from shoplake.cli import app\n"
+        f"sys.argv = ['shoplake', *{args!r}]\n"
+        "try:\n"
+        "    app()\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "heavy = ('polars', 'deltalake', 'pyarrow', 'duckdb', 'confluent_kafka', 'streamlit',\n"
+        "         'shoplake.ingest.loader', 'shoplake.bench.run')\n"
+        "print('heavy:', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    src = str(Path(shoplake.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+
+    assert "Usage:" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "heavy: []"
+
+
 def test_an_unknown_engine_names_the_known_ones(tmp_path: Path) -> None:
     result = runner.invoke(app, ["tables", "--lake", str(tmp_path), "--engine", "nosuch"])
 
     assert result.exit_code == 1
-    assert result.output.strip() == (
-        "Error: engine 'nosuch' is not known; choose one of: polars"
-    )
+    assert result.output.strip() == ("Error: engine 'nosuch' is not known; choose one of: polars")
 
 
 def test_bench_groups_the_five_benchmarks() -> None:

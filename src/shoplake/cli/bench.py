@@ -19,7 +19,6 @@ from rich.table import Table
 from shoplake.cli import common
 from shoplake.cli.common import Bootstrap, Debug
 from shoplake.cli.console import console
-from shoplake.errors import ShoplakeError
 
 bench_app = typer.Typer(
     help="Benchmarks; with no subcommand, `bench run` (landing → gold for N orders).",
@@ -38,10 +37,8 @@ def bench_run(
     """Time landing → gold for N orders against a bare read-and-write floor."""
     from shoplake.bench.run import run_benchmark
 
-    try:
+    with common.errors(debug, FileExistsError):
         run_benchmark(orders, dir, console)
-    except (ShoplakeError, FileExistsError) as err:
-        common.fail(err, debug)
 
 
 def bench_incremental(
@@ -56,10 +53,8 @@ def bench_incremental(
     """Time one batch of new orders into a lake holding ORDERS orders vs an empty lake."""
     from shoplake.bench.incremental import run_incremental_benchmark
 
-    try:
+    with common.errors(debug, FileExistsError, FileNotFoundError):
         run_incremental_benchmark(orders, batch, dir, console, repeat=max(1, repeat))
-    except (ShoplakeError, FileExistsError, FileNotFoundError) as err:
-        common.fail(err, debug)
 
 
 def bench_scd2(
@@ -100,13 +95,11 @@ def bench_stream(
     steady rate; on librdkafka's mock cluster unless --bootstrap is given."""
     from shoplake.bench.stream import latency, throughput
 
-    try:
+    with common.errors(debug):
         with console.status(f"throughput: {events:,} events topic → bronze…"):
             t = throughput(dir, events=events, bootstrap=bootstrap)
         with console.status(f"latency: {rate:,.0f} events/s for {seconds:.0f}s…"):
             lat = latency(dir, rate=rate, seconds=seconds, bootstrap=bootstrap)
-    except ShoplakeError as err:
-        common.fail(err, debug)
     table = Table(title="streaming benchmark", title_justify="left")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -137,10 +130,8 @@ def bench_latency(
     """Latency under `watch`: a file landing → its rows in gold (p50/p95 over N drops)."""
     from shoplake.bench.latency import run_latency_benchmark
 
-    try:
+    with common.errors(debug, FileExistsError, TimeoutError):
         run_latency_benchmark(batches_, orders, dir, console)
-    except (ShoplakeError, FileExistsError, TimeoutError) as err:
-        common.fail(err, debug)
 
 
 @bench_app.callback()

@@ -9,18 +9,14 @@ import typer
 from shoplake.cli import common
 from shoplake.cli.common import Debug, EngineOpt, Lake
 from shoplake.cli.console import console, tables_table
-from shoplake.errors import ShoplakeError
 
 
 def tables(lake: Lake = None, engine: EngineOpt = None, debug: Debug = False) -> None:
     """The lake's tables: layer, Delta version, rows and last update."""
     from shoplake.observe.catalog import list_tables
 
-    try:
+    with common.errors(debug):
         infos = list_tables(common.engine(common.settings(lake, engine=engine)))
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if not infos:
         console.print("no tables yet: run `shoplake run` (or `shoplake demo`) first")
         return
@@ -43,7 +39,7 @@ def events(
     from shoplake.observe.catalog import events as read_events
     from shoplake.observe.catalog import runs
 
-    try:
+    with common.errors(debug):
         lake_engine = common.engine(common.settings(lake, engine=engine))
         if runs_only:
             listing = Table(title="runs", title_justify="left")
@@ -61,9 +57,6 @@ def events(
             console.print(listing)
             return
         rows = read_events(lake_engine, run_id, table)
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if not rows:
         console.print("no events: nothing has run yet (or no run matches)")
         return

@@ -7,7 +7,8 @@ libraries are imported inside the functions, so ``shoplake --help`` stays instan
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -16,6 +17,7 @@ import typer
 from shoplake.cli.console import console
 from shoplake.config import Settings, load_settings
 from shoplake.config import load_pipeline as load_pipeline  # the commands' one way in
+from shoplake.errors import ShoplakeError
 from shoplake.pipeline.tables import Pipeline
 
 if TYPE_CHECKING:
@@ -72,12 +74,37 @@ ManifestsOnly = Annotated[
 def fail(err: BaseException, debug: bool) -> NoReturn:
     """The one error handler: ``Error: <one line>`` and exit code 1; the traceback only
     with ``--debug``. Secrets and personal data in the message are masked."""
+    if debug:
+        from rich.traceback import Traceback
+
+        # From the exception itself: a command may fail outside an ``except`` block.
+        console.print(Traceback.from_exception(type(err), err, err.__traceback__))
+    print_error(str(err))
+    raise typer.Exit(1)
+
+
+def print_error(message: str) -> None:
+    """``Error: <message>`` with secrets and personal data masked, printed as written: not
+    read as markup (``[alerts]`` stays) and not wrapped, so it stays one line."""
+    from rich.markup import escape
+
     from shoplake.observe.redact import clean_text
 
-    if debug:
-        console.print_exception()
-    console.print(f"[bold red]Error:[/] {clean_text(str(err))}", markup=True, highlight=False)
-    raise typer.Exit(1)
+    console.print(
+        f"[bold red]Error:[/] {escape(clean_text(message))}", highlight=False, soft_wrap=True
+    )
+
+
+@contextmanager
+def errors(debug: bool, *also: type[Exception]) -> Iterator[None]:
+    """Report a library error (``ShoplakeError``, ``ConfigError`` among them) and the
+    ``also`` types a command expects (``FileExistsError``...) raised in the block through
+    :func:`fail`; anything else is a bug and keeps its traceback."""
+    caught: tuple[type[Exception], ...] = (ShoplakeError, *also)
+    try:
+        yield
+    except caught as err:
+        fail(err, debug)
 
 
 # -- settings, engine, pipeline ----------------------------------------------------------

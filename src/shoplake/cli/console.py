@@ -67,7 +67,13 @@ def run_table(run: RunResult) -> Table:
 
 
 def run_messages(run: RunResult) -> list[str]:
-    return [f"{f.table}: {f.message}" for f in run.flows if f.status == "failed"]
+    """One line per failed flow, named by its table (once: a FlowError's message already
+    starts with it)."""
+    return [
+        f.message if f.message.startswith(f"{f.table}: ") else f"{f.table}: {f.message}"
+        for f in run.flows
+        if f.status == "failed"
+    ]
 
 
 def tables_table(infos: Sequence[TableInfo]) -> Table:
@@ -143,7 +149,11 @@ def batch_line(result: BatchResult) -> str:
     if result.run is not None:
         text += f" in {result.run.duration_s:.2f}s"
     if result.error:
-        text += f"\n  [red]{result.error}[/]"
+        from rich.markup import escape
+
+        from shoplake.observe.redact import clean_text
+
+        text += f"\n  [red]{escape(clean_text(result.error))}[/]"
     return text
 
 

@@ -23,7 +23,6 @@ from shoplake.cli.common import (
     Wait,
 )
 from shoplake.cli.console import batch_line, console, run_messages, run_table
-from shoplake.errors import ShoplakeError
 
 if TYPE_CHECKING:
     from shoplake.ingest.loader import BatchResult
@@ -66,36 +65,36 @@ def watch(
 
     previous = {s: signal.signal(s, ask_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
-        config = common.loader_config(
-            settings, max_files=max_files, max_bytes=max_bytes, archive=archive, wait_s=30.0
-        )
-        watching = WatchConfig(
-            interval_s=interval, cron=cron, poll=poll, manifests_only=manifests_only
-        )
-        folder = open_landing(settings.landing)
-        loaded = common.load_pipeline(settings.pipeline)
+        with common.errors(debug):
+            settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
+            config = common.loader_config(
+                settings, max_files=max_files, max_bytes=max_bytes, archive=archive, wait_s=30.0
+            )
+            watching = WatchConfig(
+                interval_s=interval, cron=cron, poll=poll, manifests_only=manifests_only
+            )
+            folder = open_landing(settings.landing)
+            loaded = common.load_pipeline(settings.pipeline)
 
-        def after_batch(result: BatchResult) -> None:
-            console.print(batch_line(result))
-            # Like `run`: maintenance when due (maintain_every), then alert rules.
-            common.auto_maintain(loaded, settings, None, result.status == "succeeded")
-            common.check_alerts(settings.lake, loaded)
+            def after_batch(result: BatchResult) -> None:
+                console.print(batch_line(result))
+                # Like `run`: maintenance when due (maintain_every), then alert rules.
+                common.auto_maintain(loaded, settings, None, result.status == "succeeded")
+                common.check_alerts(settings.lake, loaded)
 
-        count = watch_loop(
-            loaded,
-            common.engine(settings),
-            folder,
-            config=config,
-            watching=watching,
-            stop=stop,
-            on_batch=after_batch,
-            on_wait=lambda m: console.print(f"[yellow]waiting:[/] {m}"),
-            on_ready=lambda: console.print(f"watching {folder} (Ctrl-C to stop)", soft_wrap=True),
-        )
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
+            count = watch_loop(
+                loaded,
+                common.engine(settings),
+                folder,
+                config=config,
+                watching=watching,
+                stop=stop,
+                on_batch=after_batch,
+                on_wait=lambda m: console.print(f"[yellow]waiting:[/] {m}"),
+                on_ready=lambda: console.print(
+                    f"watching {folder} (Ctrl-C to stop)", soft_wrap=True
+                ),
+            )
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -110,11 +109,8 @@ def batches(
     """Recent batches: trigger, status, timings, files, rows per layer and error."""
     from shoplake.ingest.batch_log import list_batches
 
-    try:
+    with common.errors(debug):
         rows = list_batches(common.engine(common.settings(lake, None)), limit)
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if not rows:
         console.print("no batches yet: run `shoplake run` or `shoplake watch` first")
         return
@@ -164,12 +160,9 @@ def files(
     """Landing files seen (``_system/files``): status, reason, batch and archive location."""
     from shoplake.ingest.file_log import file_rows
 
-    try:
+    with common.errors(debug):
         lake_engine = common.engine(common.settings(lake))
         rows = file_rows(lake_engine, batch_id=batch, status=status)[:limit]
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if not rows:
         console.print("no files recorded (yet, or none match)")
         return
@@ -209,7 +202,7 @@ def reprocess(
     from shoplake.ingest.loader import reprocess as replay
     from shoplake.sources.remote import open_landing
 
-    try:
+    with common.errors(debug):
         settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
         config = common.loader_config(settings, archive=archive, wait_s=wait)
         result = replay(
@@ -219,13 +212,10 @@ def reprocess(
             batch,
             config=config,
         )
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if result.run is not None:
         console.print(run_table(result.run))
         for message in run_messages(result.run):
-            console.print(f"[bold red]Error:[/] {message}")
+            common.print_error(message)
     console.print(batch_line(result))
     if result.status != "succeeded":
         raise typer.Exit(1)

@@ -9,7 +9,6 @@ import typer
 from shoplake.cli import common
 from shoplake.cli.common import Debug, EngineOpt, Lake, Landing, PipelineOpt
 from shoplake.cli.console import console, maintenance_table
-from shoplake.errors import ShoplakeError
 from shoplake.pipeline.maintenance import MIN_RETENTION_HOURS
 
 
@@ -38,7 +37,7 @@ def maintain(
     """Compact small files, Z-order by each table's columns, vacuum, checkpoint the log."""
     from shoplake.pipeline.maintenance import maintain as run_maintenance
 
-    try:
+    with common.errors(debug):
         settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
         loaded = common.load_pipeline(settings.pipeline)
         with console.status("maintaining…") as status:
@@ -50,8 +49,6 @@ def maintain(
                 force=force,
                 progress=lambda ref: status.update(f"maintaining {ref}…"),
             )
-    except ShoplakeError as err:
-        common.fail(err, debug)
     if not results:
         console.print("no table to maintain (run the pipeline first)")
         return

@@ -51,12 +51,9 @@ def dashboard(
     from shoplake.observe.alerts import load_alert_settings
     from shoplake.observe.redact import clean_text
 
-    try:
+    with common.errors(debug):
         settings, _ = _lake(lake, landing, pipeline)
         sla = load_alert_settings().sla_minutes
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     shown = clean_text(settings.lake, pii=False)
     console.print(f"dashboard on http://{host}:{port} — lake {shown} (Ctrl+C stops it)")
     code = serve(
@@ -82,16 +79,13 @@ def report(
 
     if out.suffix.lower() not in (".html", ".htm"):
         common.fail(ShoplakeError(f"--out {out}: the report is HTML; name it *.html"), debug)
-    try:
+    with common.errors(debug):
         _, reader = _lake(lake)
         if not reader.exists("gold.executive_kpis"):
             raise ShoplakeError(
                 f"no gold tables in {reader.lake}: run `shoplake run` (or `shoplake demo`) first"
             )
         path = write_report(reader, out)
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -118,23 +112,17 @@ def sql(
     """Query any lake table as layer.name with SQL (DuckDB); no query opens a shell."""
     from shoplake.observe.sql import LakeSql, write_result
 
-    try:
+    with common.errors(debug):
         _, reader = _lake(lake)
         engine = LakeSql(reader)
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     with engine:
         if query is not None:
-            try:
+            with common.errors(debug):
                 result = engine.query(query)
                 if out is not None:
                     write_result(result, out)
                     console.print(f"{result.num_rows:,} row(s) written to {out}")
                     return
-            except ShoplakeError as err:
-                common.fail(err, debug)
-                return
             _print_result(result, limit)
             return
         _shell(engine, limit)
@@ -166,8 +154,8 @@ def _shell(engine, limit: int) -> None:
         buffer = []
         try:
             _print_result(engine.query(text), limit)
-        except ShoplakeError as err:
-            console.print(f"[bold red]Error:[/] {err}")
+        except ShoplakeError as err:  # the shell goes on after a bad query
+            common.print_error(str(err))
 
 
 def status(
@@ -181,18 +169,15 @@ def status(
     from shoplake.observe.alerts import load_alert_settings, open_incidents
     from shoplake.observe.redact import clean_text
 
-    try:
+    with common.errors(debug):
         settings, reader = _lake(lake, landing, pipeline)
         loaded = common.load_pipeline(settings.pipeline)
         sla = load_alert_settings().sla_minutes
         runs = monitor.runs(reader, limit=10)
         fresh = monitor.freshness(reader, loaded, sla)
         growth = monitor.quarantine_growth(reader)
-        lag = monitor.source_lag(reader, loaded, Path(settings.landing.removeprefix("file://")))
+        lag = monitor.source_lag(reader, loaded, common.landing_path(settings))
         incidents = open_incidents(reader)
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if runs.is_empty():
         console.print(
             f"lake {clean_text(settings.lake, pii=False)}: no runs yet — run `shoplake run` first"
@@ -272,12 +257,9 @@ def alerts_check(
     """Evaluate the alert rules now; send each new incident once."""
     from shoplake.observe.alerts import check, load_alert_settings
 
-    try:
+    with common.errors(debug):
         settings, reader = _lake(lake, pipeline=pipeline)
         result = check(reader, load_alert_settings(), common.load_pipeline(settings.pipeline))
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     for line in alert_check_lines(result):
         console.print(line)
     if result.delivery_errors:
@@ -289,12 +271,9 @@ def alerts_list(lake: Lake = None, debug: Debug = False) -> None:
     """Open incidents (fired and not yet resolved)."""
     from shoplake.observe.alerts import open_incidents
 
-    try:
+    with common.errors(debug):
         _, reader = _lake(lake)
         incidents = open_incidents(reader)
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if not incidents:
         console.print("no open incidents")
     for key, rule in sorted(incidents.items()):

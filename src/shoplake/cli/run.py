@@ -60,7 +60,7 @@ def run(
     debug: Debug = False,
 ) -> None:
     """Process everything available, in batches, and stop (Auto Loader's availableNow)."""
-    try:
+    with common.errors(debug):
         settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
         loaded = common.load_pipeline(settings.pipeline)
         config = common.loader_config(
@@ -74,9 +74,6 @@ def run(
             full_refresh=full_refresh,
             manifests_only=manifests_only,
         )
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if not results:
         console.print("nothing to do: no new files, every table skipped (up to date)")
         common.check_alerts(settings.lake, loaded)  # staleness grows with nothing new
@@ -85,7 +82,7 @@ def run(
         if result.run is not None and len(results) <= 3:
             console.print(run_table(result.run))
             for message in run_messages(result.run):
-                console.print(f"[bold red]Error:[/] {message}")
+                common.print_error(message)
         console.print(batch_line(result))
     succeeded = all(r.status == "succeeded" for r in results)
     common.auto_maintain(loaded, settings, maintain_every, succeeded)
@@ -104,13 +101,10 @@ def validate(
     """Dry run: check the graph and every table's code on empty data, writing nothing."""
     from shoplake.pipeline.validate import validate_pipeline
 
-    try:
+    with common.errors(debug):
         settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
         loaded = common.load_pipeline(settings.pipeline)
         problems = validate_pipeline(loaded, common.engine(settings))
-    except ShoplakeError as err:
-        common.fail(err, debug)
-        return
     if problems:
         console.print(f"[bold red]{len(problems)} problem(s):[/]")
         for problem in problems:
@@ -138,7 +132,7 @@ def generate(
     debug: Debug = False,
 ) -> None:
     """Generate realistic shop data, with defects, into the landing folder."""
-    try:
+    with common.errors(debug, FileExistsError, ValueError):
         settings = common.settings(None, landing)
         if "://" in settings.landing and not settings.landing.startswith("file://"):
             raise ConfigError(
@@ -148,8 +142,6 @@ def generate(
         _generate(
             common.landing_path(settings), orders, seed, defect_rate, chunk_rows, snapshot_days
         )
-    except (ShoplakeError, FileExistsError, ValueError) as err:
-        common.fail(err, debug)
 
 
 def _generate(
@@ -195,19 +187,22 @@ def demo(
     ),
     orders: Annotated[int, typer.Option(help="Orders to generate")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+    engine: EngineOpt = None,
     debug: Debug = False,
 ) -> None:
     """Generate data, run the whole pipeline, and show the result."""
     started = time.perf_counter()
     landing, lake = dir / "landing", dir / "lake"
-    try:
+    with common.errors(debug, FileExistsError):
+        # The demo's own folders and the e-commerce pipeline its data is made for;
+        # only the engine comes from the settings.
+        chosen = common.settings(engine=engine).engine
+        settings = Settings(lake=str(lake), landing=str(landing), engine=chosen)
+        common.engine(settings)  # an unknown engine fails before any data is made
         _reset_demo(landing, lake)
         _generate(landing, orders, seed, 0.03, 100_000)
-        settings = Settings(lake=str(lake), landing=str(landing))
         loaded = common.load_pipeline(settings.pipeline)
         result = common.execute_run(loaded, settings)
-    except (ShoplakeError, FileExistsError) as err:
-        common.fail(err, debug)
     show_summary(settings, loaded, result)
     archived = dir / "archive"
     if archived.is_dir():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,7 +15,12 @@ from rich.table import Table
 from shoplake.cli import common
 from shoplake.cli.common import Bootstrap, Debug, EngineOpt, PipelineOpt
 from shoplake.cli.console import console, run_messages
-from shoplake.errors import ConfigError, ShoplakeError
+from shoplake.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shoplake.engines.base import Engine
+    from shoplake.pipeline.tables import Pipeline
+    from shoplake.streaming.runner import StreamOptions
 
 Topic = Annotated[str, typer.Option("--topic", help="Kafka topic")]
 KafkaConf = Annotated[
@@ -99,13 +105,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send Faker order events to a Kafka topic, or as JSON-lines files into the landing
         folder (<landing>/order_events/) when no --bootstrap is given."""
-        from shoplake.config import load_settings
         from shoplake.ecommerce.events import EventFactory
         from shoplake.sources.produce import produce_events
 
-        try:
-            settings = load_settings(landing=landing)
-            landing_path = Path(settings.landing.removeprefix("file://"))
+        with common.errors(debug, ValueError):
+            landing_path = common.landing_path(common.settings(landing=landing))
             factory = EventFactory(seed=seed, defect_rate=defect_rate, landing=landing_path)
             start = time.perf_counter()
             with _Stopper() as stopper, console.status("producing…") as status:
@@ -120,8 +124,6 @@ def register(app: typer.Typer) -> None:
                     stop=stopper,
                     progress=lambda n: status.update(f"produced {n:,} events"),
                 )
-        except (ShoplakeError, ValueError) as err:
-            common.fail(err, debug)
         seconds = time.perf_counter() - start
         where = f"topic {topic} on {bootstrap}" if bootstrap else str(landing_path / "order_events")
         table = Table(title=f"{sent:,} events to {where} in {seconds:.1f}s", title_justify="left")
@@ -156,13 +158,13 @@ def register(app: typer.Typer) -> None:
         micro-batch. Without --bootstrap, reads <landing>/order_events/ files instead."""
         from shoplake.streaming.runner import StreamOptions, choose_stream_source, run_kafka_stream
 
-        try:
+        with common.errors(debug):
             settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
             # This process owns the stream's tables for its lifetime: keep their snapshots.
             lake_engine = common.engine(settings, reuse_snapshots=True)
             loaded = common.load_pipeline(settings.pipeline)
             stream_source = choose_stream_source(loaded, source)
-            landing_path = Path(settings.landing.removeprefix("file://"))
+            landing_path = common.landing_path(settings)
             options = StreamOptions(
                 max_records=max_records, max_seconds=max_seconds, available_now=available_now
             )
@@ -192,8 +194,6 @@ def register(app: typer.Typer) -> None:
                     stop=stopper,
                     on_batch=report,
                 )
-        except ShoplakeError as err:
-            common.fail(err, debug)
         console.print(
             f"[green]stopped[/]: {stats.events:,} events in {stats.batches} micro-batches "
             f"({stats.replayed:,} already stored, skipped) in {stats.duration_s:.1f}s"
@@ -201,7 +201,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _stream_files(
-    pipeline, engine, bronze: str, landing: Path, options, stop
+    pipeline: Pipeline,
+    engine: Engine,
+    bronze: str,
+    landing: Path,
+    options: StreamOptions,
+    stop: Callable[[], bool],
 ) -> None:
     """No broker: the stream's files from the landing folder, polled every max_seconds."""
     from shoplake.ingest.update import run_update
@@ -218,7 +223,7 @@ def _stream_files(
                 pipeline, engine=engine, landing=landing, select=feed_followers(pipeline, fed)
             )
         for message in run_messages(run):
-            console.print(f"[bold red]Error:[/] {message}")
+            common.print_error(message)
         flow = run.flow(bronze)
         if flow.status == "failed":
             raise typer.Exit(1)  # nothing committed: the files stay for the next start
