@@ -1,7 +1,11 @@
-"""Fixtures: a small shop lake after one run."""
+"""Fixtures: a small shop lake after one run, and a local webhook."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,3 +22,26 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
 def fresh_shop(tmp_path: Path) -> Shop:
     """A lake of its own, for tests that run the pipeline again or write alert state."""
     return make_shop(tmp_path)
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    """A local Slack-compatible webhook: its URL and the JSON bodies it received."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()

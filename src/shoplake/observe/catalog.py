@@ -8,6 +8,8 @@ from typing import Any
 import narwhals as nw
 
 from shoplake.engines.base import Engine, TableInfo
+from shoplake.observe import monitor
+from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.event_log import EVENT_LOG
 
 LAYER_ORDER = ("bronze", "silver", "gold", "quarantine", "_system")
@@ -31,10 +33,8 @@ class RunSummary:
 
 
 def runs(engine: Engine, limit: int = 20) -> list[RunSummary]:
-    """The latest runs, newest first (the same read as ``monitor.runs``)."""
-    from shoplake.observe import monitor
-    from shoplake.observe.lake import LakeReader
-
+    """The latest runs, newest first: ``monitor.runs`` (the one reading of runs from the
+    event log, which the dashboard, ``status`` and alerts use too) as records."""
     frame = monitor.runs(LakeReader(engine.lake, engine=engine), limit=limit)
     return [
         RunSummary(

@@ -26,7 +26,6 @@ from shoplake.sources.listing import discover
 BATCHES = "_system.batches"
 
 
-
 def _events(lake: LakeReader) -> pl.DataFrame | None:
     return lake.read(EVENT_LOG)
 
