@@ -24,9 +24,12 @@ def list_tables(engine: Engine) -> list[TableInfo]:
 
 @dataclass(frozen=True)
 class RunSummary:
+    """One run as ``shoplake events --runs`` lists it."""
+
     run_id: str
     status: str
-    started: object
+    started: object  # None when the log lacks the run's run_start row
+    ended: object
     duration_s: float | None
     rows_written: int | None
     quality_score: float | None
@@ -40,6 +43,7 @@ def runs(engine: Engine, limit: int = 20) -> list[RunSummary]:
         RunSummary(
             r["run_id"],
             r["status"],
+            r["started"],
             r["ended"],
             r["duration_s"],
             r["rows_written"],
