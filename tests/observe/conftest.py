@@ -1,8 +1,9 @@
-"""Fixtures: a small shop lake after one run, and a local webhook."""
+"""Fixtures: a small shop lake after one run, a local webhook and a local SMTP inbox."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -45,3 +46,24 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/hook", received
     server.shutdown()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, list]]:
+    """A local SMTP server: its port and the envelopes it received."""
+    from aiosmtpd.controller import Controller
+
+    messages: list = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            messages.append(envelope)
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, messages
+    controller.stop()

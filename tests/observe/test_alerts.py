@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
@@ -15,26 +14,6 @@ from observe_shop import Shop
 
 from shoplake.observe.alerts import AlertSettings, check, load_alert_settings, open_incidents
 from shoplake.observe.lake import LakeReader
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, list]]:
-    from aiosmtpd.controller import Controller
-
-    messages: list = []
-
-    class Inbox:
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            messages.append(envelope)
-            return "250 OK"
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, messages
-    controller.stop()
 
 
 def _settings(url: str, port: int, log: Path, **extra: object) -> AlertSettings:

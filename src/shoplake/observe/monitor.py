@@ -304,9 +304,7 @@ def source_lag(lake: LakeReader, pipeline: Pipeline, landing: Path) -> list[Sour
                 definition.name,
                 len(waiting),
                 sum(f.size for f in waiting),
-                None
-                if oldest is None
-                else utc_from_epoch(oldest / 1e9),
+                None if oldest is None else utc_from_epoch(oldest / 1e9),
             )
         )
     return out
