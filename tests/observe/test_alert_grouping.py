@@ -9,7 +9,6 @@ from pathlib import Path
 
 import narwhals as nw
 import pytest
-from test_alerts import smtp, webhook  # noqa: F401  (fixtures: a webhook receiver, an SMTP inbox)
 
 from shoplake import Materialized, Pipeline
 from shoplake.cli.console import alert_check_lines
@@ -59,8 +58,8 @@ def land_more(lake: TempLake, first: int, count: int) -> None:
 
 def test_a_burst_is_one_message_per_channel_with_one_entry_per_rule(
     lake: TempLake,
-    webhook: tuple[str, list],  # noqa: F811
-    smtp: tuple[int, list],  # noqa: F811
+    webhook: tuple[str, list],
+    smtp: tuple[int, list],
     tmp_path: Path,
 ) -> None:
     url, posts = webhook
@@ -105,7 +104,7 @@ def test_a_burst_is_one_message_per_channel_with_one_entry_per_rule(
 
 def test_a_rate_limit_folds_what_it_holds_back_into_the_next_message(
     lake: TempLake,
-    webhook: tuple[str, list],  # noqa: F811
+    webhook: tuple[str, list],
 ) -> None:
     url, posts = webhook
     settings = AlertSettings(webhook_url=url, channels={"webhook": ChannelPolicy(max_per_hour=1)})
@@ -129,7 +128,7 @@ def test_a_rate_limit_folds_what_it_holds_back_into_the_next_message(
 
 def test_quiet_hours_hold_messages_until_they_end(
     lake: TempLake,
-    webhook: tuple[str, list],  # noqa: F811
+    webhook: tuple[str, list],
 ) -> None:
     url, posts = webhook
     settings = AlertSettings(
@@ -168,8 +167,8 @@ def test_a_digest_summarises_every_open_incident_once_per_interval(
 
 def test_channels_subscribe_by_severity(
     lake: TempLake,
-    webhook: tuple[str, list],  # noqa: F811
-    smtp: tuple[int, list],  # noqa: F811
+    webhook: tuple[str, list],
+    smtp: tuple[int, list],
 ) -> None:
     url, posts = webhook
     port, mails = smtp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import narwhals as nw
@@ -10,7 +11,13 @@ import pytest
 
 from shoplake import ConfigError, Materialized, Pipeline, Upsert, expect
 from shoplake.observe import monitor
-from shoplake.observe.alerts import AlertSettings, check, enabled_rules
+from shoplake.observe.alerts import (
+    ALERTS,
+    AlertSettings,
+    after_run,
+    check,
+    enabled_rules,
+)
 from shoplake.observe.lake import LakeReader
 from shoplake.testing import TempLake
 
@@ -130,3 +137,53 @@ def test_the_failing_rule_is_an_event_log_field_even_after_an_older_log(tmp_path
         "fail expectation 'not_negative' stopped silver.refunds"
     ]
     assert result.fired[0].detail.startswith("2 row(s) broke 'not_negative'")
+
+
+def test_a_pipelines_rule_reaches_the_webhook_in_the_same_message_as_the_builtins(
+    tmp_path: Path, webhook
+) -> None:
+    url, posts = webhook
+    settings = AlertSettings(
+        webhook_url=url, log_file=str(tmp_path / "a.log"), severity={"big_refund": "critical"}
+    )
+    with TempLake(refunds_pipeline(fail_on_negative=True), root=tmp_path) as lake:
+        lake.land("refunds", [{"refund_id": "R1", "amount": "5000"}])
+        assert lake.run().status == "completed"
+        lake.land("refunds", [{"refund_id": "R2", "amount": "-1"}])
+        assert lake.run().status == "failed"
+        result = check(LakeReader(str(lake.lake)), settings, lake.pipeline)
+
+    assert sorted(a.rule for a in result.fired) == ["big_refund", "fail_expectation", "run_failed"]
+    assert len(posts) == 1  # one message per channel per check, one entry per rule
+    entries = {a["footer"]: a["title"] for a in posts[0]["attachments"]}
+    assert entries["rule big_refund · critical"] == "refund R1 of 5000"
+    assert "rule fail_expectation · critical" in entries
+    logged = [json.loads(line) for line in (tmp_path / "a.log").read_text().splitlines()]
+    assert {e["rule"]: e["severity"] for e in logged}["big_refund"] == "critical"
+
+
+def test_configuring_a_rule_the_pipeline_lacks_is_reported_and_the_run_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fraud`` belongs to the e-commerce pipeline: with another pipeline the framework
+    does not know it, so ``[alerts] rules`` naming it is a configuration error that lists
+    the rules there are; after a run it is reported, never raised."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shoplake.toml").write_text('[alerts]\nrules = ["big_refund", "fraud"]\n')
+    errors: list[str] = []
+    with TempLake(refunds_pipeline(), root=tmp_path / "lake") as lake:
+        lake.land("refunds", [{"refund_id": "R1", "amount": "5000"}])
+        assert lake.run().status == "completed"
+        assert after_run(str(lake.lake), lake.pipeline, on_error=errors.append) is None
+        # Not half-applied: big_refund (which would fire on R1) was not evaluated either.
+        assert not LakeReader(str(lake.lake)).exists(ALERTS)
+    assert errors == [
+        "[alerts] rules: unknown fraud; choose from run_failed, fail_expectation, "
+        "quarantine_share, stale, big_refund"
+    ]
+
+    from shoplake.ecommerce.pipeline import build_pipeline
+
+    ecommerce = AlertSettings(rules=["run_failed", "fraud"])
+    assert enabled_rules(ecommerce, build_pipeline()) == ["run_failed", "fraud"]
+    assert "fraud" not in enabled_rules(AlertSettings(), None)

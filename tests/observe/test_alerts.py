@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import polars as pl
@@ -17,48 +14,6 @@ from observe_shop import Shop
 
 from shoplake.observe.alerts import AlertSettings, check, load_alert_settings, open_incidents
 from shoplake.observe.lake import LakeReader
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[int, list]]:
-    from aiosmtpd.controller import Controller
-
-    messages: list = []
-
-    class Inbox:
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            messages.append(envelope)
-            return "250 OK"
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port, messages
-    controller.stop()
 
 
 def _settings(url: str, port: int, log: Path, **extra: object) -> AlertSettings:

@@ -49,7 +49,7 @@ def events(
                 listing.add_row(
                     r.run_id,
                     r.status,
-                    f"{r.started:%Y-%m-%d %H:%M:%S}",
+                    f"{r.ended:%Y-%m-%d %H:%M:%S}",
                     f"{r.duration_s or 0:.2f}",
                     f"{r.rows_written or 0:,}",
                     "—" if r.quality_score is None else f"{r.quality_score:.1f}",

@@ -8,6 +8,8 @@ from typing import Any
 import narwhals as nw
 
 from shoplake.engines.base import Engine, TableInfo
+from shoplake.observe import monitor
+from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.event_log import EVENT_LOG
 
 LAYER_ORDER = ("bronze", "silver", "gold", "quarantine", "_system")
@@ -22,24 +24,26 @@ def list_tables(engine: Engine) -> list[TableInfo]:
 
 @dataclass(frozen=True)
 class RunSummary:
+    """One run as ``shoplake events --runs`` lists it."""
+
     run_id: str
     status: str
-    started: object
+    started: object  # None when the log lacks the run's run_start row
+    ended: object
     duration_s: float | None
     rows_written: int | None
     quality_score: float | None
 
 
 def runs(engine: Engine, limit: int = 20) -> list[RunSummary]:
-    """The latest runs, newest first (the same read as ``monitor.runs``)."""
-    from shoplake.observe import monitor
-    from shoplake.observe.lake import LakeReader
-
+    """The latest runs, newest first: ``monitor.runs`` (the one reading of runs from the
+    event log, which the dashboard, ``status`` and alerts use too) as records."""
     frame = monitor.runs(LakeReader(engine.lake, engine=engine), limit=limit)
     return [
         RunSummary(
             r["run_id"],
             r["status"],
+            r["started"],
             r["ended"],
             r["duration_s"],
             r["rows_written"],

@@ -26,7 +26,7 @@ class LakeReader:
     Example::
 
         lake = LakeReader("./lake")
-        lake.read("gold.executive_kpis")  # a polars DataFrame, or None if not there yet
+        lake.read("silver.orders")  # a polars DataFrame, or None if not there yet
     """
 
     def __init__(self, lake: str, *, cache: bool = False, engine: Engine | None = None) -> None:

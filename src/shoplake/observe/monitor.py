@@ -26,7 +26,6 @@ from shoplake.sources.listing import discover
 BATCHES = "_system.batches"
 
 
-
 def _events(lake: LakeReader) -> pl.DataFrame | None:
     return lake.read(EVENT_LOG)
 
@@ -305,9 +304,7 @@ def source_lag(lake: LakeReader, pipeline: Pipeline, landing: Path) -> list[Sour
                 definition.name,
                 len(waiting),
                 sum(f.size for f in waiting),
-                None
-                if oldest is None
-                else utc_from_epoch(oldest / 1e9),
+                None if oldest is None else utc_from_epoch(oldest / 1e9),
             )
         )
     return out

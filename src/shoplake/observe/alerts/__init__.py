@@ -17,9 +17,11 @@ environment variables (which win), e.g.::
     [alerts.sla_minutes]
     "gold.*" = 1440
 
-The package: ``settings`` (the ``[alerts]`` section), ``rules`` (incidents), ``incidents``
-(their state in ``_system.alerts``), ``channels`` (webhook, e-mail, log) and, here, the
-check that ties them together.
+The package: ``settings`` (the ``[alerts]`` section), ``rules`` (the built-in rules and
+a pipeline's own, as incidents), ``incidents`` (their state in ``_system.alerts``),
+``groups`` (one entry per rule), ``channels`` (webhook, e-mail, log; the terminal is the
+CLI's) and, here, the check that ties them together. The rules know the lake's system
+tables, never a domain: a pipeline brings its own with ``Pipeline.alert_rule``.
 """
 
 from __future__ import annotations

@@ -104,8 +104,7 @@ def load_alert_settings(config: Path | None = None) -> AlertSettings:
                 values[key] = json.loads(env)
             except json.JSONDecodeError as err:
                 raise ConfigError(
-                    f"SHOPLAKE_ALERTS_{key.upper()} must be JSON like "
-                    f'{{"gold.*": 60}}: {err}'
+                    f'SHOPLAKE_ALERTS_{key.upper()} must be JSON like {{"gold.*": 60}}: {err}'
                 ) from err
         else:
             values[key] = env
