@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from shoplake import ApplyChanges
+from shoplake.engines import polars_cdc
 from shoplake.engines.base import DELETE, CdcSpec
-from shoplake.engines.polars_cdc import CdcPlan, plan_changes
+from shoplake.engines.polars_cdc import CHANGES, CdcPlan, plan_changes
 from shoplake.pipeline.writes import cdc_spec
 
 SHOWN = ["id", "city", "tier", "valid_from", "valid_to", "is_current"]
@@ -21,6 +24,20 @@ def spec(**options: Any) -> CdcSpec:
 def changes(*rows: tuple[str, str, str, int, bool]) -> pl.DataFrame:
     return pl.DataFrame(
         [{"id": i, "city": c, "tier": t, "seq": s, DELETE: d} for i, c, t, s, d in rows],
+        schema={
+            "id": pl.String,
+            "city": pl.String,
+            "tier": pl.String,
+            "seq": pl.Int64,
+            DELETE: pl.Boolean,
+        },
+    )
+
+
+def null_city_change() -> pl.DataFrame:
+    """A change to A at 20 with no city (null) and tier ``blue``."""
+    return pl.DataFrame(
+        {"id": ["A"], "city": [None], "tier": ["blue"], "seq": [20], DELETE: [False]},
         schema={
             "id": pl.String,
             "city": pl.String,
@@ -103,6 +120,31 @@ def test_a_late_change_slots_into_history_where_it_belongs() -> None:
         ("A", "Bergen", "gold", 20, 30, False),
         ("A", "Rome", "gold", 30, None, True),
     ]
+    assert (plan.inserted, plan.updated, plan.opened) == (1, 1, 1)
+
+
+def test_a_late_change_splits_a_version_at_its_sequence() -> None:
+    # Two untracked changes after 10 leave one version spanning 10..30; a change at 25
+    # must cut it there, not at the version's start or its last change.
+    merged = apply(
+        changes(("A", "Oslo", "gold", 10, False)),
+        changes(("A", "Oslo", "blue", 20, False), ("A", "Oslo", "silver", 30, False)),
+        track=["city"],
+    )
+    assert history(merged, [*SHOWN, "seq", CHANGES]) == [
+        ("A", "Oslo", "silver", 10, None, True, 30, [20]),
+    ]
+
+    plan = plan_changes(
+        changes(("A", "Bergen", "gold", 25, False)), merged.rows, spec(track=["city"])
+    )
+
+    assert history(plan, [*SHOWN, "seq"]) == [
+        ("A", "Oslo", "silver", 10, 25, False, 20),
+        ("A", "Bergen", "gold", 25, 30, False, 25),
+        ("A", "Oslo", "silver", 30, None, True, 30),
+    ]
+    assert (plan.inserted, plan.updated, plan.deleted, plan.opened) == (2, 1, 0, 2)
 
 
 def test_several_changes_to_one_key_in_a_batch_become_versions_in_order() -> None:
@@ -114,8 +156,12 @@ def test_several_changes_to_one_key_in_a_batch_become_versions_in_order() -> Non
         )
     )
 
-    assert [r[1] for r in history(plan)] == ["Oslo", "Rome", "Lima"]
-    assert [r[4] for r in history(plan)] == [20, 30, None]
+    assert history(plan) == [
+        ("A", "Oslo", "gold", 10, 20, False),
+        ("A", "Rome", "gold", 20, 30, False),
+        ("A", "Lima", "gold", 30, None, True),
+    ]
+    assert (plan.inserted, plan.opened, plan.changes) == (3, 3, 3)
 
 
 def test_a_delete_closes_the_current_version() -> None:
@@ -126,6 +172,30 @@ def test_a_delete_closes_the_current_version() -> None:
 
     assert history(plan) == [("A", "Oslo", "gold", 10, 40, False)]
     assert plan.closed_by_delete == 1
+
+
+def test_a_change_after_a_delete_opens_a_new_version_after_the_gap() -> None:
+    plan = apply(
+        changes(("A", "Oslo", "gold", 10, False)),
+        changes(("A", "Oslo", "gold", 20, True)),
+        changes(("A", "Rome", "gold", 30, False)),
+    )
+
+    assert history(plan) == [
+        ("A", "Oslo", "gold", 10, 20, False),
+        ("A", "Rome", "gold", 30, None, True),
+    ]
+    assert (plan.inserted, plan.updated, plan.opened, plan.closed_by_delete) == (1, 0, 1, 0)
+
+
+def test_a_closed_version_keeps_its_surrogate_key() -> None:
+    first = apply(changes(("A", "Oslo", "gold", 10, False)))
+    plan = plan_changes(changes(("A", "Rome", "gold", 20, False)), first.rows, spec())
+
+    keys = plan.rows.sort("valid_from")["surrogate_key"].to_list()
+    assert keys[0] == first.rows["surrogate_key"][0]
+    assert keys[1] != keys[0]
+    assert (plan.inserted, plan.updated, plan.deleted) == (1, 1, 0)
 
 
 def test_type_1_keeps_one_row_per_key_with_the_latest_values() -> None:
@@ -139,6 +209,18 @@ def test_type_1_keeps_one_row_per_key_with_the_latest_values() -> None:
         ("A", "Lima", 30),
         ("B", "Rome", 5),
     ]
+    assert "valid_from" not in plan.rows.columns
+
+
+def test_type_1_deletes_the_row_of_a_deleted_key() -> None:
+    plan = apply(
+        changes(("A", "Oslo", "gold", 10, False), ("B", "Rome", "blue", 5, False)),
+        changes(("A", "Lima", "gold", 30, False), ("B", "Rome", "blue", 6, True)),
+        scd_type=1,
+    )
+
+    assert plan.rows.select("id", "city", "seq").rows() == [("A", "Lima", 30)]
+    assert (plan.inserted, plan.updated, plan.deleted, plan.closed_by_delete) == (0, 1, 1, 1)
 
 
 def test_a_snapshot_deletes_the_keys_it_no_longer_lists() -> None:
@@ -156,20 +238,48 @@ def test_a_snapshot_deletes_the_keys_it_no_longer_lists() -> None:
     assert plan.closed_by_delete == 1
 
 
+def test_a_snapshot_without_missing_as_delete_keeps_the_missing_keys() -> None:
+    plan = apply(
+        changes(("A", "Oslo", "gold", 1, False), ("B", "Rome", "blue", 1, False)),
+        changes(("A", "Oslo", "gold", 2, False)),
+        snapshot=True,
+    )
+
+    assert history(plan) == [
+        ("A", "Oslo", "gold", 1, None, True),
+        ("B", "Rome", "blue", 1, None, True),
+    ]
+
+
 def test_ignore_null_updates_keeps_the_earlier_value() -> None:
     plan = apply(
         changes(("A", "Oslo", "gold", 10, False)),
-        pl.DataFrame(
-            {"id": ["A"], "city": [None], "tier": ["blue"], "seq": [20], DELETE: [False]},
-            schema={
-                "id": pl.String,
-                "city": pl.String,
-                "tier": pl.String,
-                "seq": pl.Int64,
-                DELETE: pl.Boolean,
-            },
-        ),
+        null_city_change(),
         ignore_null_updates=True,
     )
 
-    assert history(plan)[-1] == ("A", "Oslo", "blue", 20, None, True)
+    assert history(plan) == [
+        ("A", "Oslo", "gold", 10, 20, False),
+        ("A", "Oslo", "blue", 20, None, True),
+    ]
+
+
+def test_without_ignore_null_updates_a_null_overwrites() -> None:
+    plan = apply(changes(("A", "Oslo", "gold", 10, False)), null_city_change())
+
+    assert history(plan) == [
+        ("A", "Oslo", "gold", 10, 20, False),
+        ("A", None, "blue", 20, None, True),
+    ]
+
+
+def test_the_planner_does_no_delta_io() -> None:
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(Path(polars_cdc.__file__).read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+
+    assert "polars" in imported
+    assert imported.isdisjoint({"deltalake", "pyarrow", "os", "pathlib", "io"})
