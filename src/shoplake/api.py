@@ -38,11 +38,14 @@ def run(
     select: Iterable[str] | None = None,
     full_refresh: bool = False,
     progress: Progress | None = None,
+    parallelism: int | None = None,
 ) -> RunResult:
     """Run one update: new landing files into bronze, then every selected table downstream.
 
     Exactly once and incremental, as ``shoplake run``; landing files are left in place
-    (``shoplake run`` also archives them and keeps ``_system/batches``).
+    (``shoplake run`` also archives them and keeps ``_system/batches``). Independent
+    tables are built concurrently, ``parallelism`` at once (default: the cores; 1 builds
+    them one after another).
 
     Example::
 
@@ -61,6 +64,7 @@ def run(
         select=select,
         full_refresh=full_refresh,
         progress=progress,
+        parallelism=parallelism,
     )
 
 

@@ -29,6 +29,7 @@ RUN_KEYS: dict[str, type] = {
     "retention_days": int,
     "max_files": int,
     "max_bytes": int,
+    "parallelism": int,
 }
 
 
@@ -48,6 +49,8 @@ class Settings:
     retention_days: int = 30
     max_files: int | None = 1000  # per batch, like Auto Loader's maxFilesPerTrigger
     max_bytes: int | None = None
+    parallelism: int | None = None
+    """Flows a run builds at once (None: the cores available; 1: one after another)."""
 
 
 def load_settings(
@@ -101,6 +104,8 @@ def load_settings(
         values["pipeline"] = pipeline
     if engine:
         values["engine"] = engine
+    if int(ingest.get("parallelism", 1)) < 1:  # type: ignore[call-overload]
+        raise ConfigError(f"parallelism must be 1 or more, got {ingest['parallelism']}")
     if int(ingest.get("maintain_every", 0)) < 0:  # type: ignore[call-overload]
         raise ConfigError(f"maintain_every must be 0 (off) or more, got {ingest['maintain_every']}")
     return Settings(**values, **ingest)  # type: ignore[arg-type]

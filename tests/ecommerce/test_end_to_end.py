@@ -327,3 +327,84 @@ def test_daily_snapshots_leave_the_history_unchanged(
         return frame.drop(lineage, strict=False).sort(key, "valid_from")
 
     assert versions(history).equals(versions(default_shop.read(f"silver.{source}")))
+
+
+def _tables(lake: Path) -> list[str]:
+    return sorted(
+        f"{log.parent.parent.name}.{log.parent.name}"
+        for log in lake.glob("*/*/_delta_log")
+        if log.parent.parent.name != "_system"  # run ids, timings: differ by nature
+    )
+
+
+def _comparable(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows without what differs between two runs by nature (run ids, wall clock)."""
+    rest = frame.drop(c for c in frame.columns if c in RUN_SPECIFIC)
+    if "record" in rest.columns:  # a quarantined row keeps its lineage columns inside
+        lineage = r'"(_batch_id|_ingested_at)":("[^"]*"|null)'
+        rest = rest.with_columns(pl.col("record").str.replace_all(lineage, ""))
+    return rest.sort(rest.columns, nulls_last=True)
+
+
+RUN_SPECIFIC = {"_batch_id", "_ingested_at", "run_id", "quarantined_at"}
+
+
+def test_a_parallel_run_builds_the_same_lake_as_a_serial_one(
+    defective_shop: Shop, tmp_path: Path
+) -> None:
+    serial = tmp_path / "serial"
+    run = shoplake.run(
+        build_pipeline(now=NOW),
+        engine=PolarsDeltaEngine(str(serial)),
+        landing=defective_shop.landing,
+        parallelism=1,
+    )
+    parallel = tmp_path / "parallel"
+    shoplake.run(
+        build_pipeline(now=NOW),
+        engine=PolarsDeltaEngine(str(parallel)),
+        landing=defective_shop.landing,
+        parallelism=4,
+    )
+    assert run.status == "completed"
+    lakes = (serial, parallel)
+    tables = _tables(serial)
+    assert tables == _tables(parallel)
+    assert len(tables) == len(SOURCES) * 3 + len(GOLD)
+    for ref in tables:
+        layer, _, name = ref.partition(".")
+        one, many = (_comparable(pl.read_delta(str(lake / layer / name))) for lake in lakes)
+        assert one.height > 0 or layer == "quarantine", ref
+        differing = [c for c in one.columns if not one[c].equals(many[c], check_names=True)]
+        assert one.height == many.height and not differing, f"{ref}: {differing}"
+
+
+def test_a_limited_batch_takes_the_same_files_whatever_the_parallelism(
+    default_shop: Shop, tmp_path: Path
+) -> None:
+    from shoplake.ingest.bronze import IngestOptions
+    from shoplake.ingest.update import run_update
+
+    taken: list[dict[str, list[str]]] = []
+    for parallelism in (1, 4):
+        lake = tmp_path / f"lake-{parallelism}"
+        run = run_update(
+            build_pipeline(now=NOW),
+            engine=PolarsDeltaEngine(str(lake)),
+            landing=default_shop.landing,
+            ingest=IngestOptions(max_files=5),
+            parallelism=parallelism,
+        )
+        files = {
+            f.table: sorted(
+                pl.read_delta(str(lake / "bronze" / f.table.partition(".")[2]))
+                .get_column("_source")
+                .str.replace(r":\d+$", "")
+                .unique()
+            )
+            for f in run.flows
+            if f.kind == "source" and f.status == "completed" and f.rows_written
+        }
+        taken.append(files)
+    assert sum(len(names) for names in taken[0].values()) == 5
+    assert taken[0] == taken[1]

@@ -14,7 +14,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -24,25 +26,39 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _pipeline(landing: Path, lake: Path) -> dict[str, float]:
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _pipeline(landing: Path, lake: Path, parallelism: int) -> dict[str, Any]:
     from shoplake.ecommerce.pipeline import build_pipeline
     from shoplake.engines import create_engine
     from shoplake.ingest.update import run_update
 
-    start = time.perf_counter()
-    result = run_update(build_pipeline(), engine=create_engine(str(lake)), landing=landing)
+    start, cpu = time.perf_counter(), _cpu_s()
+    result = run_update(
+        build_pipeline(), engine=create_engine(str(lake)), landing=landing, parallelism=parallelism
+    )
     wall = time.perf_counter() - start
     if result.status != "completed":
         raise SystemExit(f"pipeline run failed: {[f.message for f in result.flows if f.message]}")
     rows = sum(f.rows_read for f in result.flows if f.kind == "source")
-    return {"wall_s": wall, "rows": rows, "peak_mb": _peak_mb()}
+    slowest = sorted(result.flows, key=lambda f: -f.duration_s)[:5]
+    return {
+        "wall_s": wall,
+        "cpu_s": _cpu_s() - cpu,
+        "rows": rows,
+        "peak_mb": _peak_mb(),
+        "slowest": [[f.table, f.duration_s] for f in slowest],
+    }
 
 
-def _floor(landing: Path, lake: Path) -> dict[str, float]:
+def _floor(landing: Path, lake: Path) -> dict[str, Any]:
     import polars as pl
     from deltalake import write_deltalake
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     rows = 0
     for folder in sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith("_")):
         files = sorted(folder.iterdir())
@@ -63,58 +79,82 @@ def _floor(landing: Path, lake: Path) -> dict[str, float]:
             )
         write_deltalake(str(lake / folder.name), frame.to_arrow(), mode="overwrite")
         rows += frame.height
-    return {"wall_s": time.perf_counter() - start, "rows": rows, "peak_mb": _peak_mb()}
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "cpu_s": _cpu_s() - cpu, "rows": rows, "peak_mb": _peak_mb()}
 
 
-def _measure(kind: str, landing: Path, lake: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-m", "shoplake.bench.run", kind, str(landing), str(lake)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    figures: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+def _measure(kind: str, landing: Path, lake: Path, parallelism: int = 1) -> dict[str, Any]:
+    command = [sys.executable, "-m", "shoplake.bench.run", kind, str(landing), str(lake)]
+    out = subprocess.run([*command, str(parallelism)], check=True, capture_output=True, text=True)
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return figures
 
 
-def run_benchmark(orders: int, folder: Path, console: Console) -> dict[str, dict[str, float]]:
-    """Generate ``orders`` orders, then time the floor and the full pipeline on them."""
+def run_benchmark(
+    orders: int,
+    folder: Path,
+    console: Console,
+    *,
+    parallelism: Sequence[int] = (),
+    landing: Path | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Generate ``orders`` orders (or take the files in ``landing``), then time the floor
+    and the full pipeline on them, once per ``parallelism`` (default: the cores)."""
     from shoplake.ecommerce.generator import generate
+    from shoplake.pipeline.schedule import available_cores, default_parallelism
 
+    if landing is not None and folder.resolve() in landing.resolve().parents:
+        raise FileExistsError(f"{landing} is inside --dir {folder}, which is emptied first")
     if folder.exists():
         shutil.rmtree(folder)
-    landing = folder / "landing"
-    with console.status(f"generating {orders:,} orders…"):
-        start = time.perf_counter()
-        generate(landing, orders=orders)
-        generated = time.perf_counter() - start
-    console.print(f"generated {orders:,} orders in {generated:.1f}s (not timed below)")
-    results: dict[str, dict[str, float]] = {}
-    for kind in ("floor", "pipeline"):
-        with console.status(f"timing {kind}…"):
-            results[kind] = _measure(kind, landing, folder / f"lake-{kind}")
-    table = Table(title=f"landing → lake, {orders:,} orders", title_justify="left")
-    for column in ("measurement", "rows in", "wall s", "rows/s", "peak MB"):
+    if landing is None:
+        landing = folder / "landing"
+        with console.status(f"generating {orders:,} orders…"):
+            start = time.perf_counter()
+            generate(landing, orders=orders)
+            generated = time.perf_counter() - start
+        console.print(f"generated {orders:,} orders in {generated:.1f}s (not timed below)")
+    results: dict[str, dict[str, Any]] = {}
+    with console.status("timing the floor…"):
+        results["floor"] = _measure("floor", landing, folder / "lake-floor")
+    for n in parallelism or [default_parallelism()]:
+        with console.status(f"timing the pipeline, {n} flow(s) at once…"):
+            results[f"pipeline-{n}"] = _measure("pipeline", landing, folder / f"lake-{n}", n)
+    console.print(_figures_table(results, f"landing → lake, {landing}", available_cores()))
+    for kind, r in results.items():
+        if "slowest" in r:
+            flows = ", ".join(f"{table} {seconds:.1f}s" for table, seconds in r["slowest"])
+            console.print(f"slowest flows ({kind}): {flows}")
+    return results
+
+
+def _figures_table(results: Mapping[str, Mapping[str, Any]], title: str, cores: int) -> Table:
+    table = Table(title=title, title_justify="left")
+    columns = ("measurement", "rows in", "wall s", "CPU s", "cores busy", "rows/s", "peak MB")
+    for column in columns:
         table.add_column(column, justify="left" if column == "measurement" else "right")
-    for kind, label in (
-        ("floor", "floor: bare read + Delta write"),
-        ("pipeline", "pipeline: landing → bronze → silver → gold"),
-    ):
-        r = results[kind]
+    floor = results["floor"]["wall_s"]
+    for kind, r in results.items():
+        label = "floor: bare read + Delta write"
+        if kind != "floor":
+            n = kind.partition("-")[2]
+            label = f"pipeline, {n} at once ({r['wall_s'] / floor:.2f}× floor)"
         table.add_row(
             label,
             f"{int(r['rows']):,}",
             f"{r['wall_s']:.2f}",
+            f"{r['cpu_s']:.2f}",
+            f"{r['cpu_s'] / r['wall_s']:.1f}",
             f"{r['rows'] / r['wall_s']:,.0f}",
             f"{r['peak_mb']:,.0f}",
         )
-    ratio = results["pipeline"]["wall_s"] / results["floor"]["wall_s"]
-    table.caption = f"pipeline / floor = {ratio:.2f}×"
-    console.print(table)
-    return results
+    table.caption = f"{cores} core(s) available; CPU = user + sys of the measuring process"
+    return table
 
 
 if __name__ == "__main__":
-    kind, landing_arg, lake_arg = sys.argv[1:4]
-    measure = _pipeline if kind == "pipeline" else _floor
-    print(json.dumps(measure(Path(landing_arg), Path(lake_arg))))
+    kind, landing_arg, lake_arg, parallel_arg = sys.argv[1:5]
+    if kind == "pipeline":
+        print(json.dumps(_pipeline(Path(landing_arg), Path(lake_arg), int(parallel_arg))))
+    else:
+        print(json.dumps(_floor(Path(landing_arg), Path(lake_arg))))

@@ -32,13 +32,27 @@ def bench_run(
     dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path(
         "bench-out"
     ),
+    parallelism: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--parallelism",
+            min=1,
+            help="Flows at once (default: the cores); repeat to compare, e.g. 1 and 2",
+        ),
+    ] = None,
+    landing: Annotated[
+        Path | None,
+        typer.Option(help="Time these landing files instead of generating ORDERS orders"),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Time landing → gold for N orders against a bare read-and-write floor."""
     from shoplake.bench.run import run_benchmark
 
-    with common.errors(debug, FileExistsError):
-        run_benchmark(orders, dir, console)
+    with common.errors(debug, FileExistsError, FileNotFoundError):
+        if landing is not None and not landing.is_dir():
+            raise FileNotFoundError(f"--landing {landing} is not a folder of landing files")
+        run_benchmark(orders, dir, console, parallelism=parallelism or (), landing=landing)
 
 
 def bench_incremental(

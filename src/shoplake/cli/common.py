@@ -57,6 +57,14 @@ Archive = Annotated[
         "--archive", help="After a commit: move (default), delete (after retention), leave"
     ),
 ]
+Parallelism = Annotated[
+    int | None,
+    typer.Option(
+        "--parallelism",
+        min=1,
+        help="Tables built at once [default: parallelism setting, else the cores; 1 = in order]",
+    ),
+]
 Wait = Annotated[
     float, typer.Option("--wait", min=0, help="Seconds to wait for another process's lock")
 ]
@@ -141,6 +149,7 @@ def loader_config(
     max_bytes: int | None = None,
     archive: str | None = None,
     wait_s: float = 0.0,
+    parallelism: int | None = None,
 ) -> LoaderConfig:
     """Command-line flags over the settings (file and environment)."""
     from shoplake.ingest.archive import ArchivePolicy
@@ -156,6 +165,7 @@ def loader_config(
         max_files=max_files or current.max_files,
         max_bytes=max_bytes or current.max_bytes,
         lock_wait_s=wait_s,
+        parallelism=parallelism or current.parallelism,
     )
 
 

@@ -55,6 +55,7 @@ def run(
     archive: common.Archive = None,
     wait: common.Wait = 0.0,
     manifests_only: common.ManifestsOnly = False,
+    parallelism: common.Parallelism = None,
     pipeline: PipelineOpt = None,
     engine: EngineOpt = None,
     debug: Debug = False,
@@ -64,7 +65,12 @@ def run(
         settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
         loaded = common.load_pipeline(settings.pipeline)
         config = common.loader_config(
-            settings, max_files=max_files, max_bytes=max_bytes, archive=archive, wait_s=wait
+            settings,
+            max_files=max_files,
+            max_bytes=max_bytes,
+            archive=archive,
+            wait_s=wait,
+            parallelism=parallelism,
         )
         results = common.execute_batches(
             loaded,

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,10 +45,36 @@ def landing_app_id(source: str) -> str:
 
 @dataclass
 class Budget:
-    """What the sources of one batch have taken so far."""
+    """What the sources of one batch have taken so far.
+
+    Sources run concurrently, but share the batch's limits in graph order, exactly as
+    if they ran one after another: each plans its files only after the sources before
+    it in ``order`` have planned theirs (``turn``), so which files a limited batch
+    takes never depends on which thread was faster.
+    """
 
     files: int = 0
     bytes: int = 0
+    order: tuple[str, ...] = ()
+    _planned: set[str] = field(default_factory=set)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @contextmanager
+    def turn(self, ref: str) -> Iterator[None]:
+        """Wait until every source before ``ref`` has planned; ``ref`` plans inside."""
+        earlier = set(self.order[: self.order.index(ref)]) if ref in self.order else set()
+        with self._changed:
+            self._changed.wait_for(lambda: earlier <= self._planned)
+        try:
+            yield
+        finally:
+            self.planned(ref)
+
+    def planned(self, ref: str) -> None:
+        """``ref`` has taken its share (or will take none): the next source may plan."""
+        with self._changed:
+            self._planned.add(ref)
+            self._changed.notify_all()
 
 
 @dataclass(frozen=True)
@@ -185,9 +213,10 @@ def run_source(
         extra = [(f, a) for f, a in restored if f.path not in in_landing]
         archived.update({f.path: str(a) for f, a in extra})
         options = replace(options, files={source.name: [*listed, *(f for f, _ in extra)]})
-    todo = plan(records, source, landing, options)
-    options.budget.files += len(todo.todo)
-    options.budget.bytes += sum(f.size for f in todo.todo)
+    with options.budget.turn(target):
+        todo = plan(records, source, landing, options)
+        options.budget.files += len(todo.todo)
+        options.budget.bytes += sum(f.size for f in todo.todo)
     if not todo.todo and not todo.rejected:
         return FlowResult(target, "source", "skipped", message="no new files")
     schema = read_schema(source)

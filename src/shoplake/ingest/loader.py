@@ -46,6 +46,7 @@ class LoaderConfig:
     max_files: int | None = None
     max_bytes: int | None = None
     lock_wait_s: float = 0.0
+    parallelism: int | None = None  # flows at once (None: the cores available)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ def run_batch(
             progress=progress,
             run_id=batch_id,
             ingest=options,
+            parallelism=config.parallelism,
         )
         reconcile_files(engine, sources)
         fault("before_archive")
@@ -279,6 +281,7 @@ def run_available(
                 select=select,
                 progress=progress,
                 ingest=IngestOptions(files={}),
+                parallelism=config.parallelism,
             )
             if any(f.status != "skipped" for f in run.flows):
                 status = "failed" if run.status == "failed" else "succeeded"

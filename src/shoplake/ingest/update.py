@@ -16,8 +16,9 @@ from shoplake.engines.base import Engine
 from shoplake.ingest.bronze import IngestOptions, run_source
 from shoplake.ingest.stream_files import run_stream_files
 from shoplake.pipeline.context import FlowContext
+from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.results import FlowResult, RunResult
-from shoplake.pipeline.runner import Progress, SourceFlow, run_pipeline
+from shoplake.pipeline.runner import Progress, SourceFlow, run_pipeline, select_tables
 from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
 from shoplake.sources.remote import RemoteLanding
 
@@ -33,7 +34,12 @@ def landing_sources(landing: str | Landing, options: IngestOptions | None = None
         # An object-store landing reads and lists like a folder (sources/remote.py).
         folder = cast(Path, where)
         if isinstance(definition, SourceDef):
-            return run_source(ctx, definition, folder, options)
+            try:
+                return run_source(ctx, definition, folder, options)
+            finally:
+                if options is not None:
+                    # Failed before its turn to plan: the sources after it must not wait.
+                    options.budget.planned(definition.ref)
         return run_stream_files(ctx, definition, folder)
 
     return run
@@ -50,8 +56,15 @@ def run_update(
     run_id: str | None = None,
     ingest: IngestOptions | None = None,
     done: Iterable[FlowResult] = (),
+    parallelism: int | None = None,
 ) -> RunResult:
-    """Process what is new in ``landing`` and upstream tables for the selected tables."""
+    """Process what is new in ``landing`` and upstream tables for the selected tables.
+
+    Sources read concurrently (``parallelism``, see ``run_pipeline``) but take their
+    share of a limited batch (``max_files``/``max_bytes``) in graph order."""
+    if ingest is not None:
+        chosen = select_tables(build_graph(pipeline), select)
+        ingest.budget.order = tuple(r for r in chosen if r in sources_refs(pipeline))
     return run_pipeline(
         pipeline,
         engine=engine,
@@ -61,4 +74,9 @@ def run_update(
         progress=progress,
         run_id=run_id,
         done=done,
+        parallelism=parallelism,
     )
+
+
+def sources_refs(pipeline: Pipeline) -> set[str]:
+    return {ref for ref, d in pipeline.definitions.items() if isinstance(d, SourceDef)}

@@ -20,7 +20,8 @@ from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import run_table
 from shoplake.pipeline.graph import Graph, build_graph
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
-from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
+from shoplake.pipeline.schedule import default_parallelism, run_flows
+from shoplake.pipeline.tables import Definition, Pipeline, SourceDef, StreamSourceDef
 
 Progress = Callable[[str, FlowResult | None], None]
 SourceFlow = Callable[[FlowContext, SourceDef | StreamSourceDef], FlowResult]
@@ -56,6 +57,7 @@ def run_pipeline(
     progress: Progress | None = None,
     run_id: str | None = None,
     done: Iterable[FlowResult] = (),
+    parallelism: int | None = None,
 ) -> RunResult:
     """Process what is new for the selected tables and log the run.
 
@@ -68,6 +70,11 @@ def run_pipeline(
     A failing flow stops only the tables downstream of it; the run is then
     reported as failed, and every table stays at its last committed version.
     ``run_id`` names the batch (default: a new id).
+
+    Independent flows run concurrently, up to ``parallelism`` at once (default: the
+    cores available; 1 runs them one after another in graph order). Each flow still
+    starts only after the tables it reads have committed; results and the event log
+    stay in graph order, and ``progress`` hears of each flow as it starts and ends.
     """
     graph = build_graph(pipeline)
     if graph.problems:
@@ -77,59 +84,65 @@ def run_pipeline(
     ctx = FlowContext(engine, run_id or new_run_id(started), started, full_refresh)
     run = RunResult(ctx.run_id, list(done))
     clock = time.perf_counter()
-    failed: set[str] = set()
-    for ref in refs:
-        definition = graph.definitions[ref]
-        if progress:
-            progress(ref, None)
-        blocked = sorted(graph.upstream(ref) & failed)
-        if blocked:
-            result = FlowResult(
-                ref,
-                definition.kind.name,
-                "skipped",
-                message=f"upstream failed: {', '.join(blocked)}",
-            )
-            failed.add(ref)
-        else:
-            try:
-                if isinstance(definition, SourceDef | StreamSourceDef):
-                    if sources is None:
-                        raise ShoplakeError(
-                            f"{ref} is a source and this run was given no reader for "
-                            "sources: run the pipeline with a landing folder "
-                            "(shoplake.run(pipeline, landing=...))"
-                        )
-                    result = sources(ctx, definition)
-                else:
-                    result = run_table(ctx, definition, graph)
-                    if result.message.startswith("replayed"):
-                        # The interrupted batch is repaired; now what arrived since.
-                        result = _combine(result, run_table(ctx, definition, graph))
-            except ExpectationFailed as err:
-                result = FlowResult(
-                    ref,
-                    definition.kind.name,
-                    "failed",
-                    message=str(err),
-                    failed_rule=err.rule,
-                    failed_rows=err.failed,
-                )
-                failed.add(ref)
-            except ShoplakeError as err:
-                result = FlowResult(ref, definition.kind.name, "failed", message=str(err))
-                failed.add(ref)
-            except Exception as err:  # an engine or storage error: record it, keep going
-                message = str(FlowError(ref, f"{type(err).__name__}: {err}"))
-                result = FlowResult(ref, definition.kind.name, "failed", message=message)
-                failed.add(ref)
-        run.flows.append(result)
-        if progress:
-            progress(ref, result)
+
+    def run_one(ref: str) -> FlowResult:
+        return _run_flow(ctx, graph, graph.definitions[ref], sources)
+
+    def blocked(ref: str, inputs_failed: list[str]) -> FlowResult:
+        message = f"upstream failed: {', '.join(inputs_failed)}"
+        return FlowResult(ref, graph.definitions[ref].kind.name, "skipped", message=message)
+
+    run.flows += run_flows(
+        refs,
+        {ref: graph.upstream(ref) for ref in refs},
+        run_one,
+        parallelism=parallelism or default_parallelism(),
+        blocked=blocked,
+        started=(lambda ref: progress(ref, None)) if progress else None,
+        finished=progress,
+    )
     run.duration_s = time.perf_counter() - clock
     if any(f.status != "skipped" for f in run.flows):
         write_run_events(engine, run, started, utcnow())
     return run
+
+
+def _run_flow(
+    ctx: FlowContext,
+    graph: Graph,
+    definition: Definition,
+    sources: SourceFlow | None,
+) -> FlowResult:
+    """One flow, its failure recorded as a result: a failed flow never stops the run."""
+    ref = definition.ref
+    try:
+        if isinstance(definition, SourceDef | StreamSourceDef):
+            if sources is None:
+                raise ShoplakeError(
+                    f"{ref} is a source and this run was given no reader for "
+                    "sources: run the pipeline with a landing folder "
+                    "(shoplake.run(pipeline, landing=...))"
+                )
+            return sources(ctx, definition)
+        result = run_table(ctx, definition, graph)
+        if result.message.startswith("replayed"):
+            # The interrupted batch is repaired; now what arrived since.
+            result = _combine(result, run_table(ctx, definition, graph))
+        return result
+    except ExpectationFailed as err:
+        return FlowResult(
+            ref,
+            definition.kind.name,
+            "failed",
+            message=str(err),
+            failed_rule=err.rule,
+            failed_rows=err.failed,
+        )
+    except ShoplakeError as err:
+        return FlowResult(ref, definition.kind.name, "failed", message=str(err))
+    except Exception as err:  # an engine or storage error: record it, keep going
+        message = str(FlowError(ref, f"{type(err).__name__}: {err}"))
+        return FlowResult(ref, definition.kind.name, "failed", message=message)
 
 
 def _combine(first: FlowResult, second: FlowResult) -> FlowResult:

@@ -150,5 +150,11 @@ def _delete_flag(kind: ApplyChanges) -> nw.Expr:
 def _latest_per_key(frame: nw.DataFrame[Any], kind: Upsert) -> nw.DataFrame[Any]:
     if kind.sequence_by is None:
         return frame.unique(list(kind.keys), keep="first", maintain_order=True)
-    ordered = frame.sort(kind.sequence_by, nulls_last=False)
+    # Rows reach here in no guaranteed order (joins and sorts are not stable on every
+    # engine), so rows with an equal sequence are ordered by their lineage columns
+    # (``_source`` and the like; all columns when there are none): the same row wins
+    # on every run, whatever threads the work ran on.
+    lineage = [c for c in frame.columns if c.startswith("_") and c != kind.sequence_by]
+    ties = lineage or [c for c in frame.columns if c != kind.sequence_by]
+    ordered = frame.sort([kind.sequence_by, *ties], nulls_last=False)
     return ordered.unique(list(kind.keys), keep="last", maintain_order=True)
