@@ -290,6 +290,38 @@ def test_a_new_order_file_flows_through_to_gold(
     }
 
 
+def test_a_batch_quarantined_whole_rewrites_no_gold_table(
+    default_shop: Shop, tmp_path: Path, versions_of: Versions
+) -> None:
+    lake, landing = tmp_path / "lake", tmp_path / "landing"
+    shutil.copytree(default_shop.lake, lake)
+    shutil.copytree(default_shop.landing, landing)
+    order = {
+        "order_id": None, "customer_id": "C000001", "order_date": "2026-10-15T12:00:00",
+        "status": "delivered", "channel": "web", "payment_method": "card",
+        "total_amount": 10.0, "currency": "USD", "updated_at": "2026-10-15T12:00:00",
+    }
+    lines = [json.dumps({**order, "total_amount": 10.0 + n}) for n in range(3)]
+    (landing / "orders" / "orders-bad-00001.jsonl").write_text("\n".join(lines) + "\n")
+    before = versions_of(lake)
+
+    run = default_shop.rerun(lake=lake, landing=landing)
+    assert run.flow("silver.orders").rows_quarantined == 3
+    assert run.flow("silver.orders").rows_written == 0
+    after = versions_of(lake)
+    moved = {ref for ref in after if after[ref] != before.get(ref)}
+    # The batch's bookkeeping commits, and nothing downstream of them.
+    assert moved == {"bronze.orders", "silver.orders", "quarantine.orders", "_system.event_log"}
+    assert all(f.status == "skipped" for f in run.flows if f.table.startswith("gold."))
+
+    # A later order that passes still reaches gold.
+    good = {**order, "order_id": "O09999998", "total_amount": 20.0}
+    (landing / "orders" / "orders-good-00001.jsonl").write_text(json.dumps(good) + "\n")
+    run = default_shop.rerun(lake=lake, landing=landing)
+    assert run.flow("gold.monthly_revenue").status == "completed"
+    assert versions_of(lake)["gold.monthly_revenue"] == after["gold.monthly_revenue"] + 1
+
+
 def monthly_revenue(frame: pl.DataFrame) -> dict[date, float]:
     return dict(frame.select("month", "revenue").iter_rows())
 

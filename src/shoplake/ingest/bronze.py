@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shoplake.engines.base import Engine
-from shoplake.pipeline.context import FlowContext
+from shoplake.pipeline.context import NO_DATA, FlowContext
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import SourceDef
@@ -255,13 +255,16 @@ def run_source(
     options = replace(options, archived=archived)
     entries = [_entry(r, ctx.run_id, options, fingerprint) for r in handled]
     sequence = (engine.consumed(target, landing_app_id(source.name)) or 0) + 1
+    metadata = {RUN_KEY: ctx.run_id, FILES_KEY: json.dumps(entries)}
+    if not full and len(rows) == 0:
+        metadata[NO_DATA] = "true"  # files recorded, no rows: nothing downstream to redo
     fault("before_bronze_commit")
     written = (engine.overwrite if full else engine.append)(
         target,
         rows,
         partition_by=source.partition_by,
         transactions={landing_app_id(source.name): sequence},
-        metadata={RUN_KEY: ctx.run_id, FILES_KEY: json.dumps(entries)},
+        metadata=metadata,
     )
     fault("after_bronze_commit")
     counts = {s: sum(1 for r in handled if r.status == s) for s in _STATUSES}

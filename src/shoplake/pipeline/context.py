@@ -3,6 +3,7 @@ function's result into a lazy frame."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,28 @@ class FlowContext:
     run_id: str
     started_at: datetime
     full_refresh: bool
+
+
+NO_DATA = "shoplake.no_data"
+"""Commit metadata marking a commit that changed no rows (it only records consumed input
+versions): downstream tables treat their input as unchanged by it."""
+
+
+def inputs_unchanged(
+    engine: Engine, recorded: Mapping[str, int | None], versions: Mapping[str, int]
+) -> bool:
+    """Whether every input is at the version the table last consumed, or has since moved
+    only by commits that changed no rows (an upstream batch quarantined whole, say)."""
+    for ref, version in versions.items():
+        last = recorded[ref]
+        if last == version:
+            continue
+        if last is None or last > version:
+            return False
+        empty = [v for v, _ in engine.commit_metadata_since(ref, NO_DATA, last) if v <= version]
+        if len(empty) != version - last:
+            return False
+    return True
 
 
 def app_id(target: str, source: str) -> str:

@@ -14,7 +14,14 @@ from typing import Any
 import narwhals as nw
 
 from shoplake.errors import FlowError
-from shoplake.pipeline.context import FlowContext, app_id, as_lazy, quarantine_ref
+from shoplake.pipeline.context import (
+    NO_DATA,
+    FlowContext,
+    app_id,
+    as_lazy,
+    inputs_unchanged,
+    quarantine_ref,
+)
 from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.partitioned import run_partitioned
@@ -80,7 +87,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         consumed[stream_ref] = current
     else:
         recorded = {ref: engine.consumed(target, app_id(target, ref)) for ref in versions}
-        if not full and all(recorded[ref] == v for ref, v in versions.items()):
+        if not full and inputs_unchanged(engine, recorded, versions):
             return FlowResult(target, definition.kind.name, "skipped", message="inputs unchanged")
         consumed.update(versions)
     for param, ref in inputs.items():
@@ -103,6 +110,8 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     kept = outcome.kept
     transactions = {app_id(target, ref): v for ref, v in consumed.items()}
     metadata = {"shoplake.run_id": ctx.run_id}
+    if not full and len(kept) == 0:
+        metadata[NO_DATA] = "true"  # only the consumed versions: nothing downstream to redo
     written = write_rows(
         engine, definition, kept, full=full, transactions=transactions, metadata=metadata
     )

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import narwhals as nw
 
 from shoplake.errors import FlowError
-from shoplake.pipeline.context import FlowContext, app_id, as_lazy
+from shoplake.pipeline.context import NO_DATA, FlowContext, app_id, as_lazy, inputs_unchanged
 from shoplake.pipeline.expectations import add_rule_flags
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.kinds import Partitioned
@@ -41,7 +41,7 @@ def run_partitioned(
     recorded = {ref: engine.consumed(target, app_id(target, ref)) for ref in versions}
     if any(v is None or v > versions[ref] for ref, v in recorded.items()):
         return None
-    if all(recorded[ref] == v for ref, v in versions.items()):
+    if inputs_unchanged(engine, recorded, versions):
         return FlowResult(target, kind.name, "skipped", message="inputs unchanged")
 
     full_frames = {param: engine.read(ref, version=versions[ref]) for param, ref in inputs.items()}
@@ -68,6 +68,7 @@ def run_partitioned(
     if len(keys) == 0:
         # Nothing this table shows changed; the consumed versions still need a commit.
         empty = engine.collect(engine.read(target).head(0))
+        metadata[NO_DATA] = "true"
         written = engine.append(target, empty, transactions=transactions, metadata=metadata)
         return FlowResult(
             target,
