@@ -148,13 +148,18 @@ def _delete_flag(kind: ApplyChanges) -> nw.Expr:
 
 
 def _latest_per_key(frame: nw.DataFrame[Any], kind: Upsert) -> nw.DataFrame[Any]:
-    if kind.sequence_by is None:
-        return frame.unique(list(kind.keys), keep="first", maintain_order=True)
-    # Rows reach here in no guaranteed order (joins and sorts are not stable on every
-    # engine), so rows with an equal sequence are ordered by their lineage columns
-    # (``_source`` and the like; all columns when there are none): the same row wins
-    # on every run, whatever threads the work ran on.
-    lineage = [c for c in frame.columns if c.startswith("_") and c != kind.sequence_by]
-    ties = lineage or [c for c in frame.columns if c != kind.sequence_by]
-    ordered = frame.sort([kind.sequence_by, *ties], nulls_last=False)
-    return ordered.unique(list(kind.keys), keep="last", maintain_order=True)
+    """One row per key: the latest by ``sequence_by`` (without one, the first to arrive)."""
+    keys = list(kind.keys)
+    repeated = frame.select(keys).is_duplicated()
+    if not repeated.any():
+        return frame  # the common case: no sort at all
+    # Only the rows whose key repeats are ordered. Rows reach here in no guaranteed order
+    # (joins and sorts are not stable on every engine), so rows with an equal sequence
+    # are ordered by their lineage columns (``_source`` and the like; all columns when
+    # there are none): the same row wins on every run, whatever threads did the work.
+    sequence = [kind.sequence_by] if kind.sequence_by else []
+    lineage = [c for c in frame.columns if c.startswith("_") and c not in sequence]
+    ties = lineage or [c for c in frame.columns if c not in sequence]
+    candidates = frame.filter(repeated).sort([*sequence, *ties], nulls_last=False)
+    winners = candidates.unique(keys, keep="last" if sequence else "first", maintain_order=True)
+    return nw.concat([frame.filter(~repeated), winners], how="vertical")
