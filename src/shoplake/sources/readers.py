@@ -249,16 +249,15 @@ def _read_csv(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
     blank_lines = b"\n\n" in raw or b"\n\r\n" in raw
     if not bad and not blank_lines:
         return _shape(frame, schema, 2), 0
-    bad_lines = _locate(raw, bad)
-    bad_set = set(bad_lines)
+    lines = _numbered_lines(raw)
+    bad_lines = _locate(lines, bad)
     if blank_lines:  # the parser skips blank lines: number what it actually read
-        candidates = [
-            n for n, line in enumerate(raw.split(b"\n"), start=1) if n > 1 and line.strip(b"\r")
-        ]
+        candidates = lines.filter((pl.col("n") > 1) & (pl.col("text") != "")).get_column("n")
     else:
-        candidates = list(range(2, frame.height + len(bad) + 2))
-    good_lines = [n for n in candidates if n not in bad_set][: frame.height]
-    frame = frame.with_columns(pl.Series(_LINE, good_lines, pl.Int64))
+        candidates = pl.int_range(2, frame.height + len(bad) + 2, dtype=pl.Int64, eager=True)
+    rejected = pl.Series(bad_lines, dtype=pl.Int64)
+    good_lines = candidates.filter(~candidates.is_in(rejected.implode())).head(frame.height)
+    frame = frame.with_columns(good_lines.alias(_LINE))
     if not bad:
         return _shape(frame, schema, 2), 0
     shaped = _shape(frame, schema, 2)
@@ -266,22 +265,33 @@ def _read_csv(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
     return pl.concat([shaped, corrupt]).sort(_LINE), len(bad)
 
 
-def _locate(raw: bytes, texts: Sequence[str]) -> list[int]:
+def _numbered_lines(raw: bytes) -> pl.DataFrame:
+    """Every line of a CSV file (``n`` from 1, ``text`` without a CRLF's ``\\r``), split
+    by Polars rather than line by line in Python. The parser read the file as UTF-8."""
+    text = pl.Series("text", [raw.decode("utf-8", errors="replace")])
+    return (
+        text.str.split("\n")
+        .explode()
+        .str.strip_chars_end("\r")
+        .to_frame()
+        .with_row_index("n", offset=1)
+        .with_columns(pl.col("n").cast(pl.Int64))
+    )
+
+
+def _locate(lines: pl.DataFrame, texts: Sequence[str]) -> list[int]:
     """Line numbers of rejected CSV rows (the parser reports their text, not where they were).
 
-    The parser works in parallel, so rows arrive in any order; one pass over
-    the lines finds each text, repeated texts taking successive occurrences.
+    The parser works in parallel, so rows arrive in any order; a text that occurs
+    several times takes its occurrences in order, -1 once they run out.
     """
-    wanted = {t.encode("utf-8") for t in texts}
-    found: dict[bytes, list[int]] = {}
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if line in wanted or line.rstrip(b"\r") in wanted:
-            found.setdefault(line.rstrip(b"\r"), []).append(number)
-    numbers: list[int] = []
-    for text in texts:
-        hits = found.get(text.encode("utf-8"))
-        numbers.append(hits.pop(0) if hits else -1)
-    return numbers
+    wanted = pl.DataFrame({"text": list(texts)}, schema={"text": pl.String})
+    occurrence = pl.int_range(pl.len()).over("text").alias("occurrence")
+    found = lines.filter(pl.col("text").is_in(wanted.get_column("text").unique().implode()))
+    numbered = wanted.with_row_index("order").with_columns(occurrence).join(
+        found.with_columns(occurrence), on=["text", "occurrence"], how="left"
+    )
+    return numbered.sort("order").get_column("n").fill_null(-1).to_list()
 
 
 def _read_parquet(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
