@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import narwhals as nw
@@ -106,3 +107,37 @@ def test_the_core_runner_without_a_source_reader_fails_the_source_and_its_downst
     )
     assert result.flow("silver.orders").status == "skipped"
     assert result.flow("gold.revenue").status == "skipped"
+
+
+def test_validate_types_hinted_source_columns_as_a_run_does(tmp_path: Path) -> None:
+    """Date arithmetic and division on hinted columns: valid, and the run agrees."""
+    p = Pipeline("hinted")
+    p.source(
+        "customers",
+        columns=["customer_id", "registration_date", "spent", "orders"],
+        format="csv",
+        hints={"registration_date": "date", "spent": "float", "orders": "int"},
+    )
+
+    @p.table(layer="silver", kind=Materialized())
+    def customers(bronze_customers: nw.LazyFrame) -> nw.LazyFrame:
+        return bronze_customers.select(
+            "customer_id",
+            (nw.lit(date(2026, 1, 1)) - nw.col("registration_date")).dt.total_minutes()
+            .alias("minutes_registered"),
+            (nw.col("spent") / nw.col("orders")).alias("average_order"),
+        )
+
+    lake, landing = tmp_path / "lake", tmp_path / "landing"
+    assert shoplake.validate(p, lake=lake) == []
+    (landing / "customers").mkdir(parents=True)
+    (landing / "customers" / "c.csv").write_text(
+        "customer_id,registration_date,spent,orders\nC1,2025-12-31,90.0,3\n"
+    )
+    result = shoplake.run(p, lake=lake, landing=landing)
+    assert result.status == "completed"
+    engine = create_engine(str(lake))
+    row = engine.collect(engine.read("silver.customers"))
+    assert row.to_native().to_dicts() == [
+        {"customer_id": "C1", "minutes_registered": 1440, "average_order": 30.0}
+    ]

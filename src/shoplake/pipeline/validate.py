@@ -31,6 +31,17 @@ _DTYPES: Mapping[str, nw.dtypes.DType] = {
 }
 
 
+# What a run gives a hinted source column (``shoplake.names.HINT_TYPES``).
+_HINTS: Mapping[str, nw.dtypes.DType] = {
+    "string": nw.String(),
+    "int": nw.Int64(),
+    "float": nw.Float64(),
+    "bool": nw.Boolean(),
+    "date": nw.Date(),
+    "datetime": nw.Datetime("us"),
+}
+
+
 def _schema(types: Mapping[str, str]) -> dict[str, nw.dtypes.DType]:
     """A schema of ``shoplake.names`` type names as narwhals dtypes."""
     return {column: _DTYPES[kind] for column, kind in types.items()}
@@ -46,7 +57,11 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
     for ref in graph.order:
         definition = graph.definitions[ref]
         if isinstance(definition, SourceDef):
-            schema: dict[str, nw.dtypes.DType] = {c: nw.String() for c in definition.columns}
+            # Typed as a run reads them: text, or the column's hinted type.
+            hints = dict(definition.hints)
+            schema: dict[str, nw.dtypes.DType] = {
+                c: _HINTS[hints.get(c, "string")] for c in definition.columns
+            }
             schema.update(_schema(BRONZE_LINEAGE))
             schemas[ref] = schema
             continue
