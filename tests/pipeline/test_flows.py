@@ -506,6 +506,41 @@ def test_this_receives_the_tables_current_rows(make_lake: MakeLake) -> None:
     assert seen[-1] is None  # a rebuild starts from nothing
 
 
+def test_rows_in_count_what_a_table_read_before_its_own_filters_and_joins(
+    make_lake: MakeLake,
+) -> None:
+    p = build([])
+
+    @p.table(layer="gold")
+    def orders_named(silver_orders: nw.LazyFrame, silver_customers: nw.LazyFrame) -> nw.LazyFrame:
+        names = silver_customers.select("customer_id", "name")
+        return silver_orders.join(names, on="customer_id", how="inner").select("order_id", "name")
+
+    lake = make_lake(p)
+    lake.write("customers/customers-1.csv", CUSTOMERS_1)
+    lake.write_orders("orders-1.jsonl", ORDERS_1)
+    run = lake.run()
+
+    # roster filters the unreadable customer line out of four bronze rows.
+    roster = run.flow("gold.roster")
+    assert (roster.rows_read, roster.rows_written) == (4, 3)
+    assert roster.read_by_input == (("bronze.customers", 4),)
+    joined = run.flow("gold.orders_named")
+    silver_orders, silver_customers = lake.read("silver.orders"), lake.read("silver.customers")
+    assert dict(joined.read_by_input) == {
+        "silver.orders": silver_orders.height,
+        "silver.customers": silver_customers.height,
+    }
+    assert joined.rows_read == silver_orders.height + silver_customers.height
+    assert joined.rows_written == lake.read("gold.orders_named").height
+    # An incremental table counts the new rows of the input it streams from.
+    assert run.flow("silver.orders").read_by_input == (("bronze.orders", len(ORDERS_1)),)
+
+    events = lake.read("_system.event_log").filter(pl.col("table") == "gold.roster")
+    assert json.loads(events.get_column("rows_read_by_input")[0]) == {"bronze.customers": 4}
+    assert events.get_column("rows_read")[0] == 4
+
+
 # --- files --------------------------------------------------------------------------------
 
 

@@ -62,7 +62,10 @@ def run_table(run: RunResult) -> Table:
             _int(flow.version),
             f"{flow.duration_s:.2f}",
         )
-    table.caption = f"batch quality score {_score(run.quality_score)}"
+    table.caption = (
+        f"batch quality score {_score(run.quality_score)} · in = rows read from the "
+        "table's inputs (per input: shoplake events)"
+    )
     return table
 
 

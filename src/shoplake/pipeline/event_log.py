@@ -42,6 +42,7 @@ COLUMNS = (
     "message",
     "failed_rule",
     "failed_rows",
+    "rows_read_by_input",
 )
 
 _COUNTS = (
@@ -102,6 +103,7 @@ def _flow_row(run_id: str, at: datetime, flow: FlowResult) -> dict[str, object]:
         message=flow.message or None,
         failed_rule=flow.failed_rule,
         failed_rows=flow.failed_rows if flow.failed_rule else None,
+        rows_read_by_input=json.dumps(dict(flow.read_by_input)) if flow.read_by_input else None,
     )
 
 

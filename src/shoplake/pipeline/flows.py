@@ -90,9 +90,14 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         if not full and inputs_unchanged(engine, recorded, versions):
             return FlowResult(target, definition.kind.name, "skipped", message="inputs unchanged")
         consumed.update(versions)
+    read_by_input: dict[str, int] = {}
     for param, ref in inputs.items():
         if param not in frames:
-            frames[param] = engine.read(ref, version=versions[ref])
+            frame = engine.read(ref, version=versions[ref])
+            frames[param] = frame
+            if stream_rows is None:
+                # What the table's own code starts from, before its filters and joins.
+                read_by_input[ref] = engine.collect(frame.select(nw.len())).item()
     if definition.wants_this:
         frames[THIS] = None if not exists or full else engine.read(target)
 
@@ -105,7 +110,9 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     except Exception as err:  # user code: report it against the table
         raise FlowError(target, f"{type(err).__name__}: {err}") from err
 
-    rows_read = len(flagged) if stream_rows is None else stream_rows
+    if stream_rows is not None:
+        read_by_input = {inputs[definition.stream or ""]: stream_rows}
+    rows_read = sum(read_by_input.values())
     outcome = apply_rules(ctx, definition, flagged, consumed, full)
     kept = outcome.kept
     transactions = {app_id(target, ref): v for ref, v in consumed.items()}
@@ -120,6 +127,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         kind=definition.kind.name,
         status="completed",
         rows_read=int(rows_read),
+        read_by_input=tuple((ref, int(n)) for ref, n in read_by_input.items()),
         rows_written=written.rows,
         rows_dropped=outcome.dropped,
         rows_quarantined=outcome.quarantined,

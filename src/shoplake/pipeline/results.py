@@ -37,6 +37,9 @@ class FlowResult:
     """The ``fail`` expectation that stopped the flow, if one did."""
     failed_rows: int = 0
     """How many rows broke ``failed_rule``."""
+    read_by_input: tuple[tuple[str, int], ...] = ()
+    """``(input table, rows read from it)``; ``rows_read`` is their sum (for an incremental
+    table, the new rows of the input it streams from)."""
 
     @property
     def layer(self) -> str:

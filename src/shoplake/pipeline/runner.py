@@ -154,6 +154,7 @@ def _combine(first: FlowResult, second: FlowResult) -> FlowResult:
         kind=first.kind,
         status=second.status,
         rows_read=first.rows_read + second.rows_read,
+        read_by_input=_add_counts(first.read_by_input, second.read_by_input),
         rows_written=first.rows_written + second.rows_written,
         rows_dropped=first.rows_dropped + second.rows_dropped,
         rows_quarantined=first.rows_quarantined + second.rows_quarantined,
@@ -182,3 +183,12 @@ def _merge_rules(
         for r in first
     ]
     return tuple(merged) + tuple(r for r in second if r.name not in {m.name for m in first})
+
+
+def _add_counts(
+    first: tuple[tuple[str, int], ...], second: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, int], ...]:
+    total = dict(first)
+    for ref, n in second:
+        total[ref] = total.get(ref, 0) + n
+    return tuple(total.items())
