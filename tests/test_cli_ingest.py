@@ -78,3 +78,36 @@ def test_ingest_settings_come_from_the_file_and_the_environment(
     config.write_text('[shoplake]\nmax_files = "many"\n')
     with pytest.raises(ConfigError, match="max_files"):
         load_settings(config=config)
+
+
+def test_a_file_in_another_format_is_recorded_shown_and_alerted_never_lost(
+    shop: dict[str, str], tmp_path: Path
+) -> None:
+    where = ["--lake", shop["lake"], "--landing", shop["landing"], "--pipeline", "clishop:build"]
+    garbage = tmp_path / "landing" / "orders" / "zz_garbage.csv"
+    garbage.write_text("order_id,amount\n9,1\n")
+    output = cli("run", *where)
+    assert "1 file(s) in a format the source does not read" in output
+    assert "zz_garbage.csv: unsupported format" in output
+    assert "files_refused" in output or "were not ingested" in output  # the alert fired
+
+    listed = cli("files", "--lake", shop["lake"], "--status", "unsupported")
+    assert "zz_garbage" in listed and "unsupported" in listed
+    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.ingest.file_log import file_rows
+
+    rows = file_rows(PolarsDeltaEngine(shop["lake"]), status="unsupported")
+    assert [(r["path"], r["rows"]) for r in rows] == [("orders/zz_garbage.csv", 0)]
+    assert str(rows[0]["reason"]).startswith("unsupported format: this source reads jsonl files")
+    assert garbage.exists()  # never read, moved or deleted: the user decides
+
+    status = cli("status", "--lake", shop["lake"], "--landing", shop["landing"],
+                 "--pipeline", "clishop:build")
+    orders_line = next(line for line in status.splitlines() if "│ orders" in line)
+    assert [cell.strip() for cell in orders_line.split("│")[1:-1]][1] == "0"  # none waiting
+    assert orders_line.rstrip("│ ").endswith("1")  # one refused
+    # Recorded once: the next run does not take it again.
+    assert "nothing to do" in cli("run", *where)
+    # Changed, it is a new file: recorded again.
+    garbage.write_text("order_id,amount\n9,1\n10,2\n")
+    assert "1 file(s) in a format the source does not read" in cli("run", *where)

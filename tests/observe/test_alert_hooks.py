@@ -86,6 +86,7 @@ def test_rules_are_the_builtins_plus_the_pipelines() -> None:
         "run_failed",
         "fail_expectation",
         "quarantine_share",
+        "files_refused",
         "stale",
         "big_refund",
     ]
@@ -93,7 +94,7 @@ def test_rules_are_the_builtins_plus_the_pipelines() -> None:
         enabled_rules(AlertSettings(rules=["fraud"]), refunds_pipeline())
     assert str(info.value) == (
         "[alerts] rules: unknown fraud; choose from run_failed, fail_expectation, "
-        "quarantine_share, stale, big_refund"
+        "quarantine_share, files_refused, stale, big_refund"
     )
 
 
@@ -179,7 +180,7 @@ def test_configuring_a_rule_the_pipeline_lacks_is_reported_and_the_run_stands(
         assert not LakeReader(str(lake.lake)).exists(ALERTS)
     assert errors == [
         "[alerts] rules: unknown fraud; choose from run_failed, fail_expectation, "
-        "quarantine_share, stale, big_refund"
+        "quarantine_share, files_refused, stale, big_refund"
     ]
 
     from shoplake.ecommerce.pipeline import build_pipeline

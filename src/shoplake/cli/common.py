@@ -91,6 +91,15 @@ def fail(err: BaseException, debug: bool) -> NoReturn:
     raise typer.Exit(1)
 
 
+def print_note(message: str) -> None:
+    """A line worth reading that is not an error, masked and unwrapped like errors."""
+    from rich.markup import escape
+
+    from shoplake.observe.redact import clean_text
+
+    console.print(f"[yellow]{escape(clean_text(message))}[/]", highlight=False, soft_wrap=True)
+
+
 def print_error(message: str) -> None:
     """``Error: <message>`` with secrets and personal data masked, printed as written: not
     read as markup (``[alerts]`` stays) and not wrapped, so it stays one line."""

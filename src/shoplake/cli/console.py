@@ -69,6 +69,16 @@ def run_table(run: RunResult) -> Table:
     return table
 
 
+def source_notes(run: RunResult) -> list[str]:
+    """What each source flow noted about its files (copies skipped, files quarantined whole
+    or not read, and why), one line per source."""
+    return [
+        f"{f.table}: {f.message}"
+        for f in run.flows
+        if f.kind == "source" and f.status == "completed" and f.message
+    ]
+
+
 def run_messages(run: RunResult) -> list[str]:
     """One line per failed flow, named by its table (once: a FlowError's message already
     starts with it)."""
@@ -147,6 +157,9 @@ def batch_line(result: BatchResult) -> str:
     text += f": {result.files} file(s) ingested"
     if result.quarantined:
         text += f", {result.quarantined} quarantined"
+    if result.refused:
+        hint = f"shoplake files --batch {result.batch_id}"
+        text += f", [bold red]{result.refused} not read[/] ({hint})"
     if result.archived:
         text += f", {result.archived} archived"
     if result.run is not None:

@@ -22,7 +22,7 @@ from shoplake.cli.common import (
     PipelineOpt,
     Wait,
 )
-from shoplake.cli.console import batch_line, console, run_messages, run_table
+from shoplake.cli.console import batch_line, console, run_messages, run_table, source_notes
 
 if TYPE_CHECKING:
     from shoplake.ingest.loader import BatchResult
@@ -151,7 +151,9 @@ def files(
     lake: Lake = None,
     status: Annotated[
         str | None,
-        typer.Option("--status", help="ingested, quarantined, skipped, failed or rejected"),
+        typer.Option(
+            "--status", help="ingested, quarantined, skipped, failed, rejected or unsupported"
+        ),
     ] = None,
     batch: Annotated[str | None, typer.Option("--batch", help="Only this batch")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Newest N files")] = 50,
@@ -174,6 +176,7 @@ def files(
         "quarantined": "yellow",
         "failed": "bold red",
         "rejected": "bold red",
+        "unsupported": "bold red",
         "skipped": "dim",
     }
     for r in rows:
@@ -214,6 +217,8 @@ def reprocess(
         )
     if result.run is not None:
         console.print(run_table(result.run))
+        for note in source_notes(result.run):
+            common.print_note(note)
         for message in run_messages(result.run):
             common.print_error(message)
     console.print(batch_line(result))

@@ -239,11 +239,14 @@ def status(
     else:
         console.print("quarantine: empty")
     table = Table(title="sources: files waiting in landing", title_justify="left")
-    for column in ("source", "files", "bytes", "oldest waiting (UTC)"):
+    for column in ("source", "files", "bytes", "oldest waiting (UTC)", "refused"):
         table.add_column(column, justify="left" if column == "source" else "right")
     for s in lag:
         oldest = "—" if s.oldest_waiting is None else f"{s.oldest_waiting:%Y-%m-%d %H:%M}"
-        table.add_row(s.source, f"{s.waiting_files:,}", f"{s.waiting_bytes:,}", oldest)
+        refused = f"[bold red]{s.refused_files:,}[/]" if s.refused_files else "0"
+        table.add_row(s.source, f"{s.waiting_files:,}", f"{s.waiting_bytes:,}", oldest, refused)
+    if any(s.refused_files for s in lag):
+        table.caption = "refused: recorded but not ingested; `shoplake files --status` says why"
     console.print(table)
     console.print(f"open alert incidents: {len(incidents)}")
 

@@ -19,6 +19,7 @@ from shoplake.cli.console import (
     rules_table,
     run_messages,
     run_table,
+    source_notes,
     tables_table,
 )
 from shoplake.config import Settings
@@ -87,6 +88,8 @@ def run(
     for result in results:
         if result.run is not None and len(results) <= 3:
             console.print(run_table(result.run))
+            for note in source_notes(result.run):
+                common.print_note(note)
             for message in run_messages(result.run):
                 common.print_error(message)
         console.print(batch_line(result))

@@ -248,7 +248,7 @@ def run_source(
             ingested[digest] = {"path": file.path, "batch_id": ctx.run_id}
         handled.append(result)
     handled += [
-        ReadFile(LandedFile(r.path, r.size, r.mtime_ns), "", 0, 0, "rejected", r.reason)
+        ReadFile(LandedFile(r.path, r.size, r.mtime_ns), "", 0, 0, r.status, r.reason)
         for r in todo.rejected
     ]
     rows = bronze_frame(frames, schema, ctx.run_id, ctx.started_at)
@@ -271,7 +271,8 @@ def run_source(
     again = sum(1 for r in handled if r.status == "skipped" and "quarantined" in r.reason[:40])
     counts["skipped"] -= again
     counts["again"] = again
-    problems = [f"{r.file.path}: {r.reason}" for r in handled if r.status in ("failed", "rejected")]
+    refused = ("failed", "rejected", "unsupported")
+    problems = [f"{r.file.path}: {r.reason}" for r in handled if r.status in refused]
     notes = [f"{n} file(s) {_NOTES[s]}" for s, n in counts.items() if n and s in _NOTES]
     if todo.left:
         notes.append(f"{todo.left} left for the next batch")
@@ -291,8 +292,9 @@ def run_source(
     )
 
 
-_STATUSES = ("ingested", "quarantined", "skipped", "failed", "rejected")
+_STATUSES = ("ingested", "quarantined", "skipped", "failed", "rejected", "unsupported")
 _NOTES = {
+    "unsupported": "in a format the source does not read",
     "quarantined": "quarantined whole (unreadable)",
     "skipped": "already ingested under another name",
     "again": "with content quarantined before",

@@ -60,6 +60,7 @@ class BatchResult:
     error: str | None = None
     archived: int = 0
     handled: int = 0  # files recorded in any status (0: the batch took nothing)
+    refused: int = 0  # recorded, not read: an unsafe name or a format the source does not read
 
 
 BatchCallback = Callable[[BatchResult], None]
@@ -144,6 +145,7 @@ def run_batch(
     status = "failed" if errors else "succeeded"
     ingested = sum(1 for r in mine if r.get("status") == "ingested")
     quarantined = sum(1 for r in mine if r.get("status") == "quarantined")
+    refused = sum(1 for r in mine if r.get("status") in ("rejected", "unsupported"))
     rows = {f.table: f.rows_written for f in run.flows if f.status == "completed"}
     error = "\n".join(errors) or None
     _record(
@@ -153,7 +155,7 @@ def run_batch(
         ),
     )
     return BatchResult(
-        batch_id, trigger, status, run, ingested, quarantined, error, len(moved), len(mine)
+        batch_id, trigger, status, run, ingested, quarantined, error, len(moved), len(mine), refused
     )
 
 
@@ -352,7 +354,8 @@ def reprocess(
         files: dict[str, list[LandedFile]] = {}
         archived: dict[str, str] = {}
         for row in rows:
-            if row["status"] == "rejected" or not _safe(row["path"], row["archive_path"]):
+            never_read = row["status"] in ("rejected", "unsupported")
+            if never_read or not _safe(row["path"], row["archive_path"]):
                 continue
             path = str(row["path"])
             copy = root / str(row["archive_path"]) if row["archive_path"] else None

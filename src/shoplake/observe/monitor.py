@@ -21,7 +21,7 @@ from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.event_log import EVENT_LOG
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.tables import Pipeline, SourceDef, TableDef
-from shoplake.sources.listing import discover
+from shoplake.sources.listing import LandedFile, Rejected, scan
 
 BATCHES = "_system.batches"
 
@@ -282,22 +282,32 @@ class SourceLag:
     waiting_files: int
     waiting_bytes: int
     oldest_waiting: datetime | None
+    refused_files: int = 0
+    """Files still in the landing folder that a batch recorded without ingesting them
+    (quarantined whole, failed, an unsafe name, a format the source does not read)."""
+
+
+REFUSED = ("quarantined", "failed", "rejected", "unsupported")
 
 
 def source_lag(lake: LakeReader, pipeline: Pipeline, landing: Path) -> list[SourceLag]:
-    """Files in each source's landing folder that no bronze commit has ingested yet."""
+    """Files in each source's landing folder that no bronze commit has recorded yet, and
+    those recorded as refused. Every file is one or the other, or ingested."""
     out = []
     for ref, definition in pipeline.definitions.items():
         if not isinstance(definition, SourceDef):
             continue
-        seen: set[tuple[object, object, object]] = set()
+        seen: dict[tuple[object, object, object], str] = {}
         for value in lake.commit_metadata(ref, FILES_KEY):
-            seen |= {(r["path"], r["size"], r["mtime_ns"]) for r in json.loads(value)}
+            for r in json.loads(value):
+                seen[(r["path"], r["size"], r["mtime_ns"])] = str(r.get("status", "ingested"))
         try:
-            files = discover(landing, definition.name, definition.format)
+            found, others = scan(landing, definition.name, definition.format)
         except Exception:  # a missing or unreadable landing folder means nothing is waiting
-            files = []
+            found, others = [], []
+        files: list[LandedFile | Rejected] = [*found, *others]
         waiting = [f for f in files if f.stat_key not in seen]
+        refused = [f for f in files if seen.get(f.stat_key) in REFUSED]
         oldest = min((f.mtime_ns for f in waiting), default=None)
         out.append(
             SourceLag(
@@ -305,6 +315,7 @@ def source_lag(lake: LakeReader, pipeline: Pipeline, landing: Path) -> list[Sour
                 len(waiting),
                 sum(f.size for f in waiting),
                 None if oldest is None else utc_from_epoch(oldest / 1e9),
+                len(refused),
             )
         )
     return out

@@ -42,6 +42,8 @@ class Rejected:
     size: int
     mtime_ns: int
     reason: str
+    status: str = "rejected"
+    """``rejected`` (a name never followed) or ``unsupported`` (a file of another format)."""
 
     @property
     def stat_key(self) -> tuple[str, int, int]:
@@ -51,6 +53,18 @@ class Rejected:
 def printable(name: str) -> str:
     """A file name as text that can be shown and stored, whatever bytes it holds."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def unsupported(relative: str, size: int, mtime_ns: int, fmt: str) -> Rejected | None:
+    """A file the source's format does not read, accounted for rather than left unseen."""
+    name = relative.rpartition("/")[2]
+    base = name[:-3] if name.endswith(".gz") else name
+    suffixes = SUFFIXES[fmt]
+    if base.endswith(suffixes):
+        return None
+    expected = " or ".join(f"{s} or {s}.gz" for s in suffixes)
+    reason = f"unsupported format: this source reads {fmt} files ({expected})"
+    return Rejected(relative, size, mtime_ns, reason, "unsupported")
 
 
 def name_problem(relative: str) -> str | None:
@@ -80,7 +94,6 @@ def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[R
         return [], [Rejected(source, st.st_size, st.st_mtime_ns, "a symlink: not followed")]
     if not folder.is_dir():
         return [], []
-    suffixes = SUFFIXES[fmt]
     found: list[LandedFile] = []
     for top, dirs, names in os.walk(folder, followlinks=False):
         here = Path(top)
@@ -96,7 +109,6 @@ def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[R
             relative = path.relative_to(landing).as_posix()
             if name.startswith((".", "_")):
                 continue
-            base = name[:-3] if name.endswith(".gz") else name
             st = path.lstat()
             problem = name_problem(relative)
             if problem is None and path.is_symlink():
@@ -108,8 +120,11 @@ def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[R
             if problem is not None:
                 rejected.append(Rejected(printable(relative), st.st_size, st.st_mtime_ns, problem))
                 continue
-            if base.endswith(suffixes):
-                found.append(LandedFile(relative, st.st_size, st.st_mtime_ns))
+            other = unsupported(relative, st.st_size, st.st_mtime_ns, fmt)
+            if other is not None:
+                rejected.append(other)
+                continue
+            found.append(LandedFile(relative, st.st_size, st.st_mtime_ns))
     return sorted(found, key=lambda f: f.path), sorted(rejected, key=lambda r: r.path)
 
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import fsspec
 
-from shoplake.names import SUFFIXES
-from shoplake.sources.listing import LandedFile, Rejected, name_problem
+from shoplake.sources.listing import LandedFile, Rejected, name_problem, unsupported
 
 
 def _mtime_ns(info: dict[str, Any]) -> int:
@@ -76,9 +75,11 @@ class RemoteLanding:
             if problem is not None:
                 rejected.append(Rejected(relative, size, mtime, problem))
                 continue
-            base = name[:-3] if name.endswith(".gz") else name
-            if base.endswith(SUFFIXES[fmt]):
-                found.append(LandedFile(relative, size, mtime))
+            other = unsupported(relative, size, mtime, fmt)
+            if other is not None:
+                rejected.append(other)
+                continue
+            found.append(LandedFile(relative, size, mtime))
         return found, rejected
 
     def read(self, file: LandedFile) -> bytes:

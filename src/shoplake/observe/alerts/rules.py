@@ -1,7 +1,8 @@
 """The alert rules: what is wrong in the lake right now, as incidents with stable keys.
 
-Built in: ``run_failed`` and ``fail_expectation`` (the latest run), ``quarantine_share``
-and ``stale`` (freshness SLAs); a pipeline adds its own (``Pipeline.alert_rule``).
+Built in: ``run_failed`` and ``fail_expectation`` (the latest run), ``quarantine_share``,
+``files_refused`` (landing files the latest batch recorded without ingesting them) and
+``stale`` (freshness SLAs); a pipeline adds its own (``Pipeline.alert_rule``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from shoplake.ingest.file_log import FILES_TABLE
 from shoplake.observe import monitor
 from shoplake.observe.alerts.settings import RULE_SEVERITY, AlertSettings, enabled_rules
 from shoplake.observe.lake import LakeReader
@@ -117,6 +119,37 @@ def _quarantine_rules(lake: LakeReader, threshold: float) -> list[Alert]:
     ]
 
 
+def _refused_file_rules(lake: LakeReader) -> list[Alert]:
+    """Files the latest batch recorded but did not ingest: quarantined whole, failed,
+    refused for their name, or in a format their source does not read."""
+    files = lake.read(FILES_TABLE)
+    if files is None or files.is_empty():
+        return []
+    latest = str(files.sort("recorded_at").get_column("batch_id").last())
+    refused = files.filter(
+        (pl.col("batch_id") == latest) & pl.col("status").is_in(list(monitor.REFUSED))
+    )
+    alerts = []
+    for (name,), group in refused.group_by(["source"], maintain_order=True):
+        source = str(name)
+        sample = "; ".join(
+            f"{r['path']} ({r['status']}: {r['reason']})"
+            for r in group.head(3).iter_rows(named=True)
+        )
+        alerts.append(
+            Alert(
+                key=f"files_refused:{source}:{latest}",
+                rule="files_refused",
+                severity="warning",
+                title=f"{group.height} landing file(s) of {source} were not ingested",
+                where=f"landing/{source}, batch {latest}",
+                detail=sample + ("; …" if group.height > 3 else ""),
+                look_at=f"shoplake files --batch {latest}",
+            )
+        )
+    return alerts
+
+
 def _stale_rules(
     lake: LakeReader, pipeline: Pipeline | None, overrides: dict[str, int], now: datetime | None
 ) -> list[Alert]:
@@ -148,6 +181,8 @@ def evaluate(
         alerts += [a for a in _run_rules(lake) if a.rule in enabled]
     if "quarantine_share" in enabled:
         alerts += _quarantine_rules(lake, settings.quarantine_share)
+    if "files_refused" in enabled:
+        alerts += _refused_file_rules(lake)
     if "stale" in enabled:
         alerts += _stale_rules(lake, pipeline, settings.sla_minutes, now)
     for name, rule in (pipeline.alert_rules if pipeline else {}).items():

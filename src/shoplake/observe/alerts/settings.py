@@ -13,7 +13,7 @@ from shoplake.config import load_section
 from shoplake.errors import ConfigError
 from shoplake.pipeline.tables import Pipeline
 
-RULES = ("run_failed", "fail_expectation", "quarantine_share", "stale")
+RULES = ("run_failed", "fail_expectation", "quarantine_share", "files_refused", "stale")
 """The built-in rules; a pipeline adds its own (``Pipeline.alert_rule``)."""
 RESOLVING = ("quarantine_share", "stale")
 """Rules whose incidents resolve when they stop firing; the others are one-off."""
@@ -22,6 +22,7 @@ RULE_SEVERITY = {
     "run_failed": "critical",
     "fail_expectation": "critical",
     "quarantine_share": "warning",
+    "files_refused": "warning",
     "stale": "warning",
 }
 """Each built-in rule's severity (``[alerts.severity]`` overrides any rule's)."""
