@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from shoplake.config import DEFAULT_PIPELINE
@@ -64,10 +66,50 @@ def command(
 
 
 def serve(lake: str, **options: object) -> int:
-    """Run the dashboard in the foreground until interrupted; returns the exit code."""
-    process = subprocess.Popen(command(lake, **options))  # type: ignore[arg-type]
+    """Run the dashboard in the foreground until interrupted; returns the exit code.
+
+    Ctrl+C, SIGTERM and SIGHUP (systemd, Docker, a CI job stopping the command) all
+    stop the Streamlit server too, so the port is free once the command is gone; the
+    server also gets SIGTERM if this process is killed outright (Linux).
+    """
+    process = subprocess.Popen(
+        command(lake, **options),  # type: ignore[arg-type]
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+
+    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        if process.poll() is None:
+            process.terminate()
+            # A server that ignores the request is killed after a grace period.
+            timer = threading.Timer(STOP_GRACE_S, _kill_if_alive, (process,))
+            timer.daemon = True
+            timer.start()
+
+    forwarded = (signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, stop) for s in forwarded}
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        return process.wait()
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _kill_if_alive(process)
+
+
+STOP_GRACE_S = 10.0
+
+
+def _kill_if_alive(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
