@@ -77,7 +77,10 @@ def serve(lake: str, **options: object) -> int:
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
 
+    stopping: list[int] = []
+
     def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        stopping.append(signum)
         if process.poll() is None:
             process.terminate()
             # A server that ignores the request is killed after a grace period.
@@ -90,7 +93,9 @@ def serve(lake: str, **options: object) -> int:
     try:
         while True:
             try:
-                return process.wait()
+                code = process.wait()
+                # Asked to stop, the server ends by a signal: that is a clean stop.
+                return 0 if stopping else code
             except KeyboardInterrupt:
                 stop()
     finally:
