@@ -29,6 +29,11 @@ class ConfigError(ShoplakeError):
     """A setting in shoplake.toml or the environment is wrong; names the file and key."""
 
 
+class StorageError(ShoplakeError):
+    """A table cannot be read or written: a damaged log, a full disk, no permission.
+    The message names the table and the way out."""
+
+
 class FlowError(ShoplakeError):
     """A flow failed while running; nothing of that flow was committed."""
 

@@ -7,6 +7,9 @@ libraries are imported inside the functions, so ``shoplake --help`` stays instan
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +20,7 @@ import typer
 from shoplake.cli.console import console
 from shoplake.config import Settings, load_settings
 from shoplake.config import load_pipeline as load_pipeline  # the commands' one way in
-from shoplake.errors import ShoplakeError
+from shoplake.errors import ConfigError, ShoplakeError, StorageError
 from shoplake.pipeline.tables import Pipeline
 
 if TYPE_CHECKING:
@@ -113,15 +116,55 @@ def print_error(message: str) -> None:
 
 
 @contextmanager
+def native_stderr_quiet(debug: bool) -> Iterator[None]:
+    """Rust libraries (delta-rs, object_store) print panics and backtraces straight to the
+    process's stderr, whatever Python does; without ``--debug`` that goes to a scratch
+    file instead, so a failure reads as the one line :func:`fail` prints. Python's own
+    stderr (warnings, a bug's traceback) still reaches the terminal."""
+    if debug:
+        yield
+        return
+    try:
+        python_on_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a test runner's stand-in stream
+        python_on_fd2 = False
+    sys.stderr.flush()
+    saved = os.dup(2)
+    previous = sys.stderr
+    if python_on_fd2:
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, errors="backslashreplace")
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if python_on_fd2:
+                sys.stderr.close()
+                sys.stderr = previous
+
+
+@contextmanager
 def errors(debug: bool, *also: type[Exception]) -> Iterator[None]:
     """Report a library error (``ShoplakeError``, ``ConfigError`` among them) and the
     ``also`` types a command expects (``FileExistsError``...) raised in the block through
     :func:`fail`; anything else is a bug and keeps its traceback."""
     caught: tuple[type[Exception], ...] = (ShoplakeError, *also)
     try:
-        yield
+        with native_stderr_quiet(debug):
+            yield
     except caught as err:
         fail(err, debug)
+    except Exception as err:
+        # A full disk or a read-only lake can strike outside any one table's flow (the
+        # lock, a system table): still one line, not a storage library's traceback.
+        from shoplake.engines.storage_errors import explain_anywhere
+
+        explained = explain_anywhere(err)
+        if explained is None:
+            raise
+        fail(StorageError(explained), debug)
 
 
 # -- settings, engine, pipeline ----------------------------------------------------------
@@ -133,7 +176,15 @@ def settings(
     engine: str | None = None,
 ) -> Settings:
     """Command-line options over the environment over ``shoplake.toml`` over defaults."""
-    return load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
+    current = load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
+    for option, where in (("--lake", current.lake), ("--landing", current.landing)):
+        local = Path(where.removeprefix("file://"))
+        if "://" not in where.removeprefix("file://") and local.exists() and not local.is_dir():
+            raise ConfigError(
+                f"{option} {where} is a file, not a folder: point {option} at a folder "
+                "(it is created when missing)"
+            )
+    return current
 
 
 def engine(current: Settings, *, reuse_snapshots: bool = False) -> Engine:

@@ -242,4 +242,8 @@ class Engine(Protocol):
 
     def info(self, ref: str) -> TableInfo | None: ...
 
+    def explain_error(self, ref: str, err: BaseException) -> str | None:
+        """One line saying what a storage error on ``ref`` means and what to do (a full
+        disk, a read-only lake, a damaged log), or None for any other error."""
+
     def list_tables(self) -> list[str]: ...

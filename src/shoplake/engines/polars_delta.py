@@ -24,7 +24,7 @@ from shoplake.engines.base import (
     TableInfo,
     WriteResult,
 )
-from shoplake.errors import ShoplakeError
+from shoplake.errors import ShoplakeError, StorageError
 
 ROW_GROUP_ROWS = 65_536
 """Rows per Parquet row group. Each group carries min/max statistics, so a filtered read
@@ -70,6 +70,11 @@ class PolarsDeltaEngine:
         layer, _, name = ref.partition(".")
         return f"{self.lake}/{layer}/{name}"
 
+    def explain_error(self, ref: str, err: BaseException) -> str | None:
+        from shoplake.engines.storage_errors import explain
+
+        return explain(ref, self.uri(ref), err)
+
     def _table(self, ref: str, version: int | None = None) -> DeltaTable | None:
         if version is None and self._snapshots is not None:
             with self._lock:
@@ -88,6 +93,11 @@ class PolarsDeltaEngine:
             return DeltaTable(self.uri(ref), version=version, storage_options=self.storage_options)
         except TableNotFoundError:
             return None
+        except DeltaError as err:
+            explained = self.explain_error(ref, err)
+            if explained is None:
+                raise
+            raise StorageError(explained) from None
 
     def version(self, ref: str) -> int | None:
         table = self._table(ref)

@@ -16,6 +16,7 @@ ingest the same file.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -133,8 +134,10 @@ def run_batch(
         fault("before_archive")
         moved = settle(engine, sources, landing, config.archive)
     except Exception as err:
-        crashed = f"{type(err).__name__}: {err}"
-        _record(engine, _finish(row, clock, "failed", error=crashed))
+        crashed = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
+        # A full disk fails this too; the next batch then marks this one interrupted.
+        with contextlib.suppress(Exception):
+            _record(engine, _finish(row, clock, "failed", error=crashed))
         raise
     records = [r for s in sources for r in file_records(engine, s)]
     mine = [r for r in records if r.get("batch_id") == batch_id]

@@ -141,7 +141,9 @@ def _run_flow(
     except ShoplakeError as err:
         return FlowResult(ref, definition.kind.name, "failed", message=str(err))
     except Exception as err:  # an engine or storage error: record it, keep going
-        message = str(FlowError(ref, f"{type(err).__name__}: {err}"))
+        explained = ctx.engine.explain_error(ref, err)
+        first = (str(err).strip().splitlines() or [""])[0]  # no appended Rust backtrace
+        message = str(FlowError(ref, explained or f"{type(err).__name__}: {first}"))
         return FlowResult(ref, definition.kind.name, "failed", message=message)
 
 

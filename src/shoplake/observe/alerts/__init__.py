@@ -199,5 +199,6 @@ def after_run(
         return check(LakeReader(lake), settings, pipeline)
     except Exception as err:
         if on_error is not None:
-            on_error(clean_text(str(err)))
+            # One line: a Rust library may append a backtrace (RUST_BACKTRACE=1).
+            on_error(clean_text((str(err).strip().splitlines() or [type(err).__name__])[0]))
         return None
