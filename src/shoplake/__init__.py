@@ -33,7 +33,15 @@ from shoplake.errors import (
     ShoplakeError,
     ValidationError,
 )
-from shoplake.pipeline.expectations import Action, Expectation, Severity, expect, expect_exists
+from shoplake.pipeline.expectations import (
+    Action,
+    Expectation,
+    Severity,
+    expect,
+    expect_equals_sum,
+    expect_exists,
+    expect_unique,
+)
 from shoplake.pipeline.kinds import (
     Append,
     ApplyChanges,
@@ -45,6 +53,7 @@ from shoplake.pipeline.kinds import (
     Upsert,
 )
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
+from shoplake.pipeline.table_rules import expect_fresh, expect_row_count, expect_volume
 from shoplake.pipeline.tables import Pipeline
 from shoplake.streaming.decode import decode_json
 
@@ -73,7 +82,12 @@ __all__ = [
     "create_engine",
     "decode_json",
     "expect",
+    "expect_equals_sum",
     "expect_exists",
+    "expect_fresh",
+    "expect_row_count",
+    "expect_unique",
+    "expect_volume",
     "run",
     "validate",
 ]

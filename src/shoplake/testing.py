@@ -42,7 +42,7 @@ from shoplake.api import run as run_pipeline
 from shoplake.engines import create_engine
 from shoplake.names import CSV, JSONL
 from shoplake.pipeline.context import as_lazy
-from shoplake.pipeline.expectations import Action, ExistsIn, add_rule_flags
+from shoplake.pipeline.expectations import Action, add_rule_flags, referenced
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.results import RuleResult, RunResult
 from shoplake.pipeline.rules import RuleVerdict, failing, judge_rows, quarantine_labels
@@ -148,11 +148,10 @@ def run_table(
     if definition.wants_this:
         frames[THIS] = None if this is None else lazy_frame(this, backend)
     refs: dict[str, nw.LazyFrame[Any]] = {}
-    for rule in definition.rules:
-        if isinstance(rule, ExistsIn):
-            if rule.ref not in inputs:
-                raise KeyError(f"rule {rule.name!r} checks {rule.ref}: give its rows too")
-            refs[rule.ref] = lazy_frame(inputs[rule.ref], backend)
+    for ref in sorted(referenced(definition.rules)):
+        if ref not in inputs:
+            raise KeyError(f"a rule of {definition.ref} checks {ref}: give its rows too")
+        refs[ref] = lazy_frame(inputs[ref], backend)
     output = as_lazy(definition.fn(**frames), definition.ref)
     flagged = add_rule_flags(output, definition.rules, refs).collect()
     verdict = judge_rows(definition, flagged)

@@ -21,6 +21,8 @@ from shoplake import (
     Upsert,
     expect,
     expect_exists,
+    expect_row_count,
+    expect_unique,
 )
 from shoplake.ecommerce import hooks, marts, silver
 from shoplake.ecommerce.aggregates import add_aggregate_tables
@@ -193,7 +195,11 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     gold = Materialized()
     by_month = Partitioned(by=["month"], plan=OrderMonths(growth=True))
 
-    @p.table(layer="gold", kind=by_month)
+    @p.table(
+        layer="gold",
+        kind=by_month,
+        expectations=[expect_unique("one_row_per_month", "month", action="fail")],
+    )
     def monthly_revenue(
         silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
     ) -> nw.LazyFrame[Any]:
@@ -255,7 +261,12 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Orders and revenue by year, quarter, month, weekday and hour."""
         return marts.seasonal_trends(silver_orders, silver_order_items)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(
+        layer="gold",
+        kind=gold,
+        # Overall and the current month: anything else is a bug in the mart, not data.
+        expectations=[expect_row_count("overall_and_month", min=1, max=2, action="fail")],
+    )
     def executive_kpis(
         gold_order_month_facts: nw.LazyFrame[Any], gold_customer_lifetime_value: nw.LazyFrame[Any]
     ) -> nw.LazyFrame[Any]:

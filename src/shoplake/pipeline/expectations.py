@@ -78,10 +78,52 @@ class ExistsIn:
     description: str = ""
 
 
-Rule = Expectation | ExistsIn
+@dataclass(frozen=True)
+class Unique:
+    """A key rule: no two rows of a batch share ``columns``. Every row of a repeated key
+    fails (which copy is right cannot be told); rows with a null key pass, as in SQL."""
+
+    name: str
+    columns: tuple[str, ...]
+    action: Action
+    severity: Severity
+    description: str = ""
+
+    def flag(self) -> nw.Expr:
+        any_null = nw.any_horizontal(
+            *[nw.col(c).is_null() for c in self.columns], ignore_nulls=False
+        )
+        repeated = nw.col(self.columns[0]).count().over(*self.columns) > 1
+        return any_null | ~repeated
 
 
-def _check_common(name: str, action: str, severity: str) -> tuple[Action, Severity]:
+@dataclass(frozen=True)
+class EqualsSum:
+    """An aggregate rule: a row's ``column`` equals the sum of ``ref_column`` over the rows
+    of ``ref`` with the same ``on`` key, within ``tolerance`` (an order's total and its
+    lines). A row without such rows is compared with 0; a null ``column`` fails."""
+
+    name: str
+    column: str
+    ref: str
+    ref_column: str
+    on: tuple[str, ...]
+    ref_on: tuple[str, ...]
+    tolerance: float
+    action: Action
+    severity: Severity
+    description: str = ""
+
+
+Rule = Expectation | ExistsIn | Unique | EqualsSum
+
+
+def referenced(rules: tuple[Rule, ...] | list[Rule]) -> set[str]:
+    """The other tables a table's rules read (``expect_exists``, ``expect_equals_sum``)."""
+    return {r.ref for r in rules if isinstance(r, ExistsIn | EqualsSum)}
+
+
+def check_common(name: str, action: str, severity: str) -> tuple[Action, Severity]:
     if not _RULE_NAME.fullmatch(name):
         raise DefinitionError(
             f"expectation name {name!r} is not an identifier: use letters, digits and '_' "
@@ -118,7 +160,7 @@ def expect(
 
         expect("positive_quantity", nw.col("quantity") > 0, action="quarantine", severity="high")
     """
-    act, sev = _check_common(name, action, severity)
+    act, sev = check_common(name, action, severity)
     if not isinstance(condition, nw.Expr):
         raise DefinitionError(
             f"expectation '{name}': the condition must be a narwhals expression such as "
@@ -143,7 +185,7 @@ def expect_exists(
 
         expect_exists("customer_exists", "customer_id", ref="silver.customers")
     """
-    act, sev = _check_common(name, action, severity)
+    act, sev = check_common(name, action, severity)
     cols = (columns,) if isinstance(columns, str) else tuple(columns)
     if ref_columns is None:
         ref_cols = cols
@@ -161,6 +203,66 @@ def expect_exists(
     return ExistsIn(name, cols, ref, ref_cols, act, sev, description)
 
 
+def expect_unique(
+    name: str,
+    columns: str | list[str],
+    *,
+    action: str = "quarantine",
+    severity: str = "high",
+    description: str = "",
+) -> Unique:
+    """Declare a primary-key rule: within each batch, no two rows share ``columns``.
+
+    Example::
+
+        expect_unique("one_row_per_line", ["order_id", "line_number"])
+    """
+    act, sev = check_common(name, action, severity)
+    cols = (columns,) if isinstance(columns, str) else tuple(columns)
+    if not cols:
+        raise DefinitionError(f"expectation '{name}': name the key columns")
+    return Unique(name, cols, act, sev, description)
+
+
+def expect_equals_sum(
+    name: str,
+    column: str,
+    *,
+    ref: str,
+    ref_column: str,
+    on: str | list[str],
+    ref_on: str | list[str] | None = None,
+    tolerance: float = 0.0,
+    action: str = "warn",
+    severity: str = "medium",
+    description: str = "",
+) -> EqualsSum:
+    """Declare an aggregate rule: ``column`` equals the sum of ``ref``'s ``ref_column`` over
+    its rows with the same key, within ``tolerance``.
+
+    Example::
+
+        expect_equals_sum("total_matches_lines", "total_amount", ref="silver.order_items",
+                          ref_column="line_amount", on="order_id", tolerance=0.01)
+    """
+    act, sev = check_common(name, action, severity)
+    keys = (on,) if isinstance(on, str) else tuple(on)
+    ref_keys = keys if ref_on is None else ((ref_on,) if isinstance(ref_on, str) else tuple(ref_on))
+    if not keys or len(keys) != len(ref_keys):
+        raise DefinitionError(
+            f"expectation '{name}': give as many ref_on columns as on ({keys} vs {ref_keys})"
+        )
+    if ref.count(".") != 1:
+        raise DefinitionError(
+            f"expectation '{name}': ref {ref!r} must name a table as 'layer.name'"
+        )
+    if tolerance < 0:
+        raise DefinitionError(f"expectation '{name}': tolerance must be 0 or more")
+    return EqualsSum(
+        name, column, ref, ref_column, keys, ref_keys, tolerance, act, sev, description
+    )
+
+
 def flag_column(index: int) -> str:
     return f"__shoplake_rule_{index}"
 
@@ -171,10 +273,25 @@ def add_rule_flags(
     """Add one boolean column per rule (true = passed), engine-neutrally."""
     for index, rule in enumerate(rules):
         column = flag_column(index)
-        if isinstance(rule, Expectation):
+        if isinstance(rule, Expectation | Unique):
             frame = frame.with_columns(rule.flag().alias(column))
             continue
         marker = f"{column}_hit"
+        if isinstance(rule, EqualsSum):
+            renames = [nw.col(r).alias(c) for c, r in zip(rule.on, rule.ref_on, strict=True)]
+            sums = (
+                refs[rule.ref]
+                .select(*renames, nw.col(rule.ref_column).alias(marker))
+                .group_by(*rule.on)
+                .agg(nw.col(marker).sum())
+            )
+            difference = (nw.col(rule.column) - nw.col(marker).fill_null(0)).abs()
+            frame = (
+                frame.join(sums, on=list(rule.on), how="left")
+                .with_columns((difference <= rule.tolerance).fill_null(value=False).alias(column))
+                .drop(marker)
+            )
+            continue
         # Only the ref keys this frame holds matter: narrowing first keeps the dedup small
         # when a batch of rows is checked against a large table.
         wanted = frame.select(*rule.columns).unique()

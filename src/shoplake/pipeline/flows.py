@@ -22,7 +22,7 @@ from shoplake.pipeline.context import (
     inputs_unchanged,
     quarantine_ref,
 )
-from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
+from shoplake.pipeline.expectations import add_rule_flags, referenced
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.partitioned import run_partitioned
 from shoplake.pipeline.results import FlowResult
@@ -38,7 +38,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     target = definition.ref
     inputs = graph.inputs[target]
     versions: dict[str, int] = {}
-    for ref in {*inputs.values(), *(r.ref for r in definition.rules if isinstance(r, ExistsIn))}:
+    for ref in {*inputs.values(), *referenced(definition.rules)}:
         version = engine.version(ref)
         if version is None:
             return FlowResult(
@@ -113,7 +113,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     if stream_rows is not None:
         read_by_input = {inputs[definition.stream or ""]: stream_rows}
     rows_read = sum(read_by_input.values())
-    outcome = apply_rules(ctx, definition, flagged, consumed, full)
+    outcome = apply_rules(ctx, definition, flagged, consumed, full, rows_read=int(rows_read))
     kept = outcome.kept
     transactions = {app_id(target, ref): v for ref, v in consumed.items()}
     metadata = {"shoplake.run_id": ctx.run_id}

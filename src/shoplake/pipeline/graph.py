@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoplake.pipeline.expectations import ExistsIn
+from shoplake.pipeline.expectations import EqualsSum, ExistsIn, referenced
 from shoplake.pipeline.tables import (
     LAYERS,
     THIS,
@@ -28,7 +28,7 @@ class Graph:
         """Every table ``ref`` reads, directly or through cross-table rules."""
         definition = self.definitions[ref]
         deps = set(self.inputs.get(ref, {}).values())
-        deps |= {r.ref for r in definition.rules if isinstance(r, ExistsIn)}
+        deps |= referenced(definition.rules)
         return deps
 
     def downstream(self, ref: str) -> list[str]:
@@ -66,11 +66,11 @@ def build_graph(pipeline: Pipeline) -> Graph:
     for ref, definition in definitions.items():
         resolved: dict[str, str] = {}
         rule_names: set[str] = set()
-        for rule in definition.rules:
+        for rule in (*definition.rules, *getattr(definition, "checks", ())):
             if rule.name in rule_names:
                 problems.append(f"{ref}: expectation '{rule.name}' is declared twice")
             rule_names.add(rule.name)
-            if isinstance(rule, ExistsIn) and rule.ref not in known:
+            if isinstance(rule, ExistsIn | EqualsSum) and rule.ref not in known:
                 problems.append(
                     f"{ref}: expectation '{rule.name}' refers to table '{rule.ref}', "
                     "which is not defined"
@@ -113,7 +113,7 @@ def _toposort(
     deps: dict[str, set[str]] = {}
     for ref, definition in definitions.items():
         d = {v for v in inputs.get(ref, {}).values() if v in definitions and v != ref}
-        d |= {r.ref for r in definition.rules if isinstance(r, ExistsIn) and r.ref in definitions}
+        d |= {r for r in referenced(definition.rules) if r in definitions}
         d.discard(ref)
         deps[ref] = d
     order: list[str] = []

@@ -15,6 +15,7 @@ from shoplake.names import PROVENANCE
 from shoplake.pipeline.context import FlowContext, app_id, quarantine_ref
 from shoplake.pipeline.expectations import Action, flag_column
 from shoplake.pipeline.results import RuleResult
+from shoplake.pipeline.table_rules import Volume, judge_table, recent_input_rows
 from shoplake.pipeline.tables import TableDef
 
 SAMPLE_ROWS = 5
@@ -105,17 +106,32 @@ def apply_rules(
     flagged: nw.DataFrame[Any],
     consumed: Mapping[str, int],
     full: bool,
+    rows_read: int | None = None,
 ) -> RuleOutcome:
-    """Judge the rows (:func:`judge_rows`), write the quarantined ones, keep the rest."""
+    """Judge the rows (:func:`judge_rows`) and the batch (``table_rules``), then write the
+    quarantined rows and keep the rest: a failing ``fail`` rule of either sort stops the
+    flow before anything, the quarantine included, is written."""
     verdict = judge_rows(definition, flagged)
+    checked: tuple[RuleResult, ...] = ()
+    if definition.checks:
+        volumes = [c.runs for c in definition.checks if isinstance(c, Volume)]
+        history = recent_input_rows(ctx.engine, definition.ref, max(volumes)) if volumes else []
+        checked = judge_table(
+            definition.checks,
+            definition.ref,
+            verdict.kept,
+            len(flagged) if rows_read is None else rows_read,
+            now=ctx.started_at,
+            history=history,
+        )
     if not definition.rules:
-        return RuleOutcome(verdict.kept, 0, 0, ())
+        return RuleOutcome(verdict.kept, 0, 0, checked)
     quarantined = verdict.quarantined
     if len(quarantined) or full:
         write_quarantine(
             ctx, definition, quarantined, verdict.flags, verdict.data_columns, consumed, full
         )
-    return RuleOutcome(verdict.kept, verdict.dropped, len(quarantined), verdict.rules)
+    return RuleOutcome(verdict.kept, verdict.dropped, len(quarantined), verdict.rules + checked)
 
 
 def write_quarantine(

@@ -17,6 +17,7 @@ from shoplake.errors import DefinitionError
 from shoplake.names import FORMATS, HINT_TYPES, RESCUE, SCHEMA_MODES
 from shoplake.pipeline.expectations import Rule
 from shoplake.pipeline.kinds import KINDS, Append, Kind, Materialized
+from shoplake.pipeline.table_rules import TABLE_CHECKS, TableCheck
 
 TableRows = Callable[[str], list[dict[str, Any]] | None]
 """``read(ref)``: a table's rows as dicts, or None when it does not exist yet."""
@@ -50,6 +51,8 @@ class TableDef:
     rules: tuple[Rule, ...]
     sla_minutes: int | None = None
     zorder_by: tuple[str, ...] = ()
+    checks: tuple[TableCheck, ...] = ()
+    """Rules on each batch as a whole (``expect_row_count``, ``expect_volume``...)."""
 
     @property
     def ref(self) -> str:
@@ -297,7 +300,7 @@ class Pipeline:
         stream: str | None = None,
         partition_by: Iterable[str] = (),
         description: str | None = None,
-        expectations: Iterable[Rule] = (),
+        expectations: Iterable[Rule | TableCheck] = (),
         sla_minutes: int | None = None,
         zorder_by: Iterable[str] = (),
     ) -> Callable[[Callable[..., object]], TableDef]:
@@ -328,7 +331,10 @@ class Pipeline:
                 f"zorder_by {sorted(overlap)} are partition columns: Z-order only orders rows "
                 "within files, so list other columns"
             )
-        rules = tuple(expectations) + chosen_kind.implied_rules()
+        declared = tuple(expectations)
+        checks = tuple(e for e in declared if isinstance(e, TABLE_CHECKS))
+        rows = tuple(e for e in declared if not isinstance(e, TABLE_CHECKS))
+        rules = rows + chosen_kind.implied_rules()
 
         def decorate(fn: Callable[..., object]) -> TableDef:
             table_name = name or fn.__name__
@@ -371,6 +377,7 @@ class Pipeline:
                 rules=rules,
                 sla_minutes=sla_minutes,
                 zorder_by=zorder,
+                checks=checks,
             )
             self._add(definition)
             return definition

@@ -17,8 +17,9 @@ from shoplake.engines.base import Engine
 from shoplake.errors import FlowError
 from shoplake.names import BRONZE_LINEAGE, STREAM_BRONZE
 from shoplake.pipeline.context import as_lazy
-from shoplake.pipeline.expectations import ExistsIn, add_rule_flags
+from shoplake.pipeline.expectations import add_rule_flags, referenced
 from shoplake.pipeline.graph import build_graph
+from shoplake.pipeline.table_rules import Fresh
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, StreamSourceDef
 
 _DTYPES: Mapping[str, nw.dtypes.DType] = {
@@ -77,9 +78,7 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
         }
         if definition.wants_this:
             frames[THIS] = None
-        refs = {
-            r.ref: engine.empty(schemas[r.ref]) for r in definition.rules if isinstance(r, ExistsIn)
-        }
+        refs = {ref: engine.empty(schemas[ref]) for ref in referenced(definition.rules)}
         try:
             output = as_lazy(definition.fn(**frames), ref)
             out_schema = dict(output.collect_schema())
@@ -90,6 +89,12 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
         except Exception as err:  # user code: any error is a finding
             problems.append(f"{ref}: {type(err).__name__}: {_first_line(err)}")
             continue
+        for check in definition.checks:
+            if isinstance(check, Fresh) and check.column not in out_schema:
+                problems.append(
+                    f"{ref}: expectation '{check.name}' checks column '{check.column}', which "
+                    f"is not in the output; it has: {', '.join(out_schema)}"
+                )
         wanted = dict.fromkeys([*definition.partition_by, *definition.kind.required_columns])
         for column in wanted:
             if column not in out_schema:
