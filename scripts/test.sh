@@ -10,6 +10,8 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+# A real Apache Kafka broker (KRaft) for the streaming tests: its jars from Maven Central.
+bash scripts/kafka-broker.sh
 mkdir -p test-artifacts
 .venv/bin/ruff check src tests
 .venv/bin/mypy

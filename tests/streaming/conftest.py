@@ -39,6 +39,32 @@ def kafka() -> Iterator[Kafka]:
     del keeper
 
 
+@dataclass
+class RealKafka(Kafka):
+    """The real broker (``broker.py``): ``keeper`` is the :class:`~broker.Broker`."""
+
+    def admin(self) -> Any:
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient({"bootstrap.servers": self.bootstrap})
+
+
+@pytest.fixture(scope="session")
+def real_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKafka]:
+    """One Apache Kafka 4 broker (KRaft) for the session; the test command fetches its
+    jars (scripts/kafka-broker.sh)."""
+    import broker
+
+    if not broker.available():
+        pytest.skip("no Kafka broker jars: run scripts/kafka-broker.sh (scripts/test.sh does)")
+    server = broker.Broker(tmp_path_factory.mktemp("kafka"))
+    server.start()
+    try:
+        yield RealKafka(server.bootstrap, server)
+    finally:
+        server.stop()
+
+
 def event(
     n: int,
     *,

@@ -194,6 +194,8 @@ def register(app: typer.Typer) -> None:
                     stop=stopper,
                     on_batch=report,
                 )
+        for gap in stats.gaps:
+            common.print_note(gap)
         console.print(
             f"[green]stopped[/]: {stats.events:,} events in {stats.batches} micro-batches "
             f"({stats.replayed:,} already stored, skipped) in {stats.duration_s:.1f}s"

@@ -74,6 +74,28 @@ def producer(bootstrap: str, config: Mapping[str, object] | None = None) -> Any:
     return _kafka().Producer(settings)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Events a partition no longer holds that were never read: the topic's retention
+    deleted offsets ``expected`` up to ``available`` (exclusive) before shoplake got to
+    them. They cannot be recovered from Kafka; the stream says so and goes on."""
+
+    partition: int
+    expected: int
+    available: int
+
+    @property
+    def events(self) -> int:
+        return self.available - self.expected
+
+    def describe(self, topic: str) -> str:
+        return (
+            f"gap in {topic} partition {self.partition}: offsets {self.expected:,} to "
+            f"{self.available - 1:,} ({self.events:,} events) were deleted by the topic's "
+            "retention before they were read"
+        )
+
+
 @dataclass
 class Batch:
     """One micro-batch: bronze rows and, per partition, the next offset to read."""
@@ -125,21 +147,47 @@ class KafkaBatchReader:
             settings["group.id"] = f"shoplake-{topic}"
         if "bootstrap.servers" not in settings:
             raise ShoplakeError("Kafka: set bootstrap.servers (--bootstrap HOST:PORT)")
+        # librdkafka reports a refused login only through this callback (then retries
+        # forever): keep it, to stop with a message saying what to check.
+        self._refused: str | None = None
+        settings.setdefault("error_cb", self._on_error)
+        self._where = f"{settings['bootstrap.servers']} as {settings.get('sasl.username', '?')}"
         self.topic = topic
         self._recorded = recorded
         self._notify = on_assign
         self.assigned: set[int] = set()
         self.position: dict[int, int] = {}
+        self.gaps: list[Gap] = []
         strategy = str(settings.get("partition.assignment.strategy", ""))
         self._incremental = "cooperative" in strategy.lower()
         self.consumer = kafka.Consumer(settings)
         self.consumer.subscribe([topic], on_assign=self._assign, on_revoke=self._revoke)
         self._pending: list[Any] = []
 
+    def _on_error(self, err: Any) -> None:
+        kafka = self._kafka
+        refused = (kafka.KafkaError._AUTHENTICATION, kafka.KafkaError.SASL_AUTHENTICATION_FAILED)
+        if err.code() in refused:
+            self._refused = err.str()
+
+    def _check_login(self) -> None:
+        if self._refused is not None:
+            raise ShoplakeError(
+                f"Kafka: the broker refused the login ({self._where}): {self._refused}; "
+                "check sasl.username, sasl.password (SHOPLAKE_KAFKA_SASL_PASSWORD) and "
+                "sasl.mechanism"
+            )
+
     # -- rebalance callbacks (run inside consume()) --------------------------------------
     def _assign(self, consumer: Any, partitions: list[Any]) -> None:
         for tp in partitions:
             start = self._recorded(tp.partition)
+            if start is not None:
+                # Where the last stored batch ended may be gone: never skip it silently.
+                available = self._first_offset(tp)
+                if available > start:
+                    self.gaps.append(Gap(tp.partition, start, available))
+                    start = available
             tp.offset = self._kafka.OFFSET_BEGINNING if start is None else start
             self.position[tp.partition] = self._first_offset(tp) if start is None else start
             self.assigned.add(tp.partition)
@@ -187,12 +235,14 @@ class KafkaBatchReader:
         """Consume until ``max_records`` or ``max_seconds``, whichever comes first, or
         until the topic has nothing more for now."""
         deadline = time.monotonic() + max_seconds
+        self._check_login()
         while len(self._pending) < max_records:
             left = deadline - time.monotonic()
             if left <= 0 or (stop and stop()):
                 break
             want = min(CONSUME_CHUNK, max_records - len(self._pending))
             messages = self.consumer.consume(num_messages=want, timeout=min(left, 0.05))
+            self._check_login()
             if messages:
                 self._pending.extend(self._check(messages))
             elif self._pending:
@@ -267,7 +317,16 @@ class KafkaBatchReader:
 
     def high_watermarks(self) -> dict[int, int]:
         """Each partition's current end offset (what ``--available-now`` reads up to)."""
-        metadata = self.consumer.list_topics(self.topic, timeout=10)
+        try:
+            metadata = self.consumer.list_topics(self.topic, timeout=10)
+        except self._kafka.KafkaException as err:
+            # Callbacks (a refused login) are only served while consuming; keep anything read.
+            self._pending.extend(self._check(self.consumer.consume(num_messages=1, timeout=1.0)))
+            self._check_login()
+            raise ShoplakeError(
+                f"Kafka: cannot reach {self._where.split(' as ')[0]}: {err.args[0].str()}; "
+                "check --bootstrap and security.protocol"
+            ) from None
         topic = metadata.topics.get(self.topic)
         if topic is None or topic.error is not None:
             return {}

@@ -56,6 +56,8 @@ class StreamStats:
     duration_s: float = 0.0
     assigned_s: float | None = None
     """Seconds from start until partitions were first assigned (group join)."""
+    gaps: list[str] = field(default_factory=list)
+    """Events retention deleted before they were read (``sources.kafka.Gap``), described."""
     runs: list[RunResult] = field(default_factory=list)
 
 
@@ -281,6 +283,9 @@ def run_kafka_stream(
                     batch.first_offsets,
                 )
                 fault("stream_after_bronze_commit")
+                gaps = [g.describe(topic) for g in reader.gaps[len(stats.gaps) :]]
+                stats.gaps += gaps
+                offsets = f"kafka {topic}: offsets {dict(sorted(batch.next_offsets.items()))}"
                 bronze = FlowResult(
                     table=ref,
                     kind="stream",
@@ -290,7 +295,8 @@ def run_kafka_stream(
                     rows_duplicate=skipped,
                     version=engine.version(ref),
                     duration_s=time.perf_counter() - clock_batch,
-                    message=f"kafka {topic}: offsets {dict(sorted(batch.next_offsets.items()))}",
+                    # In the event log too: a gap is a fact about this batch's input.
+                    message="; ".join([offsets, *gaps]),
                 )
                 reader.advanced(batch.next_offsets)
                 stats.batches += 1
@@ -304,6 +310,7 @@ def run_kafka_stream(
             if options.available_now and (reader.reached(ends) or not ends):
                 break
         refresh_fed(new_run_id(utcnow()), due=True)  # nothing fed is left behind on stop
+        stats.gaps += [g.describe(topic) for g in reader.gaps[len(stats.gaps) :]]
     finally:
         reader.close()
         stats.duration_s = time.perf_counter() - clock
