@@ -8,6 +8,7 @@ cleaning, rules or gold: the least any pipeline over these files could cost.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import shutil
@@ -51,6 +52,9 @@ def _pipeline(landing: Path, lake: Path, parallelism: int) -> dict[str, Any]:
         "rows": rows,
         "peak_mb": _peak_mb(),
         "slowest": [[f.table, f.duration_s] for f in slowest],
+        "bronze": {
+            f.table.partition(".")[2]: f.duration_s for f in result.flows if f.kind == "source"
+        },
     }
 
 
@@ -60,7 +64,9 @@ def _floor(landing: Path, lake: Path) -> dict[str, Any]:
 
     start, cpu = time.perf_counter(), _cpu_s()
     rows = 0
+    per_source: dict[str, float] = {}
     for folder in sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        began = time.perf_counter()
         files = sorted(folder.iterdir())
         csvs = [str(f) for f in files if f.suffix == ".csv"]
         jsons = [f for f in files if f.suffix == ".jsonl"]
@@ -77,10 +83,15 @@ def _floor(landing: Path, lake: Path) -> dict[str, Any]:
                 new_columns=["value"],
                 infer_schema=False,
             )
+        # The floor hashes each file too: bronze must, to know a file's content identity.
+        for f in files:
+            hashlib.sha256(f.read_bytes()).hexdigest()
         write_deltalake(str(lake / folder.name), frame.to_arrow(), mode="overwrite")
         rows += frame.height
+        per_source[folder.name] = time.perf_counter() - began
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "cpu_s": _cpu_s() - cpu, "rows": rows, "peak_mb": _peak_mb()}
+    figures = {"wall_s": wall, "cpu_s": _cpu_s() - cpu, "rows": rows, "peak_mb": _peak_mb()}
+    return {**figures, "sources": per_source}
 
 
 def _measure(kind: str, landing: Path, lake: Path, parallelism: int = 1) -> dict[str, Any]:
@@ -125,7 +136,23 @@ def run_benchmark(
         if "slowest" in r:
             flows = ", ".join(f"{table} {seconds:.1f}s" for table, seconds in r["slowest"])
             console.print(f"slowest flows ({kind}): {flows}")
+    one_at_a_time = results.get("pipeline-1")
+    if one_at_a_time is not None:
+        console.print(_bronze_table(results["floor"]["sources"], one_at_a_time["bronze"]))
     return results
+
+
+def _bronze_table(floor: Mapping[str, float], bronze: Mapping[str, float]) -> Table:
+    """Each source's bronze flow against its floor (read + SHA-256 + Delta write), from
+    the one-at-a-time run, where flows do not share the cores."""
+    table = Table(title="bronze ingestion per source vs its floor", title_justify="left")
+    for column in ("source", "floor s", "bronze s", "bronze / floor"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for source, seconds in sorted(floor.items(), key=lambda kv: -kv[1]):
+        flow = bronze.get(source)
+        ratio = f"{flow / seconds:.2f}×" if flow and seconds else "—"
+        table.add_row(source, f"{seconds:.2f}", "—" if flow is None else f"{flow:.2f}", ratio)
+    return table
 
 
 def _figures_table(results: Mapping[str, Mapping[str, Any]], title: str, cores: int) -> Table:
