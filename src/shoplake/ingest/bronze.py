@@ -102,12 +102,15 @@ class IngestOptions:
 
 
 def read_schema(source: SourceDef) -> ReadSchema:
-    return ReadSchema(source.columns, source.schema_mode, dict(source.hints))
+    return ReadSchema(source.columns, source.schema_mode, dict(source.hints), source.encoding)
 
 
 def schema_fingerprint(source: SourceDef) -> str:
     """Changes when the source's columns, mode or hints do: a failed file is then retried."""
-    text = json.dumps([source.format, source.columns, source.schema_mode, source.hints])
+    declared = [source.format, source.columns, source.schema_mode, source.hints]
+    if source.encoding != "utf-8":  # unchanged for sources declared before encodings
+        declared.append(source.encoding)
+    text = json.dumps(declared)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -189,6 +192,20 @@ def plan(
     return Plan(taken, new_rejected, len(new) - len(taken))
 
 
+def _settled(landing: Path, file: LandedFile, raw: bytes) -> bool:
+    """Whether the bytes read are the file as listed: a file still being written (or
+    rewritten) since the listing is left for a later batch, not recorded half-read."""
+    if len(raw) != file.size:
+        return False
+    if isinstance(landing, Path) and file.location is None:
+        try:
+            st = (landing / file.path).stat()
+        except FileNotFoundError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == (file.size, file.mtime_ns)
+    return True
+
+
 def pending(engine: Engine, source: SourceDef, landing: Path) -> int:
     """How many files of ``source`` a run would take (names refused included)."""
     p = plan(file_records(engine, source), source, landing, IngestOptions())
@@ -225,8 +242,16 @@ def run_source(
     quarantined = {str(r["sha256"]): r for r in records if r.get("status") == "quarantined"}
     frames: list[Any] = []  # the source reader's native frames
     handled: list[ReadFile] = []
+    unsettled: list[str] = []  # not recorded: the next batch looks at them again
     for file in todo.todo:  # in name order, so the first copy of a content wins
-        raw, digest = load(landing, file)
+        try:
+            raw, digest = load(landing, file)
+        except FileNotFoundError:
+            unsettled.append(f"{file.path} vanished before it was read")
+            continue
+        if not _settled(landing, file, raw):
+            unsettled.append(f"{file.path} changed while it was read (still being written?)")
+            continue
         if digest in ingested:
             earlier = ingested[digest]
             reason = f"already ingested: same content as {earlier['path']}"
@@ -276,6 +301,8 @@ def run_source(
     notes = [f"{n} file(s) {_NOTES[s]}" for s, n in counts.items() if n and s in _NOTES]
     if todo.left:
         notes.append(f"{todo.left} left for the next batch")
+    if unsettled:
+        notes.append(f"{len(unsettled)} file(s) for the next batch: " + "; ".join(unsettled))
     message = ", ".join(notes)
     if problems:
         message += " — " + "; ".join(problems)

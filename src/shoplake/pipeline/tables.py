@@ -7,6 +7,7 @@ and the fix.
 
 from __future__ import annotations
 
+import codecs
 import inspect
 import re
 from collections.abc import Callable, Iterable
@@ -81,6 +82,8 @@ class SourceDef:
     partition_by: tuple[str, ...] = ()
     schema_mode: str = RESCUE
     hints: tuple[tuple[str, str], ...] = ()
+    encoding: str = "utf-8"
+    """The text encoding of the source's CSV and JSON-lines files (``latin-1``...)."""
 
     @property
     def ref(self) -> str:
@@ -211,11 +214,13 @@ class Pipeline:
         rules: Iterable[Rule] = (),
         schema_mode: str = RESCUE,
         hints: dict[str, str] | None = None,
+        encoding: str = "utf-8",
     ) -> SourceDef:
         """Declare a landing-folder source; it becomes the bronze table ``bronze.<name>``.
 
         ``hints`` types declared columns in bronze (``{"amount": "float"}``);
-        ``schema_mode`` is one of rescue, addNewColumns, failOnNewColumns, none.
+        ``schema_mode`` is one of rescue, addNewColumns, failOnNewColumns, none;
+        ``encoding`` is the files' text encoding (a legacy export: ``"latin-1"``).
         """
         _check_name("source", name)
         if format not in FORMATS:
@@ -239,6 +244,13 @@ class Pipeline:
                 raise DefinitionError(
                     f"source '{name}': hint {column}={kind!r}; use one of {', '.join(HINT_TYPES)}"
                 )
+        try:
+            canonical = codecs.lookup(encoding).name
+        except LookupError:
+            raise DefinitionError(
+                f"source '{name}': unknown encoding {encoding!r}; use a Python codec name "
+                "such as utf-8, latin-1 or cp1252"
+            ) from None
         definition = SourceDef(
             name,
             format,
@@ -247,6 +259,7 @@ class Pipeline:
             rules=tuple(rules),
             schema_mode=schema_mode,
             hints=tuple(sorted((hints or {}).items())),
+            encoding=canonical,
         )
         self._add(definition)
         return definition

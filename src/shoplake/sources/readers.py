@@ -63,6 +63,7 @@ class ReadSchema:
     columns: tuple[str, ...]
     mode: str = RESCUE
     hints: Mapping[str, str] = field(default_factory=dict)
+    encoding: str = "utf-8"
 
     def dtype(self, column: str) -> pl.DataType:
         return POLARS_HINTS[self.hints.get(column, "string")]
@@ -302,6 +303,7 @@ _READERS = {CSV: _read_csv, JSONL: _read_jsonl, PARQUET: _read_parquet}
 # What a file that cannot be read at all raises: bad gzip (BadGzipFile, zlib.error, EOFError
 # when truncated), a bad Parquet footer, bytes that are not UTF-8 in a CSV header.
 _UNREADABLE = (
+    csv.Error,  # a header the csv module cannot split (a bare carriage return in it)
     pl.exceptions.PolarsError,
     pa.ArrowInvalid,
     UnicodeDecodeError,
@@ -324,10 +326,18 @@ def parse(
     Raises :class:`NewColumns` under ``failOnNewColumns``.
     """
     try:
-        frame, corrupt = _READERS[fmt](_decode(file.path, raw), schema)
+        data = _decode(file.path, raw)
+        if schema.encoding != "utf-8" and fmt != PARQUET:
+            data = data.decode(schema.encoding).encode("utf-8")
+        frame, corrupt = _READERS[fmt](data, schema)
     except _UNREADABLE as err:
         reason = f"cannot be read as {fmt}{' (gzip)' if file.path.endswith('.gz') else ''}: "
         reason += f"{type(err).__name__}: {err}"
+        if schema.encoding == "utf-8" and "utf" in reason.lower():
+            reason = reason[:380] + (
+                " (not UTF-8: if the files use another encoding, declare it on the source, "
+                'e.g. encoding="latin-1", then `shoplake reprocess` the batch)'
+            )
         return None, ReadFile(file, digest, 0, 0, "quarantined", reason[:500])
     frame = frame.select(
         pl.exclude(_LINE),
