@@ -127,7 +127,8 @@ def test_a_read_only_lake_is_one_line(root: Path, small_disk: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_damaged_log_names_the_table_the_file_and_the_way_out(root: Path) -> None:
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_log_names_the_table_the_file_and_the_way_out(root: Path, damage: str) -> None:
     landing, lake = root / "landing", root / "lake"
     where = ["--lake", str(lake), "--landing", str(landing), "--archive", "leave"]
     for name in ("orders-a", "orders-b"):
@@ -136,7 +137,10 @@ def test_a_damaged_log_names_the_table_the_file_and_the_way_out(root: Path) -> N
     log = lake / "silver" / "orders" / "_delta_log"
     latest = sorted(log.glob("*.json"))[-1]
     assert latest.name == "00000000000000000001.json"
-    latest.write_bytes(latest.read_bytes()[:40])  # truncated mid-record
+    if damage == "truncated":
+        latest.write_bytes(latest.read_bytes()[:40])  # cut mid-record
+    else:
+        latest.write_bytes(b"\x00\xff not a log \x7f" * 20)
 
     line = assert_one_line(
         shoplake(root, "tables", "--lake", str(lake)),

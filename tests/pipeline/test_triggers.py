@@ -338,3 +338,50 @@ def test_a_manifest_on_an_object_store_landing(tmp_path: Path) -> None:
         assert any(k.endswith("_failed/2.json") for k in fs.find(f"{base}/archive"))
     finally:
         fs.rm(base, recursive=True)
+
+
+@pytest.mark.slow  # two real watch processes
+def test_two_watch_processes_on_one_lake_ingest_each_file_once(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    command = lake.command()  # a watch queues for the lake lock (up to 30 s) by itself
+    command[command.index("run")] = "watch"
+    watches = [
+        subprocess.Popen(
+            command, env=lake.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        # More files land while both watch: each batch holds the lake lock, so the two
+        # take turns and every file is read by exactly one of them.
+        later = lake.landing / "orders"
+        for n in range(3, 6):
+            lines = [f'{{"order_id": "{n}-{i}", "amount": "1"}}' for i in range(4)]
+            (later / f"orders-{n}.jsonl").write_text("\n".join(lines) + "\n")
+            time.sleep(0.5)
+        engine_lake = lake.lake / "silver" / "orders"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (engine_lake / "_delta_log").exists():
+                from deltalake import DeltaTable
+
+                if DeltaTable(str(engine_lake)).to_pyarrow_table().num_rows >= 24:
+                    break
+            time.sleep(0.3)
+        time.sleep(2)  # a doubled batch would land by now
+    finally:
+        for proc in watches:
+            proc.send_signal(signal.SIGTERM)
+        outputs = [proc.communicate(timeout=60)[0] for proc in watches]
+    assert [proc.returncode for proc in watches] == [0, 0], outputs
+    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.ingest.file_log import file_rows
+
+    engine = PolarsDeltaEngine(str(lake.lake))
+    bronze = engine.collect(engine.read("bronze.orders")).to_native()
+    expected = sorted(f"{n}-{i}" for n in range(6) for i in range(4))
+    assert sorted(bronze["order_id"].to_list()) == expected
+    silver = engine.collect(engine.read("silver.orders")).to_native()
+    assert sorted(silver["order_id"].to_list()) == expected
+    ingested = [r["path"] for r in file_rows(engine, status="ingested")]
+    assert sorted(ingested) == sorted({*ingested}) and len(ingested) == 7  # 6 orders + events

@@ -24,6 +24,8 @@ POINTS = (
     "before_archive",  # _system/files reconciled, files still in landing
     "mid_archive",  # the first file of a batch moved, the others not
     "holding_lock",  # the lake lock taken, the batch not started
+    "after_compact",  # maintenance: the compaction committed, nothing vacuumed yet
+    "after_vacuum",  # maintenance: old files deleted, the log not yet checkpointed
     "stream_before_bronze_commit",  # a micro-batch read from the topic, nothing committed
     "stream_after_bronze_commit",  # the micro-batch and its offsets committed, nothing downstream
 )

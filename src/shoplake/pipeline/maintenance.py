@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from shoplake.engines.base import Engine, MaintenanceResult
 from shoplake.errors import ShoplakeError
+from shoplake.pipeline.faults import fault
 from shoplake.pipeline.tables import Pipeline, TableDef
 
 MIN_RETENTION_HOURS = 7 * 24
@@ -87,7 +88,9 @@ def maintain_table(
         step, operation, message = engine.zorder(ref, columns), "zorder", ""
     else:
         step, operation, message = engine.compact(ref), "compact", ""
+    fault("after_compact")
     vacuumed = engine.vacuum(ref, retention_hours, force=force)
+    fault("after_vacuum")
     engine.checkpoint(ref)
     after = engine.info(ref)
     assert after is not None
