@@ -178,3 +178,38 @@ def test_data_files_written_without_a_commit_are_never_read(tmp_path: Path) -> N
     shutil.copy(committed, table / "part-00000-uncommitted-c000.snappy.parquet")
     assert lake.run().returncode == 0
     lake.assert_exactly_once()
+
+
+def test_the_clock_going_back_between_batches_loses_and_doubles_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    from datetime import timedelta
+
+    from shoplake.ingest.batch_log import list_batches
+    from shoplake.ingest.loader import run_available
+    from shoplake.names import utcnow
+
+    lake = Lake(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "crashshop", raising=False)
+    pipeline = importlib.import_module("crashshop").build()
+    monkeypatch.delitem(sys.modules, "crashshop")  # this test's copy stays this test's
+    engine = PolarsDeltaEngine(str(lake.lake))
+    assert all(b.status == "succeeded" for b in run_available(pipeline, engine, lake.landing))
+
+    # The machine's clock is set back two days (NTP, a VM restored from a snapshot).
+    earlier = utcnow() - timedelta(days=2)
+    for module in [m for name, m in sys.modules.items() if name.startswith("shoplake")]:
+        if getattr(module, "utcnow", None) is utcnow:
+            monkeypatch.setattr(module, "utcnow", lambda: earlier)
+    (lake.landing / "orders" / "orders-3.jsonl").write_text('{"order_id": "3-0", "amount": "1"}\n')
+    again = run_available(pipeline, PolarsDeltaEngine(str(lake.lake)), lake.landing)
+    assert [b.status for b in again] == ["succeeded"] and again[0].files == 1
+    assert run_available(pipeline, PolarsDeltaEngine(str(lake.lake)), lake.landing) == []
+
+    engine = PolarsDeltaEngine(str(lake.lake))
+    orders = engine.collect(engine.read("silver.orders")).to_native()["order_id"].to_list()
+    assert sorted(orders) == sorted([*(f"{n}-{i}" for n in range(3) for i in range(4)), "3-0"])
+    batches = list_batches(engine)
+    assert len({b.batch_id for b in batches}) == len(batches) == 2  # distinct, both kept
