@@ -162,12 +162,37 @@ def bench_default(
         bench_run(orders=orders, dir=dir, debug=debug)
 
 
+def bench_soak(
+    minutes: Annotated[float, typer.Option(min=1, help="How long to run")] = 10,
+    file_every: Annotated[
+        float, typer.Option("--file-every", help="Seconds between dropped files")
+    ] = 2.0,
+    rate: Annotated[float, typer.Option(help="Order events produced per second")] = 100.0,
+    bootstrap: Bootstrap = None,
+    dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path(
+        "bench-soak-out"
+    ),
+    debug: Debug = False,
+) -> None:
+    """watch and stream for MINUTES under steady files and events: per-minute throughput,
+    p50/p95 latency and memory, then every file and event checked to be in bronze once."""
+    from shoplake.bench.soak import run_soak
+
+    with common.errors(debug):
+        ok = run_soak(
+            minutes, dir, console, file_every_s=file_every, events_per_s=rate, bootstrap=bootstrap
+        )
+    if not ok:
+        raise typer.Exit(1)
+
+
 BENCHMARKS: dict[str, Callable[..., None]] = {
     "run": bench_run,
     "incremental": bench_incremental,
     "scd2": bench_scd2,
     "stream": bench_stream,
     "latency": bench_latency,
+    "soak": bench_soak,
 }
 
 
