@@ -100,6 +100,7 @@ def test_a_file_in_another_format_is_recorded_shown_and_alerted_never_lost(
     assert [(r["path"], r["rows"]) for r in rows] == [("orders/zz_garbage.csv", 0)]
     assert str(rows[0]["reason"]).startswith("unsupported format: this source reads jsonl files")
     assert garbage.exists()  # never read, moved or deleted: the user decides
+    assert rows[0]["archive_path"] is None  # and not recorded as archived
 
     status = cli("status", "--lake", shop["lake"], "--landing", shop["landing"],
                  "--pipeline", "clishop:build")

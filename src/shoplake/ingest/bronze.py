@@ -365,8 +365,9 @@ def _entry(
     entry["batch_id"] = batch_id
     entry["schema"] = fingerprint
     archive: str | None = None
-    # A failed file stays in landing to be retried; a refused name is never touched.
-    if read.status not in ("failed", "rejected"):
+    # A failed file stays in landing to be retried; a refused name, or a file of another
+    # format, is never touched: no archive location is recorded for them.
+    if read.status not in ("failed", "rejected", "unsupported"):
         if read.file.path in options.archived:
             archive = options.archived[read.file.path]
         elif options.archive_prefix is not None and read.file.location is None:
