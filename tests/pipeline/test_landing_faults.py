@@ -4,12 +4,14 @@ quarantined or left for the next batch with a reason: never an exception, never 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import narwhals as nw
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -165,3 +167,44 @@ def test_any_bytes_in_a_source_folder_end_read_rescued_or_quarantined(
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
+
+
+@pytest.mark.slow  # 200 MB through a real process: ~20 s, ~3 GB
+def test_a_200_mb_single_line_file_is_ingested_whole_in_bounded_memory(tmp_path: Path) -> None:
+    import json
+    import resource
+    import subprocess
+    import sys
+
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    (landing / "orders").mkdir(parents=True)
+    note = "x" * (200 * 1024 * 1024)  # one line, no newline at its end
+    (landing / "orders" / "huge.jsonl").write_text(
+        '{"order_id": "O1", "amount": "1", "note": "' + note + '"}'
+    )
+    (landing / "orders" / "small.jsonl").write_text('{"order_id": "O2", "amount": "2"}\n')
+    (tmp_path / "bigshop.py").write_text(
+        "from shoplake import Append, Pipeline\n"
+        "def build():\n"
+        "    p = Pipeline('big')\n"
+        "    p.source('orders', format='jsonl', columns=['order_id', 'amount'])\n"
+        "    @p.table(layer='silver', kind=Append())\n"
+        "    def orders(bronze_orders):\n"
+        "        return bronze_orders.select('order_id', 'amount')\n"
+        "    return p\n"
+    )
+    command = [sys.executable, "-m", "shoplake.cli", "run", "--lake", str(lake), "--landing",
+               str(landing), "--pipeline", "bigshop:build", "--archive", "leave"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
+    assert peak_gb < 6  # a few copies of the line, not a blow-up
+    bronze = pl.read_delta(str(lake / "bronze" / "orders")).sort("order_id")
+    assert bronze["order_id"].to_list() == ["O1", "O2"]
+    rescued = json.loads(bronze["_rescued_data"][0])
+    assert len(rescued["note"]) == len(note)  # the undeclared field kept whole
+    assert pl.read_delta(str(lake / "silver" / "orders"))["order_id"].sort().to_list() == [
+        "O1",
+        "O2",
+    ]
