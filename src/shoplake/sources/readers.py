@@ -226,6 +226,9 @@ def _read_jsonl(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
 
 
 def _read_csv(raw: bytes, schema: ReadSchema) -> tuple[pl.DataFrame, int]:
+    # Text columns must be UTF-8, so bytes that are not make the whole file unreadable:
+    # say so before the parser meets them inside a row it cannot even report.
+    raw.decode("utf-8")
     header_end = raw.find(b"\n")
     header = raw[: header_end if header_end >= 0 else len(raw)].decode("utf-8").rstrip("\r")
     header_names = next(csv.reader([header]), [])
