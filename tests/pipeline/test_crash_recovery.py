@@ -213,3 +213,9 @@ def test_the_clock_going_back_between_batches_loses_and_doubles_nothing(
     assert sorted(orders) == sorted([*(f"{n}-{i}" for n in range(3) for i in range(4)), "3-0"])
     batches = list_batches(engine)
     assert len({b.batch_id for b in batches}) == len(batches) == 2  # distinct, both kept
+    # The latest run is the one logged last, not the one with the latest clock reading.
+    from shoplake.observe import monitor
+    from shoplake.observe.lake import LakeReader
+
+    latest = monitor.runs(LakeReader(str(lake.lake), engine=engine), limit=1)
+    assert latest["run_id"].to_list() == [again[0].batch_id]

@@ -57,8 +57,11 @@ def runs(lake: LakeReader, limit: int = 50) -> pl.DataFrame:
         .group_by("run_id")
         .agg(failed_tables=pl.col("table").sort().str.join(", "))
     )
+    if "log_version" not in log.columns:  # a lake logged before runs carried it
+        log = log.with_columns(log_version=pl.lit(None, pl.Int64))
     ends = log.filter(pl.col("event_type") == "run_end").select(
         "run_id",
+        "log_version",
         ended=pl.col("timestamp"),
         status="status",
         duration_s="duration_s",
@@ -81,8 +84,11 @@ def runs(lake: LakeReader, limit: int = 50) -> pl.DataFrame:
             "rows_quarantined",
             "quality_score",
             "failed_tables",
+            "log_version",
         )
-        .sort("ended", descending=True)
+        # Newest first in the order they were logged; the clock only breaks ties.
+        .sort(["log_version", "ended"], descending=True, nulls_last=True)
+        .drop("log_version")
         .head(limit)
     )
 

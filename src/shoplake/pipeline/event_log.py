@@ -43,6 +43,7 @@ COLUMNS = (
     "failed_rule",
     "failed_rows",
     "rows_read_by_input",
+    "log_version",
 )
 
 _COUNTS = (
@@ -55,6 +56,7 @@ _COUNTS = (
     "delta_version",
     "sequence",
     "failed_rows",
+    "log_version",
 )
 _TYPES: dict[str, nw.dtypes.DType] = {
     **{c: nw.Int64() for c in _COUNTS},
@@ -124,8 +126,13 @@ def write_run_events(engine: Engine, run: RunResult, started: datetime, ended: d
             duration_s=round(run.duration_s, 4),
         )
     )
+    # The order runs were logged in, which wall-clock timestamps only give while the
+    # clock never goes back: the log's next version (equal for two writers racing).
+    current = engine.version(EVENT_LOG)
+    log_version = 0 if current is None else current + 1
     for sequence, row in enumerate(rows):
         row["sequence"] = sequence
+        row["log_version"] = log_version
     columns = {c: [r[c] for r in rows] for c in COLUMNS}
     frame = engine.frame(columns)
     frame = frame.with_columns(*[nw.col(c).cast(_TYPES.get(c, nw.String())) for c in COLUMNS])
