@@ -84,7 +84,9 @@ def watch(
 
             count = watch_loop(
                 loaded,
-                common.engine(settings),
+                # A watch process lives for days: keep each table's snapshot and read only
+                # the new log entries per batch (≈1 ms, not ≈13 ms per table opened).
+                common.engine(settings, reuse_snapshots=True),
                 folder,
                 config=config,
                 watching=watching,
