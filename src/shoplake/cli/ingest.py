@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -26,6 +27,9 @@ from shoplake.cli.console import batch_line, console, run_messages, run_table, s
 
 if TYPE_CHECKING:
     from shoplake.ingest.loader import BatchResult
+
+ALERT_EVERY_S = 30.0
+"""Under ``watch``, the alert rules run at most this often (and after a failed batch)."""
 
 
 def watch(
@@ -76,11 +80,19 @@ def watch(
             folder = open_landing(settings.landing)
             loaded = common.load_pipeline(settings.pipeline)
 
+            checked_at = [float("-inf")]
+
             def after_batch(result: BatchResult) -> None:
                 console.print(batch_line(result))
-                # Like `run`: maintenance when due (maintain_every), then alert rules.
+                # Like `run`: maintenance when due (maintain_every), then alert rules. The
+                # rules read the whole event log, which grows with every batch: under a
+                # steady trickle of files they run at most every ALERT_EVERY_S (at once
+                # after a failed batch), so they never hold up the next batch for long.
                 common.auto_maintain(loaded, settings, None, result.status == "succeeded")
-                common.check_alerts(settings.lake, loaded)
+                due = time.monotonic() - checked_at[0] >= ALERT_EVERY_S
+                if due or result.status != "succeeded":
+                    common.check_alerts(settings.lake, loaded)
+                    checked_at[0] = time.monotonic()
 
             count = watch_loop(
                 loaded,
@@ -97,6 +109,8 @@ def watch(
                     f"watching {folder} (Ctrl-C to stop)", soft_wrap=True
                 ),
             )
+            if count:
+                common.check_alerts(settings.lake, loaded)  # what the last batches changed
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -196,7 +196,9 @@ def after_run(
     they could not be checked goes to ``on_error`` (secrets and personal data masked)."""
     try:
         settings = load_alert_settings()
-        return check(LakeReader(lake), settings, pipeline)
+        # One reader per check, caching by version: a table several rules read (the event
+        # log) is read once.
+        return check(LakeReader(lake, cache=True), settings, pipeline)
     except Exception as err:
         if on_error is not None:
             # One line: a Rust library may append a backtrace (RUST_BACKTRACE=1).
