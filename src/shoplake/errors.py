@@ -55,3 +55,13 @@ class ExpectationFailed(FlowError):
             f"expectation '{rule}' failed for {failed} row(s); nothing was committed. "
             f"Fix the input or relax the rule. Sample of offending rows:\n{shown}",
         )
+
+
+def first_line(err: BaseException, default: str | None = None) -> str:
+    """An error's message without what follows its first line (a backtrace a Rust library
+    appends when ``RUST_BACKTRACE`` is set); ``default`` (the error's type name unless
+    given) when the message is empty."""
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__ if default is None else default
+    return text.splitlines()[0]

@@ -15,16 +15,12 @@ from pathlib import Path
 
 import orjson
 
+from shoplake.errors import first_line
+
 _FULL = re.compile(r"No space left on device|os error 28|Already shut down|ENOSPC", re.I)
 _READ_ONLY = re.compile(r"Read-only file system|os error 30|EROFS", re.I)
 _DENIED = re.compile(r"Permission denied|os error 13|EACCES", re.I)
 _LOG = re.compile(r"Kernel error: Json error|Invalid JSON in log record|checkpoint", re.I)
-
-
-def first_line(err: BaseException) -> str:
-    """The error's message without the backtrace a Rust library may have appended."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def damaged_log_file(table_uri: str) -> Path | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoplake.engines.base import Engine
-from shoplake.errors import ShoplakeError
+from shoplake.errors import ShoplakeError, first_line
 from shoplake.ingest.archive import ArchivePolicy, archive_prefix, settle
 from shoplake.ingest.batch_log import BatchRow, get_batch, list_batches, mark_interrupted
 from shoplake.ingest.batch_log import record_batch as _record
@@ -134,7 +134,7 @@ def run_batch(
         fault("before_archive")
         moved = settle(engine, sources, landing, config.archive)
     except Exception as err:
-        crashed = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
+        crashed = f"{type(err).__name__}: {first_line(err, default='')}"
         # A full disk fails this too; the next batch then marks this one interrupted.
         with contextlib.suppress(Exception):
             _record(engine, _finish(row, clock, "failed", error=crashed))

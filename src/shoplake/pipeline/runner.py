@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from shoplake.engines.base import Engine
-from shoplake.errors import ExpectationFailed, FlowError, ShoplakeError, ValidationError
+from shoplake.errors import (
+    ExpectationFailed,
+    FlowError,
+    ShoplakeError,
+    ValidationError,
+    first_line,
+)
 from shoplake.names import utcnow
 from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.event_log import write_run_events
@@ -142,7 +148,7 @@ def _run_flow(
         return FlowResult(ref, definition.kind.name, "failed", message=str(err))
     except Exception as err:  # an engine or storage error: record it, keep going
         explained = ctx.engine.explain_error(ref, err)
-        first = (str(err).strip().splitlines() or [""])[0]  # no appended Rust backtrace
+        first = first_line(err, default="")
         message = str(FlowError(ref, explained or f"{type(err).__name__}: {first}"))
         return FlowResult(ref, definition.kind.name, "failed", message=message)
 

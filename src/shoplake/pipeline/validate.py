@@ -14,7 +14,7 @@ from typing import Any
 import narwhals as nw
 
 from shoplake.engines.base import Engine
-from shoplake.errors import FlowError
+from shoplake.errors import FlowError, first_line
 from shoplake.names import BRONZE_LINEAGE, STREAM_BRONZE
 from shoplake.pipeline.context import as_lazy
 from shoplake.pipeline.expectations import add_rule_flags, referenced
@@ -87,7 +87,7 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
             problems.append(str(err))
             continue
         except Exception as err:  # user code: any error is a finding
-            problems.append(f"{ref}: {type(err).__name__}: {_first_line(err)}")
+            problems.append(f"{ref}: {type(err).__name__}: {first_line(err)}")
             continue
         for check in definition.checks:
             if isinstance(check, Fresh) and check.column not in out_schema:
@@ -107,6 +107,3 @@ def validate_pipeline(pipeline: Pipeline, engine: Engine) -> list[str]:
         schemas[ref] = out_schema
     return problems
 
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

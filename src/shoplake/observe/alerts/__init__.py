@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shoplake.errors import first_line
 from shoplake.names import utcnow
 from shoplake.observe.alerts.channels import channels
 from shoplake.observe.alerts.groups import AlertGroup, group
@@ -201,6 +202,5 @@ def after_run(
         return check(LakeReader(lake, cache=True), settings, pipeline)
     except Exception as err:
         if on_error is not None:
-            # One line: a Rust library may append a backtrace (RUST_BACKTRACE=1).
-            on_error(clean_text((str(err).strip().splitlines() or [type(err).__name__])[0]))
+            on_error(clean_text(first_line(err)))
         return None
