@@ -186,21 +186,34 @@ def expect_exists(
         expect_exists("customer_exists", "customer_id", ref="silver.customers")
     """
     act, sev = check_common(name, action, severity)
-    cols = (columns,) if isinstance(columns, str) else tuple(columns)
-    if ref_columns is None:
-        ref_cols = cols
-    else:
-        ref_cols = (ref_columns,) if isinstance(ref_columns, str) else tuple(ref_columns)
-    if not cols or len(cols) != len(ref_cols):
+    cols, ref_cols = _key_pair(name, columns, ref_columns, "columns")
+    _check_ref(name, ref)
+    return ExistsIn(name, cols, ref, ref_cols, act, sev, description)
+
+
+def _names(columns: str | list[str]) -> tuple[str, ...]:
+    return (columns,) if isinstance(columns, str) else tuple(columns)
+
+
+def _key_pair(
+    name: str, keys: str | list[str], ref_keys: str | list[str] | None, what: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A rule's key columns and the ``ref`` table's (the same names unless given)."""
+    mine = _names(keys)
+    theirs = mine if ref_keys is None else _names(ref_keys)
+    if not mine or len(mine) != len(theirs):
         raise DefinitionError(
-            f"expectation '{name}': give as many ref_columns as columns ({cols} vs {ref_cols})"
+            f"expectation '{name}': give as many ref_{what} as {what} ({mine} vs {theirs})"
         )
+    return mine, theirs
+
+
+def _check_ref(name: str, ref: str) -> None:
     if ref.count(".") != 1:
         raise DefinitionError(
             f"expectation '{name}': ref {ref!r} must name a table as 'layer.name', "
             "for example 'silver.customers'"
         )
-    return ExistsIn(name, cols, ref, ref_cols, act, sev, description)
 
 
 def expect_unique(
@@ -218,7 +231,7 @@ def expect_unique(
         expect_unique("one_row_per_line", ["order_id", "line_number"])
     """
     act, sev = check_common(name, action, severity)
-    cols = (columns,) if isinstance(columns, str) else tuple(columns)
+    cols = _names(columns)
     if not cols:
         raise DefinitionError(f"expectation '{name}': name the key columns")
     return Unique(name, cols, act, sev, description)
@@ -246,16 +259,8 @@ def expect_equals_sum(
                           ref_column="line_amount", on="order_id", tolerance=0.01)
     """
     act, sev = check_common(name, action, severity)
-    keys = (on,) if isinstance(on, str) else tuple(on)
-    ref_keys = keys if ref_on is None else ((ref_on,) if isinstance(ref_on, str) else tuple(ref_on))
-    if not keys or len(keys) != len(ref_keys):
-        raise DefinitionError(
-            f"expectation '{name}': give as many ref_on columns as on ({keys} vs {ref_keys})"
-        )
-    if ref.count(".") != 1:
-        raise DefinitionError(
-            f"expectation '{name}': ref {ref!r} must name a table as 'layer.name'"
-        )
+    keys, ref_keys = _key_pair(name, on, ref_on, "on")
+    _check_ref(name, ref)
     if tolerance < 0:
         raise DefinitionError(f"expectation '{name}': tolerance must be 0 or more")
     return EqualsSum(
