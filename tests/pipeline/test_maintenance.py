@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import narwhals as nw
@@ -66,22 +68,29 @@ def test_vacuum_refuses_a_retention_below_the_minimum_unless_forced(tmp_path: Pa
     assert MIN_RETENTION_HOURS == 168
 
 
-def test_a_reader_during_maintenance_always_sees_every_row(tmp_path: Path) -> None:
-    engine = _small_files(tmp_path, commits=30)
+@contextmanager
+def _reading(lake: Path) -> Iterator[list[int]]:
+    """A thread reading the table over and over meanwhile; the row counts it saw."""
     counts: list[int] = []
     done = threading.Event()
 
     def read() -> None:
         while not done.is_set():
-            counts.append(_rows(tmp_path).height)
+            counts.append(_rows(lake).height)
 
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        maintain_table(engine, "silver.facts")
+        yield counts
     finally:
         done.set()
         reader.join()
+
+
+def test_a_reader_during_maintenance_always_sees_every_row(tmp_path: Path) -> None:
+    engine = _small_files(tmp_path, commits=30)
+    with _reading(tmp_path) as counts:
+        maintain_table(engine, "silver.facts")
     assert counts and set(counts) == {300}
 
 
@@ -129,24 +138,12 @@ def test_sigkill_during_maintenance_with_a_reader_running_loses_nothing(
         "from shoplake.pipeline.maintenance import maintain_table; "
         "maintain_table(create_engine(sys.argv[1]), 'silver.facts', retention_hours=0, force=True)"
     )
-    counts: list[int] = []
-    done = threading.Event()
-
-    def read() -> None:
-        while not done.is_set():
-            counts.append(_rows(tmp_path).height)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
+    with _reading(tmp_path) as counts:
         env = {**os.environ, FAULT_ENV: f"{point}:kill"}
         killed = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env)
         assert killed.returncode == -9
         # The rerun finishes the job; the reader never saw a row missing or doubled.
         subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
-    finally:
-        done.set()
-        reader.join()
     assert counts and set(counts) == {300}
     assert _rows(tmp_path)["id"].to_list() == list(range(300))
     assert PolarsDeltaEngine(str(tmp_path)).info("silver.facts").files == 1  # type: ignore[union-attr]
