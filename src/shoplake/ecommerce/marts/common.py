@@ -64,14 +64,47 @@ def integer(expr: nw.Expr) -> nw.Expr:
     return expr.cast(nw.Int64)
 
 
+def weekday(expr: nw.Expr) -> nw.Expr:
+    """The ISO weekday (1 = Monday ... 7 = Sunday) as Int64. Normalised through ``% 7``
+    because narwhals' Spark backend numbers Sunday 0, not 7; the result is the same on
+    every backend."""
+    return integer((expr.dt.weekday() + 6) % 7 + 1)
+
+
 def month_start(expr: nw.Expr) -> nw.Expr:
     """The first day of the timestamp's month, as a date."""
     return expr.dt.truncate("1mo").cast(nw.Date)
 
 
+def epoch_seconds(expr: nw.Expr) -> nw.Expr:
+    """Whole seconds from 1970-01-01 to a (naive) timestamp, as Int64, from its calendar
+    fields by H. Hinnant's days-from-civil algorithm.
+
+    Durations are not used: Spark has no ``dt.total_seconds`` or ``dt.timestamp`` in
+    narwhals, while every backend has the calendar fields. Silver timestamps carry whole
+    seconds, so this equals the duration's ``total_seconds``.
+    """
+    year, month = integer(expr.dt.year()), integer(expr.dt.month())
+    shifted = year - integer(month <= 2)  # the year, counted from March
+    era = shifted // 400
+    year_of_era = shifted - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + integer(expr.dt.day()) - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146_097 + day_of_era - 719_468
+    clock = (
+        integer(expr.dt.hour()) * 3600 + integer(expr.dt.minute()) * 60 + integer(expr.dt.second())
+    )
+    return days * SECONDS_PER_DAY + clock
+
+
+def seconds_between(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
+    """Whole seconds from ``earlier`` to ``later`` (negative when ``later`` is earlier)."""
+    return epoch_seconds(later) - epoch_seconds(earlier)
+
+
 def whole_days(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
     """Whole days elapsed from ``earlier`` to ``later`` (floored), as Int64."""
-    return integer((later - earlier).dt.total_seconds() // SECONDS_PER_DAY)
+    return integer(seconds_between(later, earlier) // SECONDS_PER_DAY)
 
 
 def current_rows(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
