@@ -99,7 +99,7 @@ def lazy_frame(rows: Rows | Mapping[str, Sequence[Any]] | Any, backend: Backend 
 
         return nw.from_native(duckdb.from_arrow(rows.to_arrow()))
     if backend == "pyspark":
-        from shoplake.engines.spark_delta import to_spark
+        from shoplake.engines.spark_commits import to_spark
         from shoplake.engines.spark_session import build_session, spark_settings
 
         return nw.from_native(to_spark(build_session(spark_settings()), rows))

@@ -45,6 +45,12 @@ _BASE_CONF = {
     "spark.databricks.delta.schema.autoMerge.enabled": "true",
 }
 
+_SESSION_CONF = (
+    "spark.sql.session.timeZone",
+    "spark.sql.parquet.outputTimestampType",
+    "spark.databricks.delta.schema.autoMerge.enabled",
+)
+
 
 @dataclass(frozen=True)
 class SparkSettings:
@@ -134,7 +140,13 @@ def build_session(settings: SparkSettings) -> SparkSession:
             builder = SparkSession.builder.remote(settings.remote)
             for key, value in settings.conf.items():
                 builder = builder.config(key, value)
-            return builder.getOrCreate()
+            remote = builder.getOrCreate()
+            # The server's own settings stand; these few are the session's and matter to
+            # the results (UTC timestamps, schema evolution in a MERGE).
+            for key in _SESSION_CONF:
+                if key not in settings.conf:
+                    remote.conf.set(key, _BASE_CONF[key])
+            return remote
         builder = SparkSession.builder.master(settings.master).appName("shoplake")
         conf = {
             **_BASE_CONF,
@@ -146,4 +158,18 @@ def build_session(settings: SparkSettings) -> SparkSession:
             builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
+        _quiet_codegen(session)
         return session
+
+
+def _quiet_codegen(session: SparkSession) -> None:
+    """Silence the code generator's compile failures: a wide expression (the timestamp
+    parsing of silver) can exceed Java's 64 KB method limit, which Spark survives by
+    interpreting it instead, after logging a page-long stack trace as an error."""
+    jvm = session.sparkContext._jvm
+    if jvm is None:
+        return
+    logging = jvm.org.apache.logging.log4j
+    logging.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.catalyst.expressions.codegen.CodeGenerator", logging.Level.OFF
+    )
