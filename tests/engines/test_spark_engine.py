@@ -83,11 +83,16 @@ def test_replace_partitions_and_replace_rows_touch_only_the_named_keys(spark: An
     assert _rows(spark, ref, "m", "v") == [(1, 10), (1, 11), (2, 21), (3, 30), (4, 40)]
 
     rows = "gold.r"
-    spark.overwrite(rows, _frame(k=[1, 1, 2], v=[1, 2, 3]))
+    spark.overwrite(rows, _frame(k=[1, 2, 3], v=[1, 2, 3]))
+    # Keys 1 and 3 become exactly the frame: 1 updated, 4 inserted, 3 deleted; 2 untouched.
     spark.replace_rows(
-        rows, _frame(k=[1], v=[9]), _frame(k=[1]), partition_by=["k"], transactions={"r": 1}
+        rows,
+        _frame(k=[1, 4], v=[9, 8]),
+        _frame(k=[1, 3, 4]),
+        partition_by=["k"],
+        transactions={"r": 1},
     )
-    assert _rows(spark, rows, "k", "v") == [(1, 9), (2, 3)]
+    assert _rows(spark, rows, "k", "v") == [(1, 9), (2, 2), (4, 8)]
     assert spark.consumed(rows, "r") == 1
 
 
