@@ -78,19 +78,14 @@ def month_start(expr: nw.Expr) -> nw.Expr:
 
 def epoch_seconds(expr: nw.Expr) -> nw.Expr:
     """Whole seconds from 1970-01-01 to a (naive) timestamp, as Int64, from its calendar
-    fields by H. Hinnant's days-from-civil algorithm.
-
-    Durations are not used: Spark has no ``dt.total_seconds`` or ``dt.timestamp`` in
-    narwhals, while every backend has the calendar fields. Silver timestamps carry whole
-    seconds, so this equals the duration's ``total_seconds``.
-    """
-    year, month = integer(expr.dt.year()), integer(expr.dt.month())
-    shifted = year - integer(month <= 2)  # the year, counted from March
-    era = shifted // 400
-    year_of_era = shifted - era * 400
-    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + integer(expr.dt.day()) - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    days = era * 146_097 + day_of_era - 719_468
+    fields: narwhals' Spark backend has no ``dt.total_seconds`` or ``dt.timestamp``, while
+    every backend has these. Silver timestamps carry whole seconds, so differences equal
+    the duration's ``total_seconds``. Prefer comparing with ``dt.offset_by`` where only
+    an order is needed: it costs nothing extra on Polars."""
+    year = integer(expr.dt.year())
+    before = year - 1  # leap days up to the end of the year before (477 before 1970)
+    leaps = before // 4 - before // 100 + before // 400 - 477
+    days = (year - 1970) * 365 + leaps + integer(expr.dt.ordinal_day()) - 1
     clock = (
         integer(expr.dt.hour()) * 3600 + integer(expr.dt.minute()) * 60 + integer(expr.dt.second())
     )

@@ -51,8 +51,7 @@ def inventory_health(
     window = (
         orders.join(as_of(orders), how="cross")
         .filter(
-            seconds_between(nw.col("as_of"), nw.col("order_ts"))
-            < SALES_WINDOW_DAYS * SECONDS_PER_DAY
+            nw.col("order_ts") > nw.col("as_of").dt.offset_by(f"-{SALES_WINDOW_DAYS}d")
         )
         .drop("as_of")
     )
@@ -91,7 +90,7 @@ def on_time(shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     delivered = shipments.filter(~nw.col("delivered_at").is_null())
     seconds = seconds_between(nw.col("delivered_at"), nw.col("shipped_at"))
     deadline = nw.col("promised_date").cast(nw.Datetime("us"))
-    late = seconds_between(nw.col("delivered_at"), deadline) >= SECONDS_PER_DAY
+    late = nw.col("delivered_at") >= deadline.dt.offset_by("1d")
     return delivered.with_columns(delivery_days=seconds / SECONDS_PER_DAY, late=late)
 
 
