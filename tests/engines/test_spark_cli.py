@@ -34,14 +34,16 @@ PIPELINE = textwrap.dedent(
 
         @p.table(layer="gold")
         def revenue(silver_orders):
-            return silver_orders.select(nw.col("amount").sum().alias("revenue"), nw.len())
+            # Counts are UInt32 on Polars and Int64 on Spark: one type on every engine.
+            count = nw.len().cast(nw.Int64)
+            return silver_orders.select(nw.col("amount").sum().alias("revenue"), count)
 
         return p
     """
 )
 
 
-def _land(landing: Path, name: str, rows: list[tuple[str, str]]) -> None:
+def land(landing: Path, name: str, rows: list[tuple[str, str]]) -> None:
     folder = landing / "orders"
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f'{{"order_id": "{o}", "amount": "{a}"}}' for o, a in rows]
@@ -67,7 +69,7 @@ def test_run_on_spark_from_the_config_file_then_on_polars(
             """
         )
     )
-    _land(tmp_path / "landing", "a.jsonl", [("1", "10"), ("2", "-1"), ("3", "5.5")])
+    land(tmp_path / "landing", "a.jsonl", [("1", "10"), ("2", "-1"), ("3", "5.5")])
     runner = CliRunner()
     first = runner.invoke(app, ["run", "--archive", "leave"])
     assert first.exit_code == 0, first.output
@@ -77,7 +79,7 @@ def test_run_on_spark_from_the_config_file_then_on_polars(
     history = pl.read_delta(str(lake / "silver" / "orders"))
     assert history.height == 2
 
-    _land(tmp_path / "landing", "b.jsonl", [("3", "7"), ("4", "1")])
+    land(tmp_path / "landing", "b.jsonl", [("3", "7"), ("4", "1")])
     second = runner.invoke(app, ["run", "--engine", "polars", "--archive", "leave"])
     assert second.exit_code == 0, second.output
     # No sequence: a known key keeps its first row (order 3 stays 5.5).

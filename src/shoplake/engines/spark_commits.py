@@ -31,17 +31,25 @@ if TYPE_CHECKING:
 
 _TXN_CONF = ("spark.databricks.delta.write.txnAppId", "spark.databricks.delta.write.txnVersion")
 _METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_SIGNED: dict[type[pl.DataType], type[pl.DataType]] = {
+    pl.UInt8: pl.Int8,
+    pl.UInt16: pl.Int16,
+    pl.UInt32: pl.Int32,
+    pl.UInt64: pl.Int64,
+}
 
 
 def to_spark(session: SparkSession, data: pl.DataFrame) -> DataFrame:
     """A Polars frame as a Spark DataFrame (through Arrow), with the types Delta and Spark
-    lack made plain: null-typed and categorical columns as text, unsigned as Int64."""
+    lack made plain: null-typed and categorical columns as text, unsigned integers as
+    signed ones of the same width (as delta-rs stores them)."""
     casts = []
     for name, dtype in data.schema.items():
         if dtype == pl.Null or isinstance(dtype, pl.Categorical | pl.Enum):
             casts.append(pl.col(name).cast(pl.String))
         elif dtype.is_unsigned_integer():
-            casts.append(pl.col(name).cast(pl.Int64))
+            # As delta-rs stores them (same width, signed), so both engines agree.
+            casts.append(pl.col(name).cast(_SIGNED[type(dtype)]))
     if casts:
         data = data.with_columns(casts)
     table: pa.Table = data.to_arrow(compat_level=pl.CompatLevel.oldest())
