@@ -12,11 +12,8 @@ history and table listings are read from it on the driver with delta-rs (millise
 not a Spark job per question), so the lake must be reachable from where shoplake runs —
 as it is for a Spark Connect client of a cluster whose lake is on an object store.
 
-Exactly once: Spark's writer records one app transaction per commit (``txnAppId`` /
-``txnVersion``, or the ``spark.databricks.delta.write.txn*`` conf for a MERGE), while a
-flow may consume several inputs. Every commit therefore also carries all of them as
-JSON in its ``userMetadata`` (see ``delta_log``), and :meth:`consumed` reads both: one
-commit records everything a write consumed, atomically.
+Exactly once: one commit records every app transaction a write consumed (see
+``spark_commits``), and :meth:`consumed` reads them back.
 """
 
 from __future__ import annotations
@@ -38,6 +35,9 @@ from shoplake.engines.spark_session import SparkSettings, build_session, spark_s
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+
+_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
 
 
 class SparkDeltaEngine:
@@ -134,15 +134,17 @@ class SparkDeltaEngine:
         return nw.from_native(self._reader(ref, version))
 
     def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
-        for commit in self._log.history(ref, until - after + 1):
-            version = int(str(commit["version"]))
-            if not after < version <= until or commit.get("operation") == "OPTIMIZE":
-                continue
-            if str(commit.get("operation", "")).startswith("VACUUM"):
-                continue
-            mode = (commit.get("operationParameters") or {}).get("mode")  # type: ignore[attr-defined]
-            if commit.get("operation") != "WRITE" or mode != "Append":
+        table = self._log.delta_table(ref, until)
+        if table is None:
+            return None
+        for commit in table.history(limit=until - after):
+            operation = str(commit.get("operation", ""))
+            if int(commit["version"]) <= after or operation in _SAME_ROWS:
+                continue  # maintenance: same rows in new files, no change
+            mode = (commit.get("operationParameters") or {}).get("mode")
+            if operation != "WRITE" or mode != "Append":
                 return None
+        # Only appends: the rows added are the data files those commits added.
         return self.read_changes(ref, after, until)
 
     def read_changes(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
