@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv and installs shoplake with its test dependencies. Safe to rerun.
+# Usage: scripts/setup.sh [spark]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -15,4 +16,8 @@ if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# `setup.sh spark` also installs the Spark engine's extra (the test command does; the demo
+# on the default engine does not need it).
+EXTRAS="dev"
+[ "${1:-}" = "spark" ] && EXTRAS="dev,spark"
+.venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"

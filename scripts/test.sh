@@ -2,7 +2,7 @@
 # Fresh machine to a finished test run: install, lint, run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh spark
 # The dashboard tests drive Debian's Chromium (Playwright's own browser download is not used).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""

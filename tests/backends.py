@@ -1,4 +1,6 @@
-"""The narwhals backends every transformation test runs on (Spark joins them later)."""
+"""The narwhals backends every transformation test runs on: Polars, DuckDB and PySpark
+(when ``shoplake[spark]`` is installed; one local Spark session is shared by the whole
+test session, see ``spark_session``)."""
 
 from __future__ import annotations
 
@@ -35,7 +37,16 @@ class Backend:
         return self.name
 
 
-BACKENDS = tuple(Backend(name) for name in NAMES)
+def spark_installed() -> bool:
+    try:
+        import delta  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+BACKENDS = tuple(Backend(name) for name in (*NAMES, *(("pyspark",) if spark_installed() else ())))
 
 
 def as_backend(backend: str | Backend, rows: dict[str, list[Any]] | pl.DataFrame) -> nw.LazyFrame:

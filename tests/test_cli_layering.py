@@ -125,7 +125,8 @@ def test_every_command_on_the_pipeline_takes_an_engine(
     result = runner.invoke(app, [*args, "--engine", "nosuch"])
 
     assert result.exit_code == 1
-    assert result.output.strip() == ("Error: engine 'nosuch' is not known; choose one of: polars")
+    expected = "Error: engine 'nosuch' is not known; choose one of: polars, spark"
+    assert result.output.strip() == expected
     assert not (tmp_path / "demo").exists()  # nothing generated for a demo that cannot run
 
 
@@ -167,7 +168,8 @@ def test_an_unknown_engine_names_the_known_ones(tmp_path: Path) -> None:
     result = runner.invoke(app, ["tables", "--lake", str(tmp_path), "--engine", "nosuch"])
 
     assert result.exit_code == 1
-    assert result.output.strip() == ("Error: engine 'nosuch' is not known; choose one of: polars")
+    expected = "Error: engine 'nosuch' is not known; choose one of: polars, spark"
+    assert result.output.strip() == expected
 
 
 def test_bench_groups_the_five_benchmarks() -> None:

@@ -33,6 +33,7 @@ from shoplake.errors import (
     ShoplakeError,
     ValidationError,
 )
+from shoplake.pipeline.context import lazy_like
 from shoplake.pipeline.expectations import (
     Action,
     Expectation,
@@ -88,6 +89,7 @@ __all__ = [
     "expect_row_count",
     "expect_unique",
     "expect_volume",
+    "lazy_like",
     "run",
     "validate",
 ]

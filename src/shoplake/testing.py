@@ -49,9 +49,11 @@ from shoplake.pipeline.rules import RuleVerdict, failing, judge_rows, quarantine
 from shoplake.pipeline.tables import THIS, Pipeline, SourceDef, TableDef
 
 Rows = Sequence[Mapping[str, Any]]
-Backend = Literal["polars", "duckdb"]
+Backend = Literal["polars", "duckdb", "pyspark"]
 BACKENDS: tuple[Backend, ...] = ("polars", "duckdb")
-"""The backends :func:`run_table` and :func:`lazy_frame` run on."""
+"""The backends :func:`run_table` and :func:`lazy_frame` run on without extras;
+``"pyspark"`` also works with ``shoplake[spark]`` installed (it starts, or reuses, a
+local Spark session)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,12 @@ def lazy_frame(rows: Rows | Mapping[str, Sequence[Any]] | Any, backend: Backend 
         import duckdb
 
         return nw.from_native(duckdb.from_arrow(rows.to_arrow()))
-    raise ValueError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if backend == "pyspark":
+        from shoplake.engines.spark_commits import to_spark
+        from shoplake.engines.spark_session import build_session, spark_settings
+
+        return nw.from_native(to_spark(build_session(spark_settings()), rows))
+    raise ValueError(f"backend {backend!r}: use one of {', '.join(BACKENDS)}, pyspark")
 
 
 def rows_of(frame: Any) -> list[dict[str, Any]]:

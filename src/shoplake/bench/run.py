@@ -32,15 +32,34 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _pipeline(landing: Path, lake: Path, parallelism: int) -> dict[str, Any]:
+def _jvm_peak_mb(engine: Any) -> float:
+    """The Spark JVM's peak resident memory (driver and, in local mode, executors)."""
+    try:
+        pid = engine.spark.sparkContext._gateway.proc.pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 0.0
+
+
+def _pipeline(
+    landing: Path, lake: Path, parallelism: int, engine: str = "polars"
+) -> dict[str, Any]:
     from shoplake.ecommerce.pipeline import build_pipeline
     from shoplake.engines import create_engine
     from shoplake.ingest.update import run_update
 
+    chosen = create_engine(str(lake), engine)
+    session_s = 0.0
+    if engine == "spark":
+        # The session's start (a JVM, Delta's jars) is reported apart from the run.
+        began = time.perf_counter()
+        chosen.spark  # type: ignore[attr-defined]  # noqa: B018
+        session_s = time.perf_counter() - began
     start, cpu = time.perf_counter(), _cpu_s()
-    result = run_update(
-        build_pipeline(), engine=create_engine(str(lake)), landing=landing, parallelism=parallelism
-    )
+    result = run_update(build_pipeline(), engine=chosen, landing=landing, parallelism=parallelism)
     wall = time.perf_counter() - start
     if result.status != "completed":
         raise SystemExit(f"pipeline run failed: {[f.message for f in result.flows if f.message]}")
@@ -51,6 +70,8 @@ def _pipeline(landing: Path, lake: Path, parallelism: int) -> dict[str, Any]:
         "cpu_s": _cpu_s() - cpu,
         "rows": rows,
         "peak_mb": _peak_mb(),
+        "jvm_peak_mb": _jvm_peak_mb(chosen) if engine == "spark" else 0.0,
+        "session_s": session_s,
         "slowest": [[f.table, f.duration_s] for f in slowest],
         "bronze": {
             f.table.partition(".")[2]: f.duration_s for f in result.flows if f.kind == "source"
@@ -94,9 +115,12 @@ def _floor(landing: Path, lake: Path) -> dict[str, Any]:
     return {**figures, "sources": per_source}
 
 
-def _measure(kind: str, landing: Path, lake: Path, parallelism: int = 1) -> dict[str, Any]:
+def _measure(
+    kind: str, landing: Path, lake: Path, parallelism: int = 1, engine: str = "polars"
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "shoplake.bench.run", kind, str(landing), str(lake)]
-    out = subprocess.run([*command, str(parallelism)], check=True, capture_output=True, text=True)
+    command += [str(parallelism), engine]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
     figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return figures
 
@@ -108,9 +132,11 @@ def run_benchmark(
     *,
     parallelism: Sequence[int] = (),
     landing: Path | None = None,
+    engines: Sequence[str] = ("polars",),
 ) -> dict[str, dict[str, Any]]:
     """Generate ``orders`` orders (or take the files in ``landing``), then time the floor
-    and the full pipeline on them, once per ``parallelism`` (default: the cores)."""
+    and the full pipeline on them, once per ``parallelism`` (default: the cores) and
+    engine (``polars``, then ``spark`` when asked: the same files through both)."""
     from shoplake.ecommerce.generator import generate
     from shoplake.pipeline.schedule import available_cores, default_parallelism
 
@@ -128,9 +154,11 @@ def run_benchmark(
     results: dict[str, dict[str, Any]] = {}
     with console.status("timing the floor…"):
         results["floor"] = _measure("floor", landing, folder / "lake-floor")
-    for n in parallelism or [default_parallelism()]:
-        with console.status(f"timing the pipeline, {n} flow(s) at once…"):
-            results[f"pipeline-{n}"] = _measure("pipeline", landing, folder / f"lake-{n}", n)
+    for engine in engines:
+        for n in parallelism or [default_parallelism()]:
+            key = f"pipeline-{n}" if engine == "polars" else f"{engine}-{n}"
+            with console.status(f"timing the pipeline on {engine}, {n} flow(s) at once…"):
+                results[key] = _measure("pipeline", landing, folder / f"lake-{key}", n, engine)
     console.print(_figures_table(results, f"landing → lake, {landing}", available_cores()))
     for kind, r in results.items():
         if "slowest" in r:
@@ -163,9 +191,16 @@ def _figures_table(results: Mapping[str, Mapping[str, Any]], title: str, cores: 
     floor = results["floor"]["wall_s"]
     for kind, r in results.items():
         label = "floor: bare read + Delta write"
-        if kind != "floor":
-            n = kind.partition("-")[2]
+        engine, _, n = kind.partition("-")
+        if engine == "pipeline":
             label = f"pipeline, {n} at once ({r['wall_s'] / floor:.2f}× floor)"
+        elif kind != "floor":
+            polars = results.get(f"pipeline-{n}")
+            versus = f", {r['wall_s'] / polars['wall_s']:.1f}× polars" if polars else ""
+            label = (
+                f"{engine} pipeline, {n} at once ({r['wall_s'] / floor:.2f}× floor{versus}; "
+                f"session start {r['session_s']:.1f}s apart; JVM peak {r['jvm_peak_mb']:,.0f} MB)"
+            )
         table.add_row(
             label,
             f"{int(r['rows']):,}",
@@ -181,7 +216,9 @@ def _figures_table(results: Mapping[str, Mapping[str, Any]], title: str, cores: 
 
 if __name__ == "__main__":
     kind, landing_arg, lake_arg, parallel_arg = sys.argv[1:5]
+    engine_arg = sys.argv[5] if len(sys.argv) > 5 else "polars"
     if kind == "pipeline":
-        print(json.dumps(_pipeline(Path(landing_arg), Path(lake_arg), int(parallel_arg))))
+        figures = _pipeline(Path(landing_arg), Path(lake_arg), int(parallel_arg), engine_arg)
+        print(json.dumps(figures))
     else:
         print(json.dumps(_floor(Path(landing_arg), Path(lake_arg))))

@@ -19,6 +19,7 @@ from rich.table import Table
 from shoplake.cli import common
 from shoplake.cli.common import Bootstrap, Debug
 from shoplake.cli.console import console
+from shoplake.errors import ConfigError
 
 bench_app = typer.Typer(
     help="Benchmarks; with no subcommand, `bench run` (landing → gold for N orders).",
@@ -44,6 +45,12 @@ def bench_run(
         Path | None,
         typer.Option(help="Time these landing files instead of generating ORDERS orders"),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="polars, or spark: the same files through Polars and then Spark"
+        ),
+    ] = "polars",
     debug: Debug = False,
 ) -> None:
     """Time landing → gold for N orders against a bare read-and-write floor."""
@@ -52,7 +59,12 @@ def bench_run(
     with common.errors(debug, FileExistsError, FileNotFoundError):
         if landing is not None and not landing.is_dir():
             raise FileNotFoundError(f"--landing {landing} is not a folder of landing files")
-        run_benchmark(orders, dir, console, parallelism=parallelism or (), landing=landing)
+        if engine not in ("polars", "spark"):
+            raise ConfigError(f"--engine {engine!r}: bench run compares polars and spark")
+        engines = ("polars",) if engine == "polars" else ("polars", engine)
+        run_benchmark(
+            orders, dir, console, parallelism=parallelism or (), landing=landing, engines=engines
+        )
 
 
 def bench_incremental(

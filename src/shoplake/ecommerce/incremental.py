@@ -19,6 +19,7 @@ from typing import Any
 
 import narwhals as nw
 
+from shoplake import lazy_like
 from shoplake.ecommerce.marts.common import integer, month_start
 
 KeyExprs = Callable[[nw.Expr], dict[str, nw.Expr]]
@@ -78,7 +79,7 @@ def within_ids(frame: nw.LazyFrame[Any], ids: nw.DataFrame[Any]) -> nw.LazyFrame
 
 
 def _semi_by_ids(frame: nw.LazyFrame[Any], ids: nw.DataFrame[Any]) -> nw.LazyFrame[Any]:
-    return within_ids(frame, ids).join(ids.lazy(), on="order_id", how="semi")
+    return within_ids(frame, ids).join(lazy_like(ids, frame), on="order_id", how="semi")
 
 
 class OrderMonths:
@@ -159,13 +160,13 @@ class OrderMonths:
         # and the table function reads it again.
         kept = (
             self._keyed(within_months(inputs[self.orders], wanted))
-            .join(wanted.lazy(), on=cols, how="semi")
+            .join(lazy_like(wanted, inputs[self.orders]), on=cols, how="semi")
             .drop(*cols)
             .collect()
         )
         ids = kept.select("order_id")
         narrowed = {
-            self.orders: kept.lazy(),
+            self.orders: lazy_like(kept, inputs[self.orders]),
             self.order_items: _semi_by_ids(inputs[self.order_items], ids),
         }
         for name in self.related:

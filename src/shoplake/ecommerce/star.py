@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import narwhals as nw
 
-from shoplake import Materialized, Partitioned, Pipeline
+from shoplake import Materialized, Partitioned, Pipeline, lazy_like
 from shoplake.ecommerce.incremental import FactMonths
-from shoplake.ecommerce.marts.common import integer, month_start, sale_lines
+from shoplake.ecommerce.marts.common import integer, month_start, sale_lines, weekday
 
 CUSTOMER_ATTRIBUTES = (
     "first_name",
@@ -81,9 +81,8 @@ def dim_date(orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     eager: Literal["polars", "pyarrow"] = (
         "polars" if orders.implementation.is_polars() else "pyarrow"
     )
-    days = nw.from_dict({"date": dates}, schema={"date": nw.Date()}, backend=eager).lazy(
-        backend=orders.implementation
-    )
+    calendar = nw.from_dict({"date": dates}, schema={"date": nw.Date()}, backend=eager)
+    days = lazy_like(calendar, orders)
     day = nw.col("date")
     return days.select(
         date_key(day).alias("date_key"),
@@ -92,8 +91,8 @@ def dim_date(orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         integer((day.dt.month() + 2) // 3).alias("quarter"),
         integer(day.dt.month()).alias("month"),
         integer(day.dt.day()).alias("day"),
-        integer(day.dt.weekday()).alias("weekday"),
-        (day.dt.weekday() >= 6).alias("is_weekend"),
+        weekday(day).alias("weekday"),
+        (weekday(day) >= 6).alias("is_weekend"),
     ).sort("date_key")
 
 

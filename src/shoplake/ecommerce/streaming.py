@@ -173,7 +173,9 @@ def realtime_windows(
     every = _every(window)
 
     def windowed(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
-        return frame.with_columns(nw.col("event_ts").dt.truncate(every).alias("window_start"))
+        # The cast keeps the window naive: Spark's date_trunc returns a zoned timestamp.
+        start = nw.col("event_ts").dt.truncate(every).cast(nw.Datetime("us"))
+        return frame.with_columns(start.alias("window_start"))
 
     touched = windowed(new).select("window_start").unique()
     first = touched.select(nw.col("window_start").min()).collect().item()

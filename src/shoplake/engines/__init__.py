@@ -5,8 +5,8 @@ an engine: the CLI, the dashboard, observe, the benchmarks and the tests. A new
 engine registers a builder here (``register_engine``) and is then available to
 every command through ``--engine`` / ``engine = "..."`` in ``shoplake.toml``.
 
-This package may import the concrete libraries (polars, pyarrow, deltalake, and
-later pyspark), but only inside the engine modules, which the factory imports
+This package may import the concrete libraries (polars, pyarrow, deltalake, pyspark),
+but only inside the engine modules, which the factory imports
 lazily: importing ``shoplake.engines`` costs nothing.
 """
 
@@ -34,7 +34,31 @@ def _polars(
     return PolarsDeltaEngine(lake, storage_options, **options)  # type: ignore[arg-type]
 
 
-_BUILDERS: dict[str, EngineBuilder] = {"polars": _polars}
+def _spark(
+    lake: str,
+    storage_options: Mapping[str, str] | None = None,
+    *,
+    session: object = None,
+    master: str | None = None,
+    remote: str | None = None,
+    conf: Mapping[str, object] | None = None,
+    reuse_snapshots: bool = False,
+) -> Engine:
+    # PySpark is imported here, when the Spark engine is chosen, and never otherwise.
+    from shoplake.engines.spark_delta import SparkDeltaEngine
+    from shoplake.engines.spark_session import spark_settings
+
+    settings = spark_settings(master=master, remote=remote, conf=conf)
+    return SparkDeltaEngine(
+        lake,
+        storage_options,
+        session=session,  # type: ignore[arg-type]
+        settings=settings,
+        reuse_snapshots=reuse_snapshots,
+    )
+
+
+_BUILDERS: dict[str, EngineBuilder] = {"polars": _polars, "spark": _spark}
 
 
 def register_engine(name: str, builder: EngineBuilder) -> None:
@@ -56,7 +80,9 @@ def create_engine(
     """An engine over the lake at ``lake`` (a folder or an object-store URI).
 
     ``storage_options`` are passed to the storage layer (credentials, endpoints);
-    ``options`` are the engine's own (the Polars engine takes ``reuse_snapshots``).
+    ``options`` are the engine's own (the Polars engine takes ``reuse_snapshots``; the
+    Spark engine also ``session``, ``master``, ``remote`` and ``conf``, over the
+    ``[spark]`` section of ``shoplake.toml``).
 
     Example::
 

@@ -295,6 +295,23 @@ def _matched_parts(source: pl.DataFrame) -> tuple[int, ...]:
     return tuple(sorted(p for p in set(source[MATCH].to_list()) if p >= 0))
 
 
+def _one_per_change(changes: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """One row per (keys, sequence). Rows repeating one are ordered by their lineage
+    columns (``_source``...; all columns when there are none) and the last kept, so the
+    same row wins whatever order an engine delivered them in (Spark's is arbitrary)."""
+    repeated = changes.select(key).is_duplicated()
+    if not repeated.any():
+        return changes  # the common case: no sort at all
+    lineage = [c for c in changes.columns if c.startswith("_") and c not in (*key, DELETE)]
+    ties = lineage or [c for c in changes.columns if c not in key]
+    winners = (
+        changes.filter(repeated)
+        .sort([*key, *ties], nulls_last=False)
+        .unique(key, keep="last", maintain_order=True)
+    )
+    return pl.concat([changes.filter(~repeated), winners], how="vertical")
+
+
 def plan_changes(
     changes: pl.DataFrame,
     existing: pl.DataFrame,
@@ -310,7 +327,7 @@ def plan_changes(
     """
     keys = list(spec.keys)
     values = spec.values(changes.columns)
-    changes = changes.unique([*keys, spec.sequence_by], keep="last", maintain_order=True)
+    changes = _one_per_change(changes, [*keys, spec.sequence_by])
     n_changes = changes.height
     if spec.snapshot and spec.missing_as_delete:
         known = known_keys if known_keys is not None else existing

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import unquote
 
 import narwhals as nw
 import polars as pl
@@ -16,7 +14,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from shoplake.engines import delta_cdc, polars_cdc
+from shoplake.engines import delta_cdc, delta_log, polars_cdc
 from shoplake.engines.base import (
     CdcSpec,
     ChangesResult,
@@ -37,6 +35,16 @@ _SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
 
 def _is_uri(path: str) -> bool:
     return "://" in path
+
+
+def _metadata_value(commit: Mapping[str, Any], key: str) -> str | None:
+    """Custom metadata ``key`` of a commit written by delta-rs (a commitInfo key) or by
+    the Spark engine (inside ``userMetadata``)."""
+    if key in commit:
+        return str(commit[key])
+    if delta_log.USER_METADATA in commit:
+        return delta_log.commit_values(commit).get(key)
+    return None
 
 
 class PolarsDeltaEngine:
@@ -88,6 +96,10 @@ class PolarsDeltaEngine:
                 return table
         return self._load(ref, version)
 
+    def delta_table(self, ref: str, version: int | None = None) -> DeltaTable | None:
+        """The delta-rs handle of the table (at ``version``), or None if it does not exist."""
+        return self._table(ref, version)
+
     def _load(self, ref: str, version: int | None) -> DeltaTable | None:
         try:
             return DeltaTable(self.uri(ref), version=version, storage_options=self.storage_options)
@@ -111,15 +123,16 @@ class PolarsDeltaEngine:
         table = self._table(ref)
         if table is None:
             return []
-        return [str(c[key]) for c in table.history() if key in c]
+        found = (_metadata_value(c, key) for c in table.history())
+        return [v for v in found if v is not None]
 
     def commit_metadata_since(self, ref: str, key: str, after: int) -> list[tuple[int, str]]:
         table = self._table(ref)
         if table is None or table.version() <= after:
             return []
         commits = table.history(limit=table.version() - after)
-        found = [(int(c["version"]), str(c[key])) for c in commits if key in c]
-        return sorted(v for v in found if v[0] > after)
+        found = [(int(c["version"]), _metadata_value(c, key)) for c in commits]
+        return sorted((v, value) for v, value in found if v > after and value is not None)
 
     # -- reading ------------------------------------------------------------------------
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame[Any]:
@@ -156,7 +169,7 @@ class PolarsDeltaEngine:
         if table is None or table.metadata().partition_columns:
             # Partition values live in paths, not in the files: read in full instead.
             return None
-        changed = self._data_files(ref, after, until)
+        changed = delta_log.data_files(self.uri(ref), after, until)
         if changed is None:
             return None
         current = self.read(ref, version=until).to_native()
@@ -164,7 +177,7 @@ class PolarsDeltaEngine:
         schema = current.collect_schema()
         if not changed:
             return nw.from_native(current.head(0))
-        if not all(self._exists(uri) for uri in changed):
+        if not all(delta_log.is_file(uri) for uri in changed):
             return None  # an old version's files were vacuumed: its rows are unknown
         parts = [pl.scan_parquet(uri, storage_options=self.storage_options) for uri in changed]
         frame = pl.concat(parts, how="diagonal_relaxed")
@@ -176,37 +189,6 @@ class PolarsDeltaEngine:
             ]
         )
         return nw.from_native(frame)
-
-    def _data_files(self, ref: str, after: int, until: int) -> list[str] | None:
-        """Files added or removed with ``dataChange`` by the commits in (after, until], read
-        from the commit files themselves: an OPTIMIZE (same rows in new files) is no
-        change. None when a commit file is gone (log cleaned up)."""
-        base = self.uri(ref)
-        if _is_uri(base):
-            fs, root = pafs.FileSystem.from_uri(base)
-        else:
-            fs, root = pafs.LocalFileSystem(), base
-        files: set[str] = set()
-        for version in range(after + 1, until + 1):
-            try:
-                with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as handle:
-                    lines = handle.read().splitlines()
-            except (FileNotFoundError, OSError):
-                return None
-            for line in lines:
-                action = json.loads(line)
-                for kind in ("add", "remove"):
-                    entry = action.get(kind)
-                    if entry and entry.get("dataChange", True):
-                        files.add(f"{base}/{unquote(entry['path'])}")
-        return sorted(files)
-
-    def _exists(self, uri: str) -> bool:
-        if _is_uri(uri):
-            fs, path = pafs.FileSystem.from_uri(uri)
-        else:
-            fs, path = pafs.LocalFileSystem(), uri
-        return bool(fs.get_file_info(path).type == pafs.FileType.File)
 
     def empty(self, schema: Mapping[str, nw.dtypes.DType]) -> nw.LazyFrame[Any]:
         return nw.from_native(pl.DataFrame(schema=dict(nw.Schema(schema).to_polars())).lazy())
@@ -577,20 +559,21 @@ def _literal(value: object) -> str:
 
 
 def partition_predicate(
-    rows: Sequence[tuple[object, ...]], columns: Sequence[str], alias: str = ""
+    rows: Sequence[tuple[object, ...]], columns: Sequence[str], alias: str = "", quote: str = '"'
 ) -> str:
     """A SQL predicate matching exactly the partitions ``rows`` (values of ``columns``),
-    with columns qualified by ``alias`` when given."""
+    with columns qualified by ``alias`` when given and quoted with ``quote`` (Spark SQL
+    quotes names with backticks)."""
     if not rows:
         return "false"
     prefix = f"{alias}." if alias else ""
 
     def equal(column: str, value: object) -> str:
-        name = f'{prefix}"{column}"'
+        name = f"{prefix}{quote}{column}{quote}"
         return f"{name} IS NULL" if value is None else f"{name} = {_literal(value)}"
 
     if len(columns) == 1:
-        name = f'{prefix}"{columns[0]}"'
+        name = f"{prefix}{quote}{columns[0]}{quote}"
         values = sorted({r[0] for r in rows if r[0] is not None}, key=str)
         parts = [f"{name} IN ({', '.join(_literal(v) for v in values)})"] if values else []
         if any(r[0] is None for r in rows):

@@ -63,3 +63,25 @@ def as_lazy(value: object, table: str) -> nw.LazyFrame[Any]:
         raise FlowError(
             table, f"the table function returned {type(value).__name__}; return a narwhals frame"
         ) from None
+
+
+def lazy_like(frame: nw.DataFrame[Any], like: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
+    """``frame`` (eager and small: keys, a calendar) as a lazy frame on the backend of
+    ``like``, so the two can be joined. On Polars this is ``frame.lazy()``.
+
+    Example::
+
+        months = lazy_like(nw.from_dict({"month": [...]}, backend="polars"), orders)
+        orders.join(months, on="month", how="semi")
+    """
+    backend = like.implementation
+    if backend.is_spark_like():
+        # Spark builds it from Arrow in the frame's own session; a naive Arrow timestamp
+        # arrives zoned there, so the frame's types are restored.
+        lazy = frame.lazy(backend=backend, session=like.to_native().sparkSession)
+        arrived = lazy.collect_schema()
+        casts = [nw.col(c).cast(t) for c, t in frame.schema.items() if arrived[c] != t]
+        return lazy.with_columns(casts) if casts else lazy
+    if frame.implementation == backend:
+        return frame.lazy()
+    return frame.lazy(backend=backend)

@@ -28,6 +28,7 @@ POINTS = (
     "after_vacuum",  # maintenance: old files deleted, the log not yet checkpointed
     "stream_before_bronze_commit",  # a micro-batch read from the topic, nothing committed
     "stream_after_bronze_commit",  # the micro-batch and its offsets committed, nothing downstream
+    "after_commit@<layer.name>",  # that table's flow committed, nothing after it
 )
 
 

@@ -23,6 +23,7 @@ from shoplake.pipeline.context import (
     quarantine_ref,
 )
 from shoplake.pipeline.expectations import add_rule_flags, referenced
+from shoplake.pipeline.faults import fault
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.partitioned import run_partitioned
 from shoplake.pipeline.results import FlowResult
@@ -122,6 +123,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     written = write_rows(
         engine, definition, kept, full=full, transactions=transactions, metadata=metadata
     )
+    fault(f"after_commit@{target}")
     return FlowResult(
         table=target,
         kind=definition.kind.name,

@@ -18,7 +18,14 @@ from typing import Any, NoReturn
 import narwhals as nw
 
 from shoplake.errors import FlowError
-from shoplake.pipeline.context import NO_DATA, FlowContext, app_id, as_lazy, inputs_unchanged
+from shoplake.pipeline.context import (
+    NO_DATA,
+    FlowContext,
+    app_id,
+    as_lazy,
+    inputs_unchanged,
+    lazy_like,
+)
 from shoplake.pipeline.expectations import add_rule_flags
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.kinds import Partitioned
@@ -79,7 +86,8 @@ def run_partitioned(
             message="no partition affected",
         )
 
-    keys_lazy = keys.lazy()
+    # The keys join the inputs, so they go to the inputs' backend (a Spark session, say).
+    keys_lazy = lazy_like(keys, next(iter(full_frames.values())))
     try:
         narrowed = dict(kind.plan.restrict(keys_lazy, full_frames))
         frames: dict[str, nw.LazyFrame[Any] | None] = {

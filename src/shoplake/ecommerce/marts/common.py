@@ -64,14 +64,42 @@ def integer(expr: nw.Expr) -> nw.Expr:
     return expr.cast(nw.Int64)
 
 
+def weekday(expr: nw.Expr) -> nw.Expr:
+    """The ISO weekday (1 = Monday ... 7 = Sunday) as Int64. Normalised through ``% 7``
+    because narwhals' Spark backend numbers Sunday 0, not 7; the result is the same on
+    every backend."""
+    return integer((expr.dt.weekday() + 6) % 7 + 1)
+
+
 def month_start(expr: nw.Expr) -> nw.Expr:
     """The first day of the timestamp's month, as a date."""
     return expr.dt.truncate("1mo").cast(nw.Date)
 
 
+def epoch_seconds(expr: nw.Expr) -> nw.Expr:
+    """Whole seconds from 1970-01-01 to a (naive) timestamp, as Int64, from its calendar
+    fields: narwhals' Spark backend has no ``dt.total_seconds`` or ``dt.timestamp``, while
+    every backend has these. Silver timestamps carry whole seconds, so differences equal
+    the duration's ``total_seconds``. Prefer comparing with ``dt.offset_by`` where only
+    an order is needed: it costs nothing extra on Polars."""
+    year = integer(expr.dt.year())
+    before = year - 1  # leap days up to the end of the year before (477 before 1970)
+    leaps = before // 4 - before // 100 + before // 400 - 477
+    days = (year - 1970) * 365 + leaps + integer(expr.dt.ordinal_day()) - 1
+    clock = (
+        integer(expr.dt.hour()) * 3600 + integer(expr.dt.minute()) * 60 + integer(expr.dt.second())
+    )
+    return days * SECONDS_PER_DAY + clock
+
+
+def seconds_between(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
+    """Whole seconds from ``earlier`` to ``later`` (negative when ``later`` is earlier)."""
+    return epoch_seconds(later) - epoch_seconds(earlier)
+
+
 def whole_days(later: nw.Expr, earlier: nw.Expr) -> nw.Expr:
     """Whole days elapsed from ``earlier`` to ``later`` (floored), as Int64."""
-    return integer((later - earlier).dt.total_seconds() // SECONDS_PER_DAY)
+    return integer(seconds_between(later, earlier) // SECONDS_PER_DAY)
 
 
 def current_rows(frame: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:

@@ -14,6 +14,7 @@ from shoplake.ecommerce.marts.common import (
     ratio,
     round_half_away,
     sale_lines,
+    seconds_between,
 )
 
 SALES_WINDOW_DAYS = 30
@@ -50,8 +51,7 @@ def inventory_health(
     window = (
         orders.join(as_of(orders), how="cross")
         .filter(
-            (nw.col("as_of") - nw.col("order_ts")).dt.total_seconds()
-            < SALES_WINDOW_DAYS * SECONDS_PER_DAY
+            nw.col("order_ts") > nw.col("as_of").dt.offset_by(f"-{SALES_WINDOW_DAYS}d")
         )
         .drop("as_of")
     )
@@ -88,9 +88,9 @@ def on_time(shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
     """Delivered shipments with ``delivery_days`` (fractional) and ``late`` (delivered after
     the end of the promised day)."""
     delivered = shipments.filter(~nw.col("delivered_at").is_null())
-    seconds = (nw.col("delivered_at") - nw.col("shipped_at")).dt.total_seconds()
+    seconds = seconds_between(nw.col("delivered_at"), nw.col("shipped_at"))
     deadline = nw.col("promised_date").cast(nw.Datetime("us"))
-    late = (nw.col("delivered_at") - deadline).dt.total_seconds() >= SECONDS_PER_DAY
+    late = nw.col("delivered_at") >= deadline.dt.offset_by("1d")
     return delivered.with_columns(delivery_days=seconds / SECONDS_PER_DAY, late=late)
 
 

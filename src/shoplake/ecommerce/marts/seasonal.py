@@ -6,7 +6,7 @@ from typing import Any
 
 import narwhals as nw
 
-from shoplake.ecommerce.marts.common import integer, money, sale_lines
+from shoplake.ecommerce.marts.common import integer, money, sale_lines, weekday
 
 GRAIN = ("year", "quarter", "month_of_year", "weekday", "hour")
 
@@ -29,7 +29,7 @@ def seasonal_trends(orders: nw.LazyFrame[Any], order_items: nw.LazyFrame[Any]) -
         year=integer(ts.dt.year()),
         quarter=integer((ts.dt.month() - 1) // 3 + 1),
         month_of_year=integer(ts.dt.month()),
-        weekday=integer(ts.dt.weekday()),
+        weekday=weekday(ts),
         hour=integer(ts.dt.hour()),
     )
     return (

@@ -1,0 +1,75 @@
+"""Reading a Delta log the same way whichever engine wrote it.
+
+delta-rs keeps custom commit metadata as top-level keys of ``commitInfo``; Spark's
+Delta keeps one ``userMetadata`` string, into which the Spark engine writes the same
+keys as a JSON object. :func:`commit_values` reads both, so either engine finds the
+other's file identities, run ids and extra app transactions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+import pyarrow.fs as pafs
+
+USER_METADATA = "userMetadata"
+TRANSACTIONS = "shoplake.transactions"
+"""Commit metadata holding every app transaction of a commit as JSON (``{app_id:
+version}``): Spark's writer records only one ``txn`` action per commit."""
+
+
+def commit_values(commit: Mapping[str, object]) -> dict[str, str]:
+    """The custom metadata of one commit (``history()`` entry) as strings."""
+    values = {k: str(v) for k, v in commit.items() if k.startswith("shoplake.")}
+    user = commit.get(USER_METADATA)
+    if isinstance(user, str) and user.startswith("{"):
+        try:
+            decoded = json.loads(user)
+        except ValueError:
+            return values
+        if isinstance(decoded, dict):
+            values.update({str(k): str(v) for k, v in decoded.items()})
+    return values
+
+
+def recorded_transactions(commit: Mapping[str, object]) -> dict[str, int]:
+    """The app transactions a commit recorded in its metadata (see ``TRANSACTIONS``)."""
+    raw = commit_values(commit).get(TRANSACTIONS)
+    if raw is None:
+        return {}
+    return {str(k): int(v) for k, v in json.loads(raw).items()}
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in uri:
+        fs, path = pafs.FileSystem.from_uri(uri)
+        return fs, str(path)
+    return pafs.LocalFileSystem(), uri
+
+
+def data_files(base: str, after: int, until: int) -> list[str] | None:
+    """Files added or removed with ``dataChange`` by the commits in (after, until] of the
+    table at ``base``, read from the commit files themselves: an OPTIMIZE (same rows in
+    new files) is no change. None when a commit file is gone (log cleaned up)."""
+    fs, root = filesystem(base)
+    files: set[str] = set()
+    for version in range(after + 1, until + 1):
+        try:
+            with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as handle:
+                lines = handle.read().splitlines()
+        except (FileNotFoundError, OSError):
+            return None
+        for line in lines:
+            action = json.loads(line)
+            for kind in ("add", "remove"):
+                entry = action.get(kind)
+                if entry and entry.get("dataChange", True):
+                    files.add(f"{base}/{unquote(entry['path'])}")
+    return sorted(files)
+
+
+def is_file(uri: str) -> bool:
+    fs, path = filesystem(uri)
+    return bool(fs.get_file_info(path).type == pafs.FileType.File)
