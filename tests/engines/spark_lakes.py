@@ -44,11 +44,16 @@ def tables(lake: Path, layers: tuple[str, ...] = ("silver", "gold", "quarantine"
     )
 
 
-def assert_same_tables(expected_lake: Path, actual_lake: Path) -> dict[str, int]:
-    """Every silver, gold and quarantine table of the two lakes holds the same rows (sorted,
-    floats equal to the cent, run ids and clocks aside); returns the row counts."""
-    names = tables(expected_lake)
-    assert names == tables(actual_lake)
+def assert_same_tables(
+    expected_lake: Path,
+    actual_lake: Path,
+    layers: tuple[str, ...] = ("silver", "gold", "quarantine"),
+) -> dict[str, int]:
+    """Every table of ``layers`` (silver, gold and quarantine by default) of the two lakes
+    holds the same rows (sorted, floats equal to the cent, run ids and clocks aside);
+    returns the row counts."""
+    names = tables(expected_lake, layers)
+    assert names == tables(actual_lake, layers)
     counts: dict[str, int] = {}
     for ref in names:
         layer, _, name = ref.partition(".")

@@ -156,3 +156,14 @@ def test_spark_settings_come_from_the_spark_section(tmp_path: Path) -> None:
     config.write_text('[spark]\nmastr = "local[2]"\n')
     with pytest.raises(ConfigError, match="no setting 'mastr'"):
         spark_settings(config=config)
+
+
+def test_the_driver_gets_a_quarter_of_the_machine_unless_conf_says(spark_session: Any) -> None:
+    from shoplake.engines.spark_session import driver_memory
+
+    wanted = driver_memory()
+    assert 1 <= int(wanted.removesuffix("g")) <= 8
+    assert spark_session.sparkContext.getConf().get("spark.driver.memory") == wanted
+    # The heap the JVM really got (a flow's result passes through it).
+    heap = spark_session.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    assert heap > int(wanted.removesuffix("g")) * 2**30 * 0.8

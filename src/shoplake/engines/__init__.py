@@ -42,13 +42,18 @@ def _spark(
     master: str | None = None,
     remote: str | None = None,
     conf: Mapping[str, object] | None = None,
+    read_on_executors_above: int | None = None,
     reuse_snapshots: bool = False,
 ) -> Engine:
     # PySpark is imported here, when the Spark engine is chosen, and never otherwise.
+    from dataclasses import replace
+
     from shoplake.engines.spark_delta import SparkDeltaEngine
     from shoplake.engines.spark_session import spark_settings
 
     settings = spark_settings(master=master, remote=remote, conf=conf)
+    if read_on_executors_above is not None:
+        settings = replace(settings, read_on_executors_above=read_on_executors_above)
     return SparkDeltaEngine(
         lake,
         storage_options,

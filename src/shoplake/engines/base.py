@@ -6,12 +6,13 @@ frames. One module per engine implements it (``engines/polars_delta.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import narwhals as nw
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,24 @@ class Engine(Protocol):
     ) -> nw.Series[Any]:
         """One JSON object per row holding ``columns`` (quarantine keeps raw rows so)."""
 
+    def distributes(self, size: int) -> bool:
+        """Whether work on ``size`` bytes of input is better run by :meth:`distribute`
+        (a cluster's executors) than on this machine."""
+
+    def distribute(
+        self,
+        tasks: Sequence[str],
+        work: Callable[[str], tuple[pa.Table | None, str]],
+        schema: pa.Schema,
+    ) -> tuple[nw.LazyFrame[Any], list[str]]:
+        """Runs ``work`` on each task (a JSON string) where the engine's executors are:
+        the rows every task gave (``schema``), left there as a lazy frame that
+        :meth:`append` / :meth:`overwrite` accept, and each task's report."""
+
     def append(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,
@@ -159,7 +174,7 @@ class Engine(Protocol):
     def overwrite(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -231,10 +231,31 @@ class PolarsDeltaEngine:
             app_transactions=txns or None, custom_metadata=dict(metadata) if metadata else None
         )
 
+    def distributes(self, size: int) -> bool:
+        return False  # one machine: the caller reads where it runs
+
+    def distribute(
+        self,
+        tasks: Sequence[str],
+        work: Callable[[str], tuple[pa.Table | None, str]],
+        schema: pa.Schema,
+    ) -> tuple[nw.LazyFrame[Any], list[str]]:
+        # The same contract, run here: tests and callers need not special-case it.
+        tables, reports = [], []
+        for task in tasks:
+            table, report = work(task)
+            reports.append(report)
+            if table is not None:
+                tables.append(table.cast(schema))
+        data = pa.concat_tables(tables) if tables else schema.empty_table()
+        frame = pl.from_arrow(data)
+        assert isinstance(frame, pl.DataFrame)
+        return nw.from_native(frame.lazy()), reports
+
     def _write(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         mode: str,
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None,
@@ -243,7 +264,7 @@ class PolarsDeltaEngine:
     ) -> WriteResult:
         """One write commit; an overwrite with ``predicate`` replaces only the rows it
         matches (replaceWhere) and keeps the table's schema."""
-        data = self._arrow(frame)
+        data = self._arrow(self.collect(frame) if isinstance(frame, nw.LazyFrame) else frame)
         if mode == "append":
             schema_mode: str | None = "merge"
         else:
@@ -266,7 +287,7 @@ class PolarsDeltaEngine:
     def append(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,
@@ -277,7 +298,7 @@ class PolarsDeltaEngine:
     def overwrite(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,

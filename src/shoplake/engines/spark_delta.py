@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
 import polars as pl
+import pyarrow as pa
 
 from shoplake.engines import delta_log, spark_cdc
 from shoplake.engines.base import CdcSpec, ChangesResult, MaintenanceResult, TableInfo, WriteResult
@@ -38,6 +39,25 @@ if TYPE_CHECKING:
 
 
 _SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
+_REPORT = "_shoplake_task_report"
+
+
+def _tasks_runner(
+    work: Callable[[str], tuple[pa.Table | None, str]], schema: pa.Schema
+) -> Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """What each executor runs over its partition of tasks: the rows ``work`` gives, then
+    one row holding the task's report (its data columns null)."""
+
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for task in batch.column("task").to_pylist():
+                table, report = work(task)
+                if table is not None and table.num_rows:
+                    marked = table.append_column(_REPORT, pa.nulls(table.num_rows, pa.string()))
+                    yield from marked.cast(schema).to_batches()
+                yield pa.RecordBatch.from_pylist([{_REPORT: report}], schema=schema)
+
+    return run
 
 
 class SparkDeltaEngine:
@@ -74,6 +94,7 @@ class SparkDeltaEngine:
         # every thread of the session. Reading and computing stay parallel.
         self._write_lock = threading.RLock()
         self._commits = SparkCommits(lambda: self.spark, self._log, self._write_lock)
+        self._cached: dict[int, DataFrame] = {}  # rows of distribute(), until written
 
     @property
     def spark(self) -> SparkSession:
@@ -178,9 +199,41 @@ class SparkDeltaEngine:
     def rows_as_json(self, frame: nw.DataFrame[Any], columns: Sequence[str]) -> nw.Series[Any]:
         return self._log.rows_as_json(frame, columns)
 
+    # -- work on the executors -----------------------------------------------------------
+    def distributes(self, size: int) -> bool:
+        settings = self._settings or spark_settings()
+        return size > settings.read_on_executors_above
+
+    def distribute(
+        self,
+        tasks: Sequence[str],
+        work: Callable[[str], tuple[pa.Table | None, str]],
+        schema: pa.Schema,
+    ) -> tuple[nw.LazyFrame[Any], list[str]]:
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        out_schema = schema.append(pa.field(_REPORT, pa.string()))
+        spark_schema = from_arrow_schema(out_schema, prefer_timestamp_ntz=True)
+        # One task per partition, so the files are read side by side.
+        inputs = self.spark.createDataFrame([(t,) for t in tasks], "task string")
+        inputs = inputs.repartition(min(len(tasks), 256))
+        done = inputs.mapInArrow(_tasks_runner(work, out_schema), spark_schema)
+        # Kept on the executors: the reports are collected from it, then the rows written.
+        done = done.persist(StorageLevel.MEMORY_AND_DISK)
+        reports = [r[0] for r in done.where(F.col(_REPORT).isNotNull()).select(_REPORT).collect()]
+        rows = done.where(F.col(_REPORT).isNull()).drop(_REPORT)
+        self._cached[id(rows)] = done
+        return nw.from_native(rows), reports
+
     # -- writing ------------------------------------------------------------------------
-    def spark_frame(self, frame: nw.DataFrame[Any]) -> DataFrame:
-        """An eager frame (on the driver) as a Spark DataFrame."""
+    def spark_frame(self, frame: nw.DataFrame[Any] | nw.LazyFrame[Any]) -> DataFrame:
+        """A frame as a Spark DataFrame: an eager one (on the driver) is sent to Spark, a
+        lazy one is already there."""
+        if isinstance(frame, nw.LazyFrame):
+            lazy: DataFrame = frame.to_native()
+            return lazy
         native = frame.to_native()
         data = native if isinstance(native, pl.DataFrame) else pl.from_arrow(frame.to_arrow())
         assert isinstance(data, pl.DataFrame)
@@ -203,7 +256,7 @@ class SparkDeltaEngine:
     def _write(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         mode: str,
         partition_by: Sequence[str],
         transactions: Mapping[str, int] | None,
@@ -216,21 +269,26 @@ class SparkDeltaEngine:
             options = {"replaceWhere": predicate}
         else:
             options = {"overwriteSchema": "true"}
+        data = self.spark_frame(frame)
+        rows = data.count() if isinstance(frame, nw.LazyFrame) else len(frame)
         version = self._commits.save(
             ref,
-            self.spark_frame(frame),
+            data,
             mode,
             partition_by=partition_by,
             transactions=transactions,
             metadata=metadata,
             options=options,
         )
-        return WriteResult(version=version, rows_inserted=len(frame))
+        cached = self._cached.pop(id(data), None)
+        if cached is not None:
+            cached.unpersist()
+        return WriteResult(version=version, rows_inserted=rows)
 
     def append(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,
@@ -241,7 +299,7 @@ class SparkDeltaEngine:
     def overwrite(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: nw.DataFrame[Any] | nw.LazyFrame[Any],
         *,
         partition_by: Sequence[str] = (),
         transactions: Mapping[str, int] | None = None,

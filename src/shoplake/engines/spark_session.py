@@ -7,6 +7,7 @@ environment variables, then arguments)::
     master = "local[4]"                 # or "spark://host:7077"; default local[2]
     remote = "sc://host:15002"          # Spark Connect (Databricks Connect too): wins over master
     conf = { "spark.executor.memory" = "4g" }
+    read_on_executors_above = 67108864  # bytes of landing files a batch reads on the driver
 
 A local or cluster session fetches Delta's jars (``io.delta:delta-spark_2.13`` of the
 installed delta-spark's version) from Maven Central once, into an Ivy cache in the
@@ -17,6 +18,7 @@ server must have delta-spark itself (``--packages io.delta:delta-spark_2.13:<ver
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[2]"
+DEFAULT_EXECUTOR_READ = 64 * 2**20
+"""Bytes of landing files from which a batch is read by the executors, not the driver."""
 _BASE_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -60,6 +64,7 @@ class SparkSettings:
     master: str = DEFAULT_MASTER
     remote: str | None = None
     conf: Mapping[str, str] = field(default_factory=dict)
+    read_on_executors_above: int = DEFAULT_EXECUTOR_READ
 
 
 def spark_settings(
@@ -75,9 +80,13 @@ def spark_settings(
 
     section = load_section("spark", config)
     where = config or Path(CONFIG_FILE)
+    known = ("master", "remote", "conf", "read_on_executors_above")
     for key in section:
-        if key not in ("master", "remote", "conf"):
-            raise ConfigError(f"{where}: [spark] has no setting {key!r}; use master, remote, conf")
+        if key not in known:
+            raise ConfigError(f"{where}: [spark] has no setting {key!r}; use {', '.join(known)}")
+    threshold = section.get("read_on_executors_above", DEFAULT_EXECUTOR_READ)
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+        raise ConfigError(f"{where}: [spark] read_on_executors_above must be a number of bytes")
     for key in ("master", "remote"):
         if key in section and not isinstance(section[key], str):
             raise ConfigError(f"{where}: [spark] {key} must be a string")
@@ -100,7 +109,7 @@ def spark_settings(
     remote_url = values["remote"]
     if remote_url is not None and not remote_url.startswith("sc://"):
         raise ConfigError(f"[spark] remote {remote_url!r}: write it as sc://host:port")
-    return SparkSettings(values["master"] or DEFAULT_MASTER, remote_url, merged)
+    return SparkSettings(values["master"] or DEFAULT_MASTER, remote_url, merged, threshold)
 
 
 def delta_package() -> str:
@@ -126,6 +135,17 @@ def ivy_cache() -> str:
     return str(Path(base) / "shoplake" / "ivy")
 
 
+def driver_memory() -> str:
+    """The driver JVM's heap unless ``conf`` sets one: a quarter of the machine's memory,
+    1–8 GB. A flow's result passes through the driver (its rules are judged there), and
+    Spark's 1 GB default runs out at about a million rows."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2g"
+    return f"{min(8, max(1, total // 4 // 2**30))}g"
+
+
 _lock = threading.Lock()
 
 
@@ -147,9 +167,14 @@ def build_session(settings: SparkSettings) -> SparkSession:
                 if key not in settings.conf:
                     remote.conf.set(key, _BASE_CONF[key])
             return remote
+        if settings.master.startswith("local"):
+            # Python tasks (files read on executors) run in this interpreter, which has
+            # shoplake, not in whatever `python3` is first on the PATH.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.master(settings.master).appName("shoplake")
         conf = {
             **_BASE_CONF,
+            "spark.driver.memory": driver_memory(),
             "spark.jars.packages": delta_package(),
             "spark.jars.ivy": ivy_cache(),
             **settings.conf,

@@ -27,11 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from shoplake.engines.base import Engine
+from shoplake.names import ADD_NEW_COLUMNS
 from shoplake.pipeline.context import NO_DATA, FlowContext
 from shoplake.pipeline.faults import fault
 from shoplake.pipeline.results import FlowResult
 from shoplake.pipeline.tables import SourceDef
 from shoplake.sources.bronze_frame import bronze_frame
+from shoplake.sources.executor_read import (
+    CHANGED,
+    bronze_schema,
+    read_file_of,
+    read_task,
+    run_read_task,
+)
 from shoplake.sources.listing import LandedFile, Rejected, scan
 from shoplake.sources.readers import NewColumns, ReadFile, ReadSchema, load, parse
 
@@ -243,6 +251,14 @@ def run_source(
     frames: list[Any] = []  # the source reader's native frames
     handled: list[ReadFile] = []
     unsettled: list[str] = []  # not recorded: the next batch looks at them again
+    # A big batch on a cluster engine is read by its executors, not on this machine.
+    on_executors = (
+        isinstance(landing, Path)
+        and schema.mode != ADD_NEW_COLUMNS  # their rows' columns are known only once read
+        and engine.distributes(sum(f.size for f in todo.todo))
+    )
+    tasks: dict[str, tuple[LandedFile, str]] = {}  # content hash -> first file with it
+    copies: list[tuple[LandedFile, str]] = []  # later files of the batch with that content
     for file in todo.todo:  # in name order, so the first copy of a content wins
         try:
             raw, digest = load(landing, file)
@@ -263,6 +279,12 @@ def run_source(
             reason = f"same content quarantined in batch {earlier.get('batch_id')}: "
             handled.append(ReadFile(file, digest, 0, 0, "skipped", reason + str(earlier["reason"])))
             continue
+        if on_executors:
+            if digest in tasks:
+                copies.append((file, digest))
+            else:
+                tasks[digest] = (file, digest)
+            continue
         try:
             frame, result = parse(file, raw, digest, source.format, schema)
         except NewColumns as err:
@@ -276,12 +298,19 @@ def run_source(
         ReadFile(LandedFile(r.path, r.size, r.mtime_ns), "", 0, 0, r.status, r.reason)
         for r in todo.rejected
     ]
-    rows = bronze_frame(frames, schema, ctx.run_id, ctx.started_at)
+    rows: Any = bronze_frame(frames, schema, ctx.run_id, ctx.started_at)
+    row_count = len(rows)
+    if tasks:
+        rows, read = _read_on_executors(ctx, source, schema, landing, list(tasks.values()))
+        handled += _with_copies(read, copies, ctx.run_id, unsettled)
+        row_count = sum(r.rows for r in read if r.status == "ingested")
+        position = {f.path: i for i, f in enumerate(todo.todo)}
+        handled.sort(key=lambda r: position.get(r.file.path, len(position)))
     options = replace(options, archived=archived)
     entries = [_entry(r, ctx.run_id, options, fingerprint) for r in handled]
     sequence = (engine.consumed(target, landing_app_id(source.name)) or 0) + 1
     metadata = {RUN_KEY: ctx.run_id, FILES_KEY: json.dumps(entries)}
-    if not full and len(rows) == 0:
+    if not full and row_count == 0:
         metadata[NO_DATA] = "true"  # files recorded, no rows: nothing downstream to redo
     fault("before_bronze_commit")
     written = (engine.overwrite if full else engine.append)(
@@ -310,7 +339,7 @@ def run_source(
         table=target,
         kind="source",
         status="completed",
-        rows_read=len(rows),
+        rows_read=row_count,
         rows_written=written.rows_inserted,
         version=written.version,
         duration_s=time.perf_counter() - start,
@@ -328,6 +357,52 @@ _NOTES = {
     "failed": "failed",
     "rejected": "refused (unsafe name)",
 }
+
+
+def _read_on_executors(
+    ctx: FlowContext,
+    source: SourceDef,
+    schema: ReadSchema,
+    landing: Path,
+    files: Sequence[tuple[LandedFile, str]],
+) -> tuple[Any, list[ReadFile]]:
+    """The files' bronze rows, read by the engine's executors (never collected here), and
+    what reading each gave."""
+    tasks = [
+        read_task(landing, f, digest, source.format, schema, ctx.run_id, ctx.started_at)
+        for f, digest in files
+    ]
+    rows, reports = ctx.engine.distribute(tasks, run_read_task, bronze_schema(schema))
+    by_path = {f.path: f for f, _ in files}
+    read = [read_file_of(r) for r in reports]
+    return rows, [replace(r, file=by_path[r.file.path]) for r in read]
+
+
+def _with_copies(
+    read: Sequence[ReadFile],
+    copies: Sequence[tuple[LandedFile, str]],
+    batch_id: str,
+    unsettled: list[str],
+) -> list[ReadFile]:
+    """Files read by executors, and the batch's later files with the same content, which
+    fare as the first one did (as when read one after another on the driver)."""
+    done: list[ReadFile] = []
+    first = {r.sha256: r for r in read}
+    for r in read:
+        if r.status == CHANGED:
+            unsettled.append(f"{r.file.path} changed while it was read (still being written?)")
+        else:
+            done.append(r)
+    for file, digest in copies:
+        twin = first.get(digest)
+        if twin is None or twin.status == CHANGED:
+            unsettled.append(f"{file.path}: its first copy changed while it was read")
+        elif twin.status == "ingested":
+            reason = f"already ingested: same content as {twin.file.path}, ingested in batch "
+            done.append(ReadFile(file, digest, 0, 0, "skipped", reason + batch_id))
+        else:
+            done.append(ReadFile(file, digest, 0, 0, twin.status, twin.reason))
+    return done
 
 
 def _listed(landing: Path, source: SourceDef) -> list[LandedFile]:
