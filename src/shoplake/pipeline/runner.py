@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from shoplake.engines.base import Engine
@@ -91,8 +92,13 @@ def run_pipeline(
     run = RunResult(ctx.run_id, list(done))
     clock = time.perf_counter()
 
+    for ref in refs:
+        engine.declare_metadata(ref, graph.definitions[ref].metadata)
+
     def run_one(ref: str) -> FlowResult:
-        return _run_flow(ctx, graph, graph.definitions[ref], sources)
+        result = _run_flow(ctx, graph, graph.definitions[ref], sources)
+        # Before any reader of the table starts, so they consume the same version.
+        return _sync_metadata(engine, graph.definitions[ref], result)
 
     def blocked(ref: str, inputs_failed: list[str]) -> FlowResult:
         message = f"upstream failed: {', '.join(inputs_failed)}"
@@ -151,6 +157,19 @@ def _run_flow(
         first = first_line(err, default="")
         message = str(FlowError(ref, explained or f"{type(err).__name__}: {first}"))
         return FlowResult(ref, definition.kind.name, "failed", message=message)
+
+
+def _sync_metadata(engine: Engine, definition: Definition, result: FlowResult) -> FlowResult:
+    """The declared metadata onto the table (a metadata-only commit when it changed); a
+    failure to do so is reported with the flow, whose data stays committed."""
+    if result.status == "failed":
+        return result
+    try:
+        engine.update_metadata(definition.ref, definition.metadata)
+    except Exception as err:  # the rows are committed: say so, do not fail the flow
+        note = f"metadata not updated: {type(err).__name__}: {first_line(err, default='')}"
+        return replace(result, message="; ".join(m for m in (result.message, note) if m))
+    return result
 
 
 def _combine(first: FlowResult, second: FlowResult) -> FlowResult:
