@@ -6,7 +6,7 @@ frames. One module per engine implements it (``engines/polars_delta.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -262,6 +262,14 @@ class Engine(Protocol):
 
     def metadata(self, ref: str) -> TableMetadata | None:
         """The table's stored metadata, or None when it does not exist."""
+
+    def lineage_probe(
+        self,
+        schema: Mapping[str, nw.dtypes.DType],
+        seen: Callable[[Sequence[str] | None], None],
+    ) -> nw.LazyFrame[Any] | None:
+        """An empty frame with ``schema`` that calls ``seen`` with the columns a query over
+        it reads (None: every column), or None when the engine cannot tell."""
 
     def explain_error(self, ref: str, err: BaseException) -> str | None:
         """One line saying what a storage error on ``ref`` means and what to do (a full

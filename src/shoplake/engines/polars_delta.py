@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -541,6 +541,15 @@ class PolarsDeltaEngine:
     def metadata(self, ref: str) -> TableMetadata | None:
         table = self._table(ref)
         return None if table is None else delta_metadata.stored(table)
+
+    def lineage_probe(
+        self,
+        schema: Mapping[str, nw.dtypes.DType],
+        seen: Callable[[Sequence[str] | None], None],
+    ) -> nw.LazyFrame[Any] | None:
+        from shoplake.engines.polars_probe import probe_frame
+
+        return probe_frame(schema, seen)
 
     def info(self, ref: str) -> TableInfo | None:
         table = self._table(ref)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
@@ -128,6 +128,15 @@ class SparkDeltaEngine:
 
     def metadata(self, ref: str) -> TableMetadata | None:
         return self._log.metadata(ref)
+
+    def lineage_probe(
+        self,
+        schema: Mapping[str, nw.dtypes.DType],
+        seen: Callable[[Sequence[str] | None], None],
+    ) -> nw.LazyFrame[Any] | None:
+        """None: Spark plans are not probed; column lineage falls back to what tables
+        declare (``Column(lineage=...)``)."""
+        return None
 
     def declare_metadata(self, ref: str, metadata: TableMetadata) -> None:
         """Not carried by Spark's writes yet: the tables it creates have no comments."""
