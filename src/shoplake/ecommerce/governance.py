@@ -125,14 +125,12 @@ def catalog(ref: str, columns: tuple[str, ...] = ()) -> dict[str, Any]:
     owner = (
         _OWNERS.get(name, "analytics") if layer != "gold" else _GOLD_OWNERS.get(name, "analytics")
     )
-    tags = {"domain": _DOMAINS[owner], "layer": layer}
+    tags = {"domain": _DOMAINS[owner]}
     if layer == "bronze":
         described = _bronze_columns(name)
         return {
             "owner": "data-platform",
-            "tags": {**tags, "contains_pii": str(any(c.pii for c in described.values())).lower()},
+            "tags": {**tags, "raw": "true"},
             "columns": {c: described.get(c, Column("As received")) for c in columns},
         }
-    declared = {**_SHARED, **_COLUMNS.get(ref, {})}
-    pii = any(c.pii for c in _COLUMNS.get(ref, {}).values())
-    return {"owner": owner, "tags": {**tags, "contains_pii": str(pii).lower()}, "columns": declared}
+    return {"owner": owner, "tags": tags, "columns": {**_SHARED, **_COLUMNS.get(ref, {})}}

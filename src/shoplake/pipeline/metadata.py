@@ -116,7 +116,7 @@ def tags_of(meta: TableMetadata) -> dict[str, str]:
     """Tags stored as properties (a removed tag is stored empty: Delta cannot unset)."""
     return {
         k.removeprefix(TAG_PREFIX): v
-        for k, v in meta.properties.items()
+        for k, v in sorted(meta.properties.items())
         if k.startswith(TAG_PREFIX) and v
     }
 
