@@ -26,6 +26,7 @@ from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import run_table
 from shoplake.pipeline.graph import Graph, build_graph
+from shoplake.pipeline.listeners import RunListener, tell
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.schedule import default_parallelism, run_flows
 from shoplake.pipeline.tables import Definition, Pipeline, SourceDef, StreamSourceDef
@@ -65,6 +66,7 @@ def run_pipeline(
     run_id: str | None = None,
     done: Iterable[FlowResult] = (),
     parallelism: int | None = None,
+    listener: RunListener | None = None,
 ) -> RunResult:
     """Process what is new for the selected tables and log the run.
 
@@ -82,6 +84,7 @@ def run_pipeline(
     cores available; 1 runs them one after another in graph order). Each flow still
     starts only after the tables it reads have committed; results and the event log
     stay in graph order, and ``progress`` hears of each flow as it starts and ends.
+    ``listener`` hears of the run and each flow starting and ending (lineage events).
     """
     graph = build_graph(pipeline)
     if graph.problems:
@@ -100,6 +103,19 @@ def run_pipeline(
         # Before any reader of the table starts, so they consume the same version.
         return _sync_metadata(engine, graph.definitions[ref], result)
 
+    tell(listener, "run_started", ctx.run_id, refs, graph, started)
+
+    def flow_started(ref: str) -> None:
+        if progress:
+            progress(ref, None)
+        tell(listener, "flow_started", ctx.run_id, ref)
+
+    def flow_finished(ref: str, result: FlowResult | None) -> None:
+        if progress:
+            progress(ref, result)
+        if result is not None:
+            tell(listener, "flow_finished", ctx.run_id, result)
+
     def blocked(ref: str, inputs_failed: list[str]) -> FlowResult:
         message = f"upstream failed: {', '.join(inputs_failed)}"
         return FlowResult(ref, graph.definitions[ref].kind.name, "skipped", message=message)
@@ -110,12 +126,14 @@ def run_pipeline(
         run_one,
         parallelism=parallelism or default_parallelism(),
         blocked=blocked,
-        started=(lambda ref: progress(ref, None)) if progress else None,
-        finished=progress,
+        started=flow_started,
+        finished=flow_finished,
     )
     run.duration_s = time.perf_counter() - clock
+    ended = utcnow()
     if any(f.status != "skipped" for f in run.flows):
-        write_run_events(engine, run, started, utcnow())
+        write_run_events(engine, run, started, ended)
+    tell(listener, "run_finished", run, ended)
     return run
 
 
