@@ -11,7 +11,7 @@ from shoplake.cli import app
 from shoplake.ecommerce.pipeline import build_pipeline
 from shoplake.engines import create_engine
 from shoplake.governance.catalog import list_catalog, show_table
-from shoplake.governance.lineage import DERIVED, column_lineage
+from shoplake.governance.lineage import DECLARED, DERIVED, column_lineage
 from shoplake.pipeline.graph import build_graph
 
 runner = CliRunner()
@@ -75,3 +75,25 @@ def test_column_lineage_is_derived_from_the_code(demo_lake: Path) -> None:
     assert "silver.customers.email" not in revenue.inputs
     detail = show_table(engine, "gold.monthly_revenue", graph)
     assert detail.upstream == ["silver.order_items", "silver.orders"]
+
+
+class _Unprobed:
+    """The lake's engine without plan probing, as on Spark."""
+
+    def __init__(self, engine: object) -> None:
+        self._engine = engine
+
+    def lineage_probe(self, schema: object, seen: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+
+def test_declared_lineage_stands_in_where_the_engine_cannot_derive(demo_lake: Path) -> None:
+    engine = _Unprobed(create_engine(str(demo_lake)))
+    graph = build_graph(build_pipeline())
+    lineage = column_lineage(engine, graph, "gold.monthly_revenue")  # type: ignore[arg-type]
+    assert set(lineage) == {"revenue"}  # only what the table declares
+    assert lineage["revenue"].source == DECLARED
+    assert "silver.orders.status" in lineage["revenue"].inputs

@@ -60,6 +60,13 @@ _SHARED = {
     "_rescued_data": Column("Unparseable or undeclared fields of the raw record, as JSON"),
     "_ingested_at": Column("When the row was ingested (UTC)"),
 }
+
+
+def _window_of(column: str) -> list[str]:
+    """A streaming window's column: its own value, the event type and the event time."""
+    return [f"silver.order_events.{c}" for c in (column, "event_type", "event_ts")]
+
+
 _COLUMNS: dict[str, dict[str, Column]] = {
     "silver.customers": {
         **PERSON,
@@ -93,7 +100,17 @@ _COLUMNS: dict[str, dict[str, Column]] = {
     },
     "gold.monthly_revenue": {
         "month": Column("First day of the month"),
-        "revenue": Column("Sum of the line amounts of the month's non-cancelled orders"),
+        # Declared too, for engines whose plans are not probed (Spark).
+        "revenue": Column(
+            "Sum of the line amounts of the month's non-cancelled orders",
+            lineage=[
+                "silver.order_items.line_amount",
+                "silver.order_items.order_id",
+                "silver.orders.order_id",
+                "silver.orders.order_ts",
+                "silver.orders.status",
+            ],
+        ),
         "orders": Column("Orders counted in revenue"),
         "avg_order_value": Column("revenue / orders"),
         "mom_growth": Column("Revenue growth over the previous month"),
@@ -104,6 +121,14 @@ _COLUMNS: dict[str, dict[str, Column]] = {
     },
     "gold.dim_customer": {k: v for k, v in PERSON.items() if k != "phone"},
     "gold.fact_sales": {"revenue": Column("The line's amount (money)")},
+    "gold.realtime_sales": {
+        "revenue": Column(
+            "Line amounts of orders created in the window", lineage=_window_of("line_amount")
+        ),
+        "units": Column("Units of orders created in the window", lineage=_window_of("quantity")),
+        "orders": Column("Orders created in the window", lineage=_window_of("order_id")),
+        "events": Column("Distinct events in the window", lineage=_window_of("event_id")),
+    },
 }
 
 

@@ -35,7 +35,7 @@ class ColumnLineage:
 
 def _declared(definition: TableDef) -> dict[str, ColumnLineage]:
     return {
-        name: ColumnLineage(name, column.lineage, DECLARED)
+        name: ColumnLineage(name, tuple(column.lineage), DECLARED)
         for name, column in definition.columns_meta
         if column.lineage
     }
@@ -91,12 +91,12 @@ def _derive(engine: Engine, graph: Graph, definition: TableDef) -> dict[str, Col
 
 
 def column_lineage(engine: Engine, graph: Graph, ref: str) -> dict[str, ColumnLineage]:
-    """``{output column: its lineage}`` of a computed table ({} for a source); a column's
-    declared lineage wins over the derived one."""
+    """``{output column: its lineage}`` of a computed table ({} for a source): derived from
+    the code where the engine can tell, else what the table declares."""
     definition = graph.definitions.get(ref)
     if not isinstance(definition, TableDef):
         return {}
-    return {**_derive(engine, graph, definition), **_declared(definition)}
+    return {**_declared(definition), **_derive(engine, graph, definition)}
 
 
 def with_column_lineage(engine: Engine, graph: Graph, detail: TableDetail) -> TableDetail:

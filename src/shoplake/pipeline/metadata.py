@@ -9,7 +9,7 @@ owner and tags as table properties, comments and classes as column metadata.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from shoplake.engines.base import TableMetadata
@@ -46,7 +46,8 @@ class Column:
 
     description: str = ""
     pii: str | None = None
-    lineage: tuple[str, ...] = ()
+    lineage: Sequence[str] = ()
+    """Stored as a tuple."""
 
     def __post_init__(self) -> None:
         if self.pii is not None and not _CLASS.fullmatch(self.pii):
