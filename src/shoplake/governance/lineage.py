@@ -76,7 +76,8 @@ def _derive(engine: Engine, graph: Graph, definition: TableDef) -> dict[str, Col
         return {}
     try:
         output = as_lazy(definition.fn(**first), definition.ref)
-        columns = list(output.collect_schema())
+        schema = output.collect_schema()
+        columns = list(schema)
         found: dict[str, ColumnLineage] = {}
         for column in columns:
             reads.clear()
@@ -87,6 +88,16 @@ def _derive(engine: Engine, graph: Graph, definition: TableDef) -> dict[str, Col
             found[column] = ColumnLineage(column, tuple(refs), DERIVED)
     except Exception:  # user code on empty probes: fall back to what is declared
         return {}
+    # Columns the kind adds (SCD2 validity, surrogate key) come from its keys and sequence.
+    basis = sorted(
+        {i for c in definition.kind.required_columns if c in found for i in found[c].inputs}
+    )
+    stored = list(definition.kind.stored_schema(schema))
+    if engine.version(definition.ref) is not None:  # the engine's own bookkeeping too
+        stored += list(engine.read(definition.ref).collect_schema())
+    for column in stored:
+        if column not in found and basis:
+            found[column] = ColumnLineage(column, tuple(basis), DERIVED)
     return found
 
 
