@@ -110,6 +110,23 @@ def column_lineage(engine: Engine, graph: Graph, ref: str) -> dict[str, ColumnLi
     return {**_declared(definition), **_derive(engine, graph, definition)}
 
 
+class LineageCache:
+    """Column lineage per table, kept while its inputs' schemas (and its own) stay the same:
+    a long-running process (``watch``) derives each table's lineage once, not per batch."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], dict[str, ColumnLineage]] = {}
+
+    def get(self, engine: Engine, graph: Graph, ref: str) -> dict[str, ColumnLineage]:
+        refs = sorted({ref, *graph.inputs.get(ref, {}).values()})
+        if any(engine.version(r) is None for r in refs):
+            return column_lineage(engine, graph, ref)
+        key = (ref, *(tuple(engine.read(r).collect_schema().items()) for r in refs))
+        if key not in self._kept:
+            self._kept[key] = column_lineage(engine, graph, ref)
+        return self._kept[key]
+
+
 def with_column_lineage(engine: Engine, graph: Graph, detail: TableDetail) -> TableDetail:
     """``detail`` with each column's lineage filled in."""
     lineage = column_lineage(engine, graph, detail.entry.ref)
