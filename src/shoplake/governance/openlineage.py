@@ -64,7 +64,8 @@ class LineageEmitter:
 
     Example::
 
-        emitter = LineageEmitter(engine, "ecommerce", load_lineage_settings().client())
+        settings = LineageSettings(transport="http", url="http://localhost:5000")
+        emitter = LineageEmitter.from_settings(engine, pipeline.name, settings)
         shoplake.run(pipeline, engine=engine, landing="./landing", listener=emitter)
         emitter.undelivered   # events that could not be sent
     """
