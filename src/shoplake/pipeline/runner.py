@@ -92,7 +92,16 @@ def run_pipeline(
     refs = select_tables(graph, select)
     started = utcnow()
     ctx = FlowContext(engine, run_id or new_run_id(started), started, full_refresh)
-    run = RunResult(ctx.run_id, list(done))
+    # Flows run outside the graph (a stream's micro-batch into bronze) get their metadata too.
+    run = RunResult(
+        ctx.run_id,
+        [
+            _sync_metadata(engine, graph.definitions[f.table], f)
+            if f.table in graph.definitions
+            else f
+            for f in done
+        ],
+    )
     clock = time.perf_counter()
 
     for ref in refs:
