@@ -137,5 +137,16 @@ def test_dashboard_shows_gold_values_filters_and_refreshes_live(
         page.get_by_text("Pipeline", exact=True).click()
         page.get_by_text("Table dependency graph").first.wait_for(timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "dashboard-pipeline.png"))
+
+        # The catalog section: the tables' owners and PII columns, and a lineage graph.
+        page.get_by_text("Catalog", exact=True).first.wait_for(timeout=10_000)
+        lineage = page.locator(".gtitle", has_text="Lineage of").first
+        lineage.wait_for(timeout=10_000)
+        lineage.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-catalog.png"))
+        html = page.content()
+        people = pl.read_delta(str(shop.lake / "silver" / "customers"))
+        raw = [*people["email"].drop_nulls(), *people["phone"].drop_nulls()]
+        assert [value for value in raw if value in html] == []
         browser.close()
     assert outside == []  # everything the page loads comes from the local server

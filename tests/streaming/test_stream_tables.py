@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
 import shoplake
 from shoplake.ecommerce.pipeline import build_pipeline
@@ -58,6 +59,9 @@ def test_poison_messages_are_quarantined_and_the_stream_moves_on(
     _stream_all(kafka, topic, tmp_path / "lake", tmp_path / "landing")
 
     assert _read(tmp_path / "lake", "bronze.order_events").height == len(good) + len(poison)
+    # The micro-batch into bronze runs outside the graph and still gets its metadata.
+    bronze = DeltaTable(str(tmp_path / "lake" / "bronze" / "order_events"))
+    assert bronze.metadata().configuration["shoplake.owner"] == "data-platform"
     log = _read(tmp_path / "lake", "_system.event_log")
     bronze_rows = log.filter(pl.col("table") == "bronze.order_events")["rows_written"]
     assert bronze_rows.sum() == len(good) + len(poison)  # each micro-batch is logged
