@@ -89,8 +89,8 @@ def test_core_stages_and_domain_import_no_concrete_library(package: str) -> None
     assert bad == []
 
 
-@pytest.mark.parametrize("package", ["observe", "dashboard"])
-def test_observe_and_dashboard_read_tables_only_through_the_engine(package: str) -> None:
+@pytest.mark.parametrize("package", ["observe", "dashboard", "governance"])
+def test_observe_dashboard_and_governance_read_tables_only_through_the_engine(package: str) -> None:
     bad = [
         str(i)
         for i in imports()

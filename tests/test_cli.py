@@ -28,7 +28,9 @@ def test_demo_prints_tables_rules_and_kpis(demo_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     for ref in ("bronze", "silver", "gold", "quarantine", "event_log", "executive_kpis"):
         assert ref in result.output
-    assert DeltaTable(str(demo_dir / "lake" / "gold" / "executive_kpis")).version() == 0
+    # One write, then the table's owner and tags (Delta takes no custom property at creation).
+    history = DeltaTable(str(demo_dir / "lake" / "gold" / "executive_kpis")).history()
+    assert [c["operation"] for c in history] == ["SET TBLPROPERTIES", "WRITE"]
 
 
 def test_second_run_is_a_no_op(demo_dir: Path) -> None:

@@ -53,6 +53,7 @@ from shoplake.pipeline.kinds import (
     ScdColumns,
     Upsert,
 )
+from shoplake.pipeline.metadata import Column
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.table_rules import expect_fresh, expect_row_count, expect_volume
 from shoplake.pipeline.tables import Pipeline
@@ -62,6 +63,7 @@ __all__ = [
     "Action",
     "Append",
     "ApplyChanges",
+    "Column",
     "ConfigError",
     "DefinitionError",
     "Expectation",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from shoplake.engines import DEFAULT_ENGINE, create_engine
 from shoplake.engines.base import Engine
+from shoplake.pipeline.listeners import RunListener
 from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.runner import Progress
 from shoplake.pipeline.tables import Pipeline
@@ -39,6 +40,7 @@ def run(
     full_refresh: bool = False,
     progress: Progress | None = None,
     parallelism: int | None = None,
+    listener: RunListener | None = None,
 ) -> RunResult:
     """Run one update: new landing files into bronze, then every selected table downstream.
 
@@ -65,6 +67,7 @@ def run(
         full_refresh=full_refresh,
         progress=progress,
         parallelism=parallelism,
+        listener=listener,
     )
 
 

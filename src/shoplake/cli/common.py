@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -25,6 +26,7 @@ from shoplake.pipeline.tables import Pipeline
 
 if TYPE_CHECKING:
     from shoplake.engines.base import Engine
+    from shoplake.governance.openlineage import LineageEmitter
     from shoplake.ingest.loader import BatchResult, LoaderConfig
     from shoplake.pipeline.results import FlowResult, RunResult
 
@@ -247,6 +249,9 @@ def execute_batches(
     lake_engine = engine(current)
     landing = open_landing(current.landing)
     waiting = backlog(lake_engine, pipeline, landing)
+    emitter = lineage_emitter(lake_engine, pipeline)
+    if emitter is not None:
+        config = replace(config, listener=emitter)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -269,7 +274,7 @@ def execute_batches(
         def batch_done(result: BatchResult) -> None:
             progress.reset(tables, description="next batch")
 
-        return run_available(
+        results = run_available(
             pipeline,
             lake_engine,
             landing,
@@ -279,6 +284,30 @@ def execute_batches(
             manifests_only=manifests_only,
             progress=report,
             on_batch=batch_done,
+        )
+    report_lineage(emitter)
+    return results
+
+
+def lineage_emitter(lake_engine: Engine, pipeline: Pipeline) -> LineageEmitter | None:
+    """The OpenLineage emitter ``[lineage]`` asks for, or None (the default: off)."""
+    from shoplake.governance.settings import load_lineage_settings
+
+    settings = load_lineage_settings()
+    if not settings.enabled:
+        return None
+    from shoplake.governance.openlineage import LineageEmitter
+
+    return LineageEmitter.from_settings(lake_engine, pipeline.name, settings)
+
+
+def report_lineage(emitter: LineageEmitter | None) -> None:
+    """A note when lineage events could not be delivered (the run's outcome stands)."""
+    if emitter is not None and emitter.undelivered:
+        total = emitter.sent + emitter.undelivered
+        print_note(
+            f"lineage: {emitter.undelivered} of {total} OpenLineage event(s) not delivered "
+            f"({emitter.last_error or 'gave up after repeated failures'})"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -79,6 +80,9 @@ def watch(
             )
             folder = open_landing(settings.landing)
             loaded = common.load_pipeline(settings.pipeline)
+            emitter = common.lineage_emitter(common.engine(settings), loaded)
+            if emitter is not None:
+                config = replace(config, listener=emitter)
 
             checked_at = [float("-inf")]
 
@@ -111,6 +115,7 @@ def watch(
             )
             if count:
                 common.check_alerts(settings.lake, loaded)  # what the last batches changed
+            common.report_lineage(emitter)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -21,13 +21,24 @@ if TYPE_CHECKING:
 alerts_app = typer.Typer(help="Alert rules: check them now, or list open incidents.")
 
 
+ShowPii = Annotated[
+    bool,
+    typer.Option("--show-pii", help="Show classified columns unmasked (the [masking] policy)"),
+]
+
+
 def _lake(
-    lake: str | None, landing: str | None = None, pipeline: str | None = None
+    lake: str | None,
+    landing: str | None = None,
+    pipeline: str | None = None,
+    *,
+    masked: bool = False,
 ) -> tuple[Settings, LakeReader]:
+    from shoplake.governance.masking import load_masking
     from shoplake.observe.lake import LakeReader
 
     settings = common.settings(lake, landing, pipeline=pipeline)
-    return settings, LakeReader(settings.lake)
+    return settings, LakeReader(settings.lake, masking=load_masking() if masked else None)
 
 
 def dashboard(
@@ -40,9 +51,7 @@ def dashboard(
     refresh: Annotated[
         float, typer.Option("--refresh", help="Seconds between checks for new Delta versions")
     ] = 2.0,
-    show_pii: Annotated[
-        bool, typer.Option("--show-pii", help="Show emails and phones unmasked")
-    ] = False,
+    show_pii: ShowPii = False,
     pipeline: PipelineOpt = None,
     debug: Debug = False,
 ) -> None:
@@ -52,7 +61,8 @@ def dashboard(
     from shoplake.observe.redact import clean_text
 
     with common.errors(debug):
-        settings, _ = _lake(lake, landing, pipeline)
+        # The policy is checked here (a bad method, a missing pepper) to fail in one line.
+        settings, _ = _lake(lake, landing, pipeline, masked=not show_pii)
         sla = load_alert_settings().sla_minutes
     shown = clean_text(settings.lake, pii=False)
     console.print(f"dashboard on http://{host}:{port} — lake {shown} (Ctrl+C stops it)")
@@ -72,15 +82,17 @@ def dashboard(
 def report(
     out: Annotated[Path, typer.Option("--out", help="The HTML file to write")],
     lake: Lake = None,
+    show_pii: ShowPii = False,
     debug: Debug = False,
 ) -> None:
-    """Write the business view as one self-contained HTML file (no internet needed)."""
+    """Write the business view as one self-contained HTML file (no internet needed); PII
+    masked by classification unless --show-pii."""
     from shoplake.dashboard.report import write_report
 
     if out.suffix.lower() not in (".html", ".htm"):
         common.fail(ShoplakeError(f"--out {out}: the report is HTML; name it *.html"), debug)
     with common.errors(debug):
-        _, reader = _lake(lake)
+        _, reader = _lake(lake, masked=not show_pii)
         if not reader.exists("gold.executive_kpis"):
             raise ShoplakeError(
                 f"no gold tables in {reader.lake}: run `shoplake run` (or `shoplake demo`) first"
@@ -107,14 +119,17 @@ def sql(
         Path | None, typer.Option("--out", help="Write the result to a .csv or .parquet file")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows to print")] = 50,
+    show_pii: ShowPii = False,
     debug: Debug = False,
 ) -> None:
-    """Query any lake table as layer.name with SQL (DuckDB); no query opens a shell."""
+    """Query any lake table as layer.name with SQL (DuckDB); no query opens a shell.
+    Classified columns read masked (``[masking]`` in shoplake.toml) unless --show-pii."""
+    from shoplake.governance.masking import load_masking
     from shoplake.observe.sql import LakeSql, write_result
 
     with common.errors(debug):
         _, reader = _lake(lake)
-        engine = LakeSql(reader)
+        engine = LakeSql(reader, masking=None if show_pii else load_masking())
     with engine:
         if query is not None:
             with common.errors(debug):

@@ -40,7 +40,10 @@ st.set_page_config(page_title="shoplake", layout="wide")
 @st.cache_resource
 def _reader(path: str) -> LakeReader:
     """One reader per server: its (table, version) cache survives reruns."""
-    return LakeReader(path, cache=True)
+    from shoplake.governance.masking import load_masking
+
+    # Classified columns come masked by the [masking] policy unless --show-pii.
+    return LakeReader(path, cache=True, masking=None if ARGS.show_pii else load_masking())
 
 
 lake = _reader(ARGS.lake)

@@ -13,6 +13,7 @@ from typing import Any
 import narwhals as nw
 
 from shoplake import Partitioned, Pipeline
+from shoplake.ecommerce.governance import catalog
 from shoplake.ecommerce.incremental import OrderMonths
 from shoplake.ecommerce.marts.aggregates import order_month_facts, product_month_sales
 
@@ -26,6 +27,7 @@ def add_aggregate_tables(p: Pipeline) -> None:
         kind=Partitioned(
             by=["month"], plan=OrderMonths(related=("silver_returns", "silver_shipments"))
         ),
+        **catalog("gold.order_month_facts"),
     )
     def order_month_facts_table(
         silver_orders: nw.LazyFrame[Any],
@@ -39,7 +41,10 @@ def add_aggregate_tables(p: Pipeline) -> None:
         )
 
     @p.table(
-        layer="gold", name="product_month_sales", kind=Partitioned(by=["month"], plan=OrderMonths())
+        layer="gold",
+        name="product_month_sales",
+        kind=Partitioned(by=["month"], plan=OrderMonths()),
+        **catalog("gold.product_month_sales"),
     )
     def product_month_sales_table(
         silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]

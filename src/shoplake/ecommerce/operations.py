@@ -8,6 +8,7 @@ import narwhals as nw
 
 from shoplake import Expectation, Materialized, Pipeline, Upsert, expect, expect_exists
 from shoplake.ecommerce.cleaning import canonical_id, to_int, well_formed, with_timestamp
+from shoplake.ecommerce.governance import catalog
 from shoplake.ecommerce.marts.operations import inventory_health, shipping_performance
 
 PROVENANCE = ("_rescued_data", "_source", "_batch_id")
@@ -47,6 +48,7 @@ def add_operations_tables(p: Pipeline) -> None:
             ),
             expect_exists("product_exists", "product_id", ref="silver.products"),
         ],
+        **catalog("silver.inventory"),
     )
     def inventory(bronze_inventory: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Stock snapshots per product and warehouse."""
@@ -79,6 +81,7 @@ def add_operations_tables(p: Pipeline) -> None:
             ),
             expect_exists("order_exists", "order_id", ref="silver.orders"),
         ],
+        **catalog("silver.shipments"),
     )
     def shipments(bronze_shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Shipments with their carrier, shipping and delivery times and promised day."""
@@ -96,7 +99,12 @@ def add_operations_tables(p: Pipeline) -> None:
             *PROVENANCE,
         )
 
-    @p.table(layer="gold", kind=Materialized(), name="inventory_health")
+    @p.table(
+        layer="gold",
+        kind=Materialized(),
+        name="inventory_health",
+        **catalog("gold.inventory_health"),
+    )
     def inventory_health_(
         silver_inventory: nw.LazyFrame[Any],
         silver_orders: nw.LazyFrame[Any],
@@ -108,7 +116,12 @@ def add_operations_tables(p: Pipeline) -> None:
         """
         return inventory_health(silver_inventory, silver_orders, silver_order_items)
 
-    @p.table(layer="gold", kind=Materialized(), name="shipping_performance")
+    @p.table(
+        layer="gold",
+        kind=Materialized(),
+        name="shipping_performance",
+        **catalog("gold.shipping_performance"),
+    )
     def shipping_performance_(silver_shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Delivery days and late share by carrier (a handful of rows: full recompute)."""
         return shipping_performance(silver_shipments)

@@ -28,6 +28,7 @@ from shoplake.ecommerce import hooks, marts, silver
 from shoplake.ecommerce.aggregates import add_aggregate_tables
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
+from shoplake.ecommerce.governance import catalog
 from shoplake.ecommerce.incremental import OrderCustomers, OrderMonths, by_year_month
 from shoplake.ecommerce.operations import add_operations_tables
 from shoplake.ecommerce.star import add_star_tables
@@ -59,10 +60,13 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     horizon = (now or datetime.now(UTC).replace(tzinfo=None)) + timedelta(days=1)
     p = Pipeline("ecommerce")
     for contract in SOURCES.values():
+        described = catalog(f"bronze.{contract.name}", contract.columns)
         p.source(
             contract.name,
             format=contract.format,
-            columns=contract.columns,
+            columns=described["columns"],
+            owner=described["owner"],
+            tags=described["tags"],
             description=f"{contract.name} as received",
         )
 
@@ -70,6 +74,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         layer="silver",
         kind=Upsert(keys=["region_id"]),
         expectations=[_well_formed(), _not_null("region_id")],
+        **catalog("silver.regions"),
     )
     def regions(bronze_regions: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Sales regions."""
@@ -98,6 +103,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
                 description="a valid phone (invalid ones are blanked)",
             ),
         ],
+        **catalog("silver.customers"),
     )
     def customers(bronze_customers: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Customers as SCD2 history: a new version when the e-mail, address or segment changes
@@ -113,6 +119,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             _not_null("product_id"),
             expect("positive_price", nw.col("price") > 0, action="quarantine", severity="high"),
         ],
+        **catalog("silver.products"),
     )
     def products(bronze_products: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Products as SCD2 history: a new version when the category, price or active flag
@@ -145,6 +152,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             order_total,
             expect_exists("customer_exists", "customer_id", ref="silver.customers"),
         ],
+        **catalog("silver.orders"),
     )
     def orders(bronze_orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Orders, latest status of each."""
@@ -166,6 +174,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             expect_exists("order_exists", "order_id", ref="silver.orders"),
             expect_exists("product_exists", "product_id", ref="silver.products"),
         ],
+        **catalog("silver.order_items"),
     )
     def order_items(bronze_order_items: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Order lines with their amount."""
@@ -180,6 +189,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
             _not_null("order_id", "high"),
             expect_exists("order_exists", "order_id", ref="silver.orders"),
         ],
+        **catalog("silver.returns"),
     )
     def returns(
         bronze_returns: nw.LazyFrame[Any], this: nw.LazyFrame[Any] | None
@@ -199,6 +209,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         layer="gold",
         kind=by_month,
         expectations=[expect_unique("one_row_per_month", "month", action="fail")],
+        **catalog("gold.monthly_revenue"),
     )
     def monthly_revenue(
         silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
@@ -210,6 +221,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         layer="gold",
         kind=Partitioned(by=["month"], plan=OrderMonths(products="silver_products")),
         zorder_by=["category"],
+        **catalog("gold.category_sales"),
     )
     def category_sales(
         silver_orders: nw.LazyFrame[Any],
@@ -219,7 +231,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Revenue, units and margin by month and category."""
         return marts.category_sales(silver_orders, silver_order_items, silver_products)
 
-    @p.table(layer="gold", kind=gold, zorder_by=["tier"])
+    @p.table(layer="gold", kind=gold, zorder_by=["tier"], **catalog("gold.customer_segments"))
     def customer_segments(
         gold_customer_lifetime_value: nw.LazyFrame[Any],
         silver_orders: nw.LazyFrame[Any],
@@ -233,6 +245,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     @p.table(
         layer="gold",
         kind=ReplaceRows(by=["customer_id"], plan=OrderCustomers()),
+        **catalog("gold.customer_lifetime_value"),
     )
     def customer_lifetime_value(
         silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
@@ -240,7 +253,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """First and last order, frequency, average value and a 3-year CLV per customer."""
         return marts.customer_lifetime_value(silver_orders, silver_order_items)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(layer="gold", kind=gold, **catalog("gold.product_performance"))
     def product_performance(
         gold_product_month_sales: nw.LazyFrame[Any],
         silver_products: nw.LazyFrame[Any],
@@ -254,6 +267,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
     @p.table(
         layer="gold",
         kind=Partitioned(by=["year", "month_of_year"], plan=OrderMonths(keys=by_year_month)),
+        **catalog("gold.seasonal_trends"),
     )
     def seasonal_trends(
         silver_orders: nw.LazyFrame[Any], silver_order_items: nw.LazyFrame[Any]
@@ -266,6 +280,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         kind=gold,
         # Overall and the current month: anything else is a bug in the mart, not data.
         expectations=[expect_row_count("overall_and_month", min=1, max=2, action="fail")],
+        **catalog("gold.executive_kpis"),
     )
     def executive_kpis(
         gold_order_month_facts: nw.LazyFrame[Any], gold_customer_lifetime_value: nw.LazyFrame[Any]
@@ -273,7 +288,7 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Headline KPIs overall and for the current month."""
         return marts.kpis_from_months(gold_order_month_facts, gold_customer_lifetime_value)
 
-    @p.table(layer="gold", kind=gold)
+    @p.table(layer="gold", kind=gold, **catalog("gold.fraud_alerts"))
     def fraud_alerts(
         silver_returns: nw.LazyFrame[Any], silver_orders: nw.LazyFrame[Any]
     ) -> nw.LazyFrame[Any]:

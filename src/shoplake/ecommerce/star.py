@@ -17,6 +17,7 @@ from typing import Any, Literal
 import narwhals as nw
 
 from shoplake import Materialized, Partitioned, Pipeline, lazy_like
+from shoplake.ecommerce.governance import catalog
 from shoplake.ecommerce.incremental import FactMonths
 from shoplake.ecommerce.marts.common import integer, month_start, sale_lines, weekday
 
@@ -166,17 +167,17 @@ def add_star_tables(p: Pipeline) -> None:
     ``fact_sales``) to the e-commerce pipeline."""
     gold = Materialized()
 
-    @p.table(layer="gold", kind=gold, name="dim_customer")
+    @p.table(layer="gold", kind=gold, name="dim_customer", **catalog("gold.dim_customer"))
     def _dim_customer(silver_customers: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Customer versions (SCD2) with surrogate key ``customer_sk``: historical."""
         return dim_customer(silver_customers)
 
-    @p.table(layer="gold", kind=gold, name="dim_product")
+    @p.table(layer="gold", kind=gold, name="dim_product", **catalog("gold.dim_product"))
     def _dim_product(silver_products: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Product versions (SCD2) with surrogate key ``product_sk``: historical."""
         return dim_product(silver_products)
 
-    @p.table(layer="gold", kind=gold, name="dim_date")
+    @p.table(layer="gold", kind=gold, name="dim_date", **catalog("gold.dim_date"))
     def _dim_date(silver_orders: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Every calendar day from the first to the last order, keyed by yyyymmdd."""
         return dim_date(silver_orders)
@@ -185,7 +186,7 @@ def add_star_tables(p: Pipeline) -> None:
         by=["month"], plan=FactMonths(dimensions=("gold_dim_customer", "gold_dim_product"))
     )
 
-    @p.table(layer="gold", kind=facts, name="fact_sales")
+    @p.table(layer="gold", kind=facts, name="fact_sales", **catalog("gold.fact_sales"))
     def _fact_sales(
         silver_orders: nw.LazyFrame[Any],
         silver_order_items: nw.LazyFrame[Any],

@@ -29,6 +29,7 @@ import narwhals as nw
 
 from shoplake import Append, Pipeline, Upsert, decode_json, expect
 from shoplake.ecommerce.cleaning import with_timestamp
+from shoplake.ecommerce.governance import catalog
 from shoplake.ecommerce.marts.common import money
 
 EVENT_FIELDS: dict[str, object] = {
@@ -269,7 +270,13 @@ def add_stream_tables(
     """Declare ``bronze.order_events``, ``silver.order_events`` and ``gold.realtime_sales``."""
     horizon = watermark if watermark is not None else _seconds("SHOPLAKE_WATERMARK_SECONDS", 300)
     width = window if window is not None else _seconds("SHOPLAKE_WINDOW_SECONDS", 60)
-    p.stream_source("order_events", description="order events as received, one per message")
+    described = catalog("bronze.order_events")
+    p.stream_source(
+        "order_events",
+        description="order events as received, one per message",
+        owner=described["owner"],
+        tags=described["tags"],
+    )
 
     @p.table(
         layer="silver",
@@ -296,6 +303,7 @@ def add_stream_tables(
                 "positive_quantity", nw.col("quantity") > 0, action="quarantine", severity="high"
             ),
         ],
+        **catalog("silver.order_events"),
     )
     def order_events(
         bronze_order_events: nw.LazyFrame[Any], this: nw.LazyFrame[Any] | None
@@ -310,6 +318,7 @@ def add_stream_tables(
         ),
         inputs={"new": "silver.order_events", "events": "silver.order_events"},
         stream="new",
+        **catalog("gold.realtime_sales"),
     )
     def realtime_sales(new: nw.LazyFrame[Any], events: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Sales in event-time windows by state, country and category."""

@@ -41,6 +41,16 @@ class WriteResult:
     rows_updated: int = 0
 
 
+@dataclass(frozen=True)
+class TableMetadata:
+    """A table's catalog entry as Delta stores it: the description (Delta metadata),
+    properties (owner, tags) and per-column metadata (comment, PII class)."""
+
+    description: str
+    properties: Mapping[str, str]
+    columns: Mapping[str, Mapping[str, str]]
+
+
 DELETE = "__shoplake_delete"
 """The boolean column a change feed carries to mark a change as a delete."""
 
@@ -256,6 +266,25 @@ class Engine(Protocol):
         records ``transactions``. ``full`` rebuilds the table from this batch alone."""
 
     def info(self, ref: str) -> TableInfo | None: ...
+
+    def declare_metadata(self, ref: str, metadata: TableMetadata) -> None:
+        """Remember ``metadata`` for ``ref``: the commit that creates the table (or replaces
+        its schema) carries the description and the column metadata."""
+
+    def update_metadata(self, ref: str, metadata: TableMetadata) -> int:
+        """Bring an existing table's stored metadata up to ``metadata`` with metadata-only
+        commits (no data file rewritten); the number of commits made, 0 when it matched."""
+
+    def metadata(self, ref: str) -> TableMetadata | None:
+        """The table's stored metadata, or None when it does not exist."""
+
+    def lineage_probe(
+        self,
+        schema: Mapping[str, nw.dtypes.DType],
+        seen: Callable[[Sequence[str] | None], None],
+    ) -> nw.LazyFrame[Any] | None:
+        """An empty frame with ``schema`` that calls ``seen`` with the columns a query over
+        it reads (None: every column), or None when the engine cannot tell."""
 
     def explain_error(self, ref: str, err: BaseException) -> str | None:
         """One line saying what a storage error on ``ref`` means and what to do (a full

@@ -14,12 +14,13 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from shoplake.engines import delta_cdc, delta_log, polars_cdc
+from shoplake.engines import delta_cdc, delta_log, delta_metadata, polars_cdc
 from shoplake.engines.base import (
     CdcSpec,
     ChangesResult,
     MaintenanceResult,
     TableInfo,
+    TableMetadata,
     WriteResult,
 )
 from shoplake.errors import ShoplakeError, StorageError
@@ -29,8 +30,9 @@ ROW_GROUP_ROWS = 65_536
 (the orders of a few months, the lines of a range of order ids) skips the groups it
 cannot match instead of decoding the whole file."""
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
-_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
-"""Commits that change files but not rows (compaction, Z-order, vacuum)."""
+_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END", *delta_metadata.METADATA_OPERATIONS)
+"""Commits that change files but not rows (compaction, Z-order, vacuum) or no files at all
+(a new description, properties or column comments)."""
 
 
 def _is_uri(path: str) -> bool:
@@ -72,6 +74,7 @@ class PolarsDeltaEngine:
         # Only for a process whose tables are not deleted and recreated under it.
         self._snapshots: dict[str, DeltaTable] | None = {} if reuse_snapshots else None
         self._lock = threading.Lock()
+        self._declared: dict[str, TableMetadata] = {}
 
     # -- locating -----------------------------------------------------------------------
     def uri(self, ref: str) -> str:
@@ -269,10 +272,17 @@ class PolarsDeltaEngine:
             schema_mode: str | None = "merge"
         else:
             schema_mode = None if predicate else "overwrite"
-        write_deltalake(  # type: ignore[call-overload]  # mode is a runtime choice
+        declared = self._declared.get(ref)
+        creates = self._table(ref) is None
+        if creates or schema_mode == "overwrite":
+            # Replacing the schema replaces its field metadata: carry the comments along.
+            data = delta_metadata.with_field_metadata(data, declared)
+        description = declared.description if declared and creates else ""
+        write_deltalake(  # type: ignore[call-overload,misc]  # mode is a runtime choice
             self.uri(ref),
             data,
             mode=mode,
+            description=description or None,
             partition_by=list(partition_by) or None,
             predicate=predicate,
             schema_mode=schema_mode,
@@ -536,6 +546,32 @@ class PolarsDeltaEngine:
         )
 
     # -- catalog ------------------------------------------------------------------------
+    def declare_metadata(self, ref: str, metadata: TableMetadata) -> None:
+        self._declared[ref] = metadata
+
+    def update_metadata(self, ref: str, metadata: TableMetadata) -> int:
+        self._declared[ref] = metadata
+        table = self._table(ref)
+        if table is None:
+            return 0
+        commits = delta_metadata.update(table, metadata)
+        if commits and self._snapshots is not None:
+            table.update_incremental()
+        return commits
+
+    def metadata(self, ref: str) -> TableMetadata | None:
+        table = self._table(ref)
+        return None if table is None else delta_metadata.stored(table)
+
+    def lineage_probe(
+        self,
+        schema: Mapping[str, nw.dtypes.DType],
+        seen: Callable[[Sequence[str] | None], None],
+    ) -> nw.LazyFrame[Any] | None:
+        from shoplake.engines.polars_probe import probe_frame
+
+        return probe_frame(schema, seen)
+
     def info(self, ref: str) -> TableInfo | None:
         table = self._table(ref)
         if table is None:

@@ -28,7 +28,14 @@ import polars as pl
 import pyarrow as pa
 
 from shoplake.engines import delta_log, spark_cdc
-from shoplake.engines.base import CdcSpec, ChangesResult, MaintenanceResult, TableInfo, WriteResult
+from shoplake.engines.base import (
+    CdcSpec,
+    ChangesResult,
+    MaintenanceResult,
+    TableInfo,
+    TableMetadata,
+    WriteResult,
+)
 from shoplake.engines.polars_delta import PolarsDeltaEngine, partition_predicate
 from shoplake.engines.spark_cdc import quote
 from shoplake.engines.spark_commits import SparkCommits, to_spark
@@ -139,6 +146,28 @@ class SparkDeltaEngine:
 
     def arrow_dataset(self, ref: str) -> object:
         return self._log.arrow_dataset(ref)
+
+    def metadata(self, ref: str) -> TableMetadata | None:
+        return self._log.metadata(ref)
+
+    def lineage_probe(
+        self,
+        schema: Mapping[str, nw.dtypes.DType],
+        seen: Callable[[Sequence[str] | None], None],
+    ) -> nw.LazyFrame[Any] | None:
+        """None: Spark plans are not probed; column lineage falls back to what tables
+        declare (``Column(lineage=...)``)."""
+        return None
+
+    def declare_metadata(self, ref: str, metadata: TableMetadata) -> None:
+        """Not carried by Spark's writes yet: the tables it creates have no comments."""
+
+    def update_metadata(self, ref: str, metadata: TableMetadata) -> int:
+        """A no-op on Spark for now: every commit of a Spark-written table goes through
+        Delta's Spark writer, and metadata commits (``ALTER TABLE ... SET TBLPROPERTIES``,
+        ``ALTER COLUMN ... COMMENT``) are not wired yet. Returns 0 (nothing committed);
+        the catalog then shows what the lake holds."""
+        return 0
 
     def checkpoint(self, ref: str) -> MaintenanceResult:
         # A checkpoint is a log file, not data: delta-rs writes the same Parquet checkpoint.

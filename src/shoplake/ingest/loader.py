@@ -35,6 +35,7 @@ from shoplake.ingest.triggers import ManifestError, archive_manifest, manifests,
 from shoplake.ingest.update import run_update
 from shoplake.names import utcnow
 from shoplake.pipeline.faults import fault
+from shoplake.pipeline.listeners import RunListener
 from shoplake.pipeline.results import RunResult
 from shoplake.pipeline.runner import Progress, new_run_id
 from shoplake.pipeline.tables import Pipeline, SourceDef
@@ -48,6 +49,7 @@ class LoaderConfig:
     max_bytes: int | None = None
     lock_wait_s: float = 0.0
     parallelism: int | None = None  # flows at once (None: the cores available)
+    listener: RunListener | None = None  # hears every run's flows (lineage events)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def run_batch(
             run_id=batch_id,
             ingest=options,
             parallelism=config.parallelism,
+            listener=config.listener,
         )
         reconcile_files(engine, sources)
         fault("before_archive")
@@ -287,6 +290,7 @@ def run_available(
                 progress=progress,
                 ingest=IngestOptions(files={}),
                 parallelism=config.parallelism,
+                listener=config.listener,
             )
             if any(f.status != "skipped" for f in run.flows):
                 status = "failed" if run.status == "failed" else "succeeded"

@@ -17,6 +17,7 @@ from shoplake.ingest.bronze import IngestOptions, run_source
 from shoplake.ingest.stream_files import run_stream_files
 from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.graph import build_graph
+from shoplake.pipeline.listeners import RunListener
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.runner import Progress, SourceFlow, run_pipeline, select_tables
 from shoplake.pipeline.tables import Pipeline, SourceDef, StreamSourceDef
@@ -57,6 +58,7 @@ def run_update(
     ingest: IngestOptions | None = None,
     done: Iterable[FlowResult] = (),
     parallelism: int | None = None,
+    listener: RunListener | None = None,
 ) -> RunResult:
     """Process what is new in ``landing`` and upstream tables for the selected tables.
 
@@ -75,6 +77,7 @@ def run_update(
         run_id=run_id,
         done=done,
         parallelism=parallelism,
+        listener=listener,
     )
 
 

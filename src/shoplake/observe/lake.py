@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from shoplake.engines import create_engine
 from shoplake.engines.base import Engine
 from shoplake.names import utc_from_epoch
+
+if TYPE_CHECKING:
+    from shoplake.governance.masking import MaskingPolicy
 
 CACHED_TABLES = 64
 
@@ -29,9 +32,18 @@ class LakeReader:
         lake.read("silver.orders")  # a polars DataFrame, or None if not there yet
     """
 
-    def __init__(self, lake: str, *, cache: bool = False, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        lake: str,
+        *,
+        cache: bool = False,
+        engine: Engine | None = None,
+        masking: MaskingPolicy | None = None,
+    ) -> None:
         self.engine = engine if engine is not None else create_engine(lake)
         self.lake = self.engine.lake
+        # Set for what people see (dashboard, report): classified columns come masked.
+        self.masking = masking
         # A table at a given version never changes, so its rows can be kept: a page that
         # redraws every few seconds then reads only what has a new version.
         self._cache: OrderedDict[tuple[str, int], pl.DataFrame] | None = (
@@ -67,6 +79,11 @@ class LakeReader:
             return self._cache[key]
         native = self.engine.collect(self.engine.read(ref, key[1])).to_native()
         assert isinstance(native, pl.DataFrame)
+        if self.masking is not None:
+            from shoplake.governance.catalog import stored_pii
+            from shoplake.observe.redact import mask_classified
+
+            native = mask_classified(native, stored_pii(self.engine, ref), self.masking)
         if self._cache is not None:
             self._cache[key] = native
             while len(self._cache) > CACHED_TABLES:

@@ -7,8 +7,13 @@ always hidden. PII (emails, phone numbers) is masked unless a setting turns that
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from shoplake.governance.masking import MaskingPolicy
 
 _URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 _KEY_VALUE = re.compile(
@@ -72,3 +77,19 @@ def clean_frame(frame: pl.DataFrame, *, pii: bool = True) -> pl.DataFrame:
 
 def is_pii_column(name: str) -> bool:
     return bool(_PII_COLUMNS.search(name))
+
+
+def mask_classified(
+    frame: pl.DataFrame, pii: Mapping[str, str], policy: MaskingPolicy
+) -> pl.DataFrame:
+    """The frame with each classified column (``{column: PII class}``) masked as the policy
+    says for its class."""
+    changes = [
+        pl.col(column)
+        .cast(pl.String)
+        .map_elements(policy.mask(pii_class), return_dtype=pl.String, skip_nulls=True)
+        .alias(column)
+        for column, pii_class in pii.items()
+        if column in frame.columns
+    ]
+    return frame.with_columns(changes) if changes else frame

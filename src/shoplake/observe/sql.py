@@ -9,13 +9,18 @@ files and columns they need and a query can join across layers
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
 from shoplake.errors import ShoplakeError
 from shoplake.observe.lake import LakeReader
+
+if TYPE_CHECKING:
+    from shoplake.governance.masking import MaskingPolicy
 
 _TABLE_REF = re.compile(r"\b(?:from|join)\s+\"?([a-z_][a-z0-9_]*)\"?\.\"?([a-z_][a-z0-9_]*)", re.I)
 
@@ -27,25 +32,62 @@ class SqlError(ShoplakeError):
 class LakeSql:
     """A DuckDB connection with the lake's tables registered.
 
+    With ``masking``, each classified column (``Column(pii=...)``) of a table reads
+    masked as the policy says for its class, whatever the query does with it.
+
     Example::
 
         with LakeSql(LakeReader("./lake")) as sql:
             sql.query("SELECT tier, count(*) FROM gold.customer_segments GROUP BY tier")
     """
 
-    def __init__(self, lake: LakeReader) -> None:
+    def __init__(self, lake: LakeReader, *, masking: MaskingPolicy | None = None) -> None:
         self.lake = lake
         self.con = duckdb.connect()
         self.tables = lake.tables()
         self._datasets: dict[str, object] = {}
+        self._masks: set[str] = set()
+        # The raw scans get names nobody types by accident; the views are the interface.
+        salt = secrets.token_hex(4)
         for ref in self.tables:
             layer, name = ref.split(".", 1)
             self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
             dataset = lake.engine.arrow_dataset(ref)
             self._datasets[ref] = dataset  # keep a reference: the view reads it lazily
-            alias = f"__{layer}__{name}"
+            alias = f"__{layer}__{name}__{salt}"
             self.con.register(alias, dataset)
-            self.con.execute(f'CREATE VIEW "{layer}"."{name}" AS SELECT * FROM "{alias}"')
+            select = "*" if masking is None else self._masked_select(ref, masking)
+            self.con.execute(f'CREATE VIEW "{layer}"."{name}" AS SELECT {select} FROM "{alias}"')
+
+    def _masked_select(self, ref: str, masking: MaskingPolicy) -> str:
+        from shoplake.governance.catalog import stored_pii
+
+        pii = stored_pii(self.lake.engine, ref)
+        replaced = []
+        for column, pii_class in pii.items():
+            function = f"__mask_{pii_class}"
+            if function not in self._masks:
+                self._register_mask(function, pii_class, masking)
+            replaced.append(f'{function}(CAST("{column}" AS VARCHAR)) AS "{column}"')
+        return f"* REPLACE ({', '.join(replaced)})" if replaced else "*"
+
+    def _register_mask(self, function: str, pii_class: str, masking: MaskingPolicy) -> None:
+        mask = masking.mask(pii_class)
+
+        def apply(values: pa.Array) -> pa.Array:
+            return pa.array([mask(v) for v in values.to_pylist()], type=pa.string())
+
+        from duckdb.func import FunctionNullHandling, PythonUDFType
+
+        self.con.create_function(
+            function,
+            apply,
+            ["VARCHAR"],
+            "VARCHAR",
+            type=PythonUDFType.ARROW,
+            null_handling=FunctionNullHandling.SPECIAL,
+        )
+        self._masks.add(function)
 
     def __enter__(self) -> LakeSql:
         return self
@@ -89,6 +131,12 @@ def write_result(result: pa.Table, out: Path) -> None:
         raise SqlError(f"--out {out}: use a .csv or .parquet file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
+        nested = [f.name for f in result.schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise SqlError(
+                f"--out {out}: CSV cannot hold the nested column(s) {', '.join(nested)}; "
+                "select other columns or write .parquet"
+            )
         pacsv.write_csv(result, out)
     else:
         papq.write_table(result, out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from shoplake.engines.base import Engine
@@ -25,6 +26,7 @@ from shoplake.pipeline.context import FlowContext
 from shoplake.pipeline.event_log import write_run_events
 from shoplake.pipeline.flows import run_table
 from shoplake.pipeline.graph import Graph, build_graph
+from shoplake.pipeline.listeners import RunListener, tell
 from shoplake.pipeline.results import FlowResult, RuleResult, RunResult
 from shoplake.pipeline.schedule import default_parallelism, run_flows
 from shoplake.pipeline.tables import Definition, Pipeline, SourceDef, StreamSourceDef
@@ -64,6 +66,7 @@ def run_pipeline(
     run_id: str | None = None,
     done: Iterable[FlowResult] = (),
     parallelism: int | None = None,
+    listener: RunListener | None = None,
 ) -> RunResult:
     """Process what is new for the selected tables and log the run.
 
@@ -81,6 +84,7 @@ def run_pipeline(
     cores available; 1 runs them one after another in graph order). Each flow still
     starts only after the tables it reads have committed; results and the event log
     stay in graph order, and ``progress`` hears of each flow as it starts and ends.
+    ``listener`` hears of the run and each flow starting and ending (lineage events).
     """
     graph = build_graph(pipeline)
     if graph.problems:
@@ -91,8 +95,26 @@ def run_pipeline(
     run = RunResult(ctx.run_id, list(done))
     clock = time.perf_counter()
 
+    for ref in refs:
+        engine.declare_metadata(ref, graph.definitions[ref].metadata)
+
     def run_one(ref: str) -> FlowResult:
-        return _run_flow(ctx, graph, graph.definitions[ref], sources)
+        result = _run_flow(ctx, graph, graph.definitions[ref], sources)
+        # Before any reader of the table starts, so they consume the same version.
+        return _sync_metadata(engine, graph.definitions[ref], result)
+
+    tell(listener, "run_started", ctx.run_id, refs, graph, started)
+
+    def flow_started(ref: str) -> None:
+        if progress:
+            progress(ref, None)
+        tell(listener, "flow_started", ctx.run_id, ref)
+
+    def flow_finished(ref: str, result: FlowResult | None) -> None:
+        if progress:
+            progress(ref, result)
+        if result is not None:
+            tell(listener, "flow_finished", ctx.run_id, result)
 
     def blocked(ref: str, inputs_failed: list[str]) -> FlowResult:
         message = f"upstream failed: {', '.join(inputs_failed)}"
@@ -104,12 +126,14 @@ def run_pipeline(
         run_one,
         parallelism=parallelism or default_parallelism(),
         blocked=blocked,
-        started=(lambda ref: progress(ref, None)) if progress else None,
-        finished=progress,
+        started=flow_started,
+        finished=flow_finished,
     )
     run.duration_s = time.perf_counter() - clock
+    ended = utcnow()
     if any(f.status != "skipped" for f in run.flows):
-        write_run_events(engine, run, started, utcnow())
+        write_run_events(engine, run, started, ended)
+    tell(listener, "run_finished", run, ended)
     return run
 
 
@@ -151,6 +175,19 @@ def _run_flow(
         first = first_line(err, default="")
         message = str(FlowError(ref, explained or f"{type(err).__name__}: {first}"))
         return FlowResult(ref, definition.kind.name, "failed", message=message)
+
+
+def _sync_metadata(engine: Engine, definition: Definition, result: FlowResult) -> FlowResult:
+    """The declared metadata onto the table (a metadata-only commit when it changed); a
+    failure to do so is reported with the flow, whose data stays committed."""
+    if result.status == "failed":
+        return result
+    try:
+        engine.update_metadata(definition.ref, definition.metadata)
+    except Exception as err:  # the rows are committed: say so, do not fail the flow
+        note = f"metadata not updated: {type(err).__name__}: {first_line(err, default='')}"
+        return replace(result, message="; ".join(m for m in (result.message, note) if m))
+    return result
 
 
 def _combine(first: FlowResult, second: FlowResult) -> FlowResult:

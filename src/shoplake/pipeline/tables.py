@@ -10,14 +10,16 @@ from __future__ import annotations
 import codecs
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoplake.engines.base import TableMetadata
 from shoplake.errors import DefinitionError
 from shoplake.names import FORMATS, HINT_TYPES, RESCUE, SCHEMA_MODES
 from shoplake.pipeline.expectations import Rule
 from shoplake.pipeline.kinds import KINDS, Append, Kind, Materialized
+from shoplake.pipeline.metadata import Column, check_metadata, table_metadata
 from shoplake.pipeline.table_rules import TABLE_CHECKS, TableCheck
 
 TableRows = Callable[[str], list[dict[str, Any]] | None]
@@ -54,6 +56,15 @@ class TableDef:
     zorder_by: tuple[str, ...] = ()
     checks: tuple[TableCheck, ...] = ()
     """Rules on each batch as a whole (``expect_row_count``, ``expect_volume``...)."""
+    owner: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    columns_meta: tuple[tuple[str, Column], ...] = ()
+    """Declared column metadata (comments, PII classes, lineage)."""
+
+    @property
+    def metadata(self) -> TableMetadata:
+        """The declaration as stored in the Delta table."""
+        return table_metadata(self.description, self.owner, self.tags, self.columns_meta)
 
     @property
     def ref(self) -> str:
@@ -84,6 +95,15 @@ class SourceDef:
     hints: tuple[tuple[str, str], ...] = ()
     encoding: str = "utf-8"
     """The text encoding of the source's CSV and JSON-lines files (``latin-1``...)."""
+    owner: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    columns_meta: tuple[tuple[str, Column], ...] = ()
+    """Declared column metadata (comments, PII classes, lineage)."""
+
+    @property
+    def metadata(self) -> TableMetadata:
+        """The declaration as stored in the Delta table."""
+        return table_metadata(self.description, self.owner, self.tags, self.columns_meta)
 
     @property
     def ref(self) -> str:
@@ -105,6 +125,15 @@ class StreamSourceDef:
     kind: Kind = field(default_factory=Append)
     rules: tuple[Rule, ...] = ()
     partition_by: tuple[str, ...] = ()
+    owner: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    columns_meta: tuple[tuple[str, Column], ...] = ()
+    """Declared column metadata (comments, PII classes, lineage)."""
+
+    @property
+    def metadata(self) -> TableMetadata:
+        """The declaration as stored in the Delta table."""
+        return table_metadata(self.description, self.owner, self.tags, self.columns_meta)
 
     @property
     def ref(self) -> str:
@@ -209,24 +238,30 @@ class Pipeline:
         name: str,
         *,
         format: str,
-        columns: Iterable[str],
+        columns: Iterable[str] | Mapping[str, Column],
         description: str = "",
         rules: Iterable[Rule] = (),
         schema_mode: str = RESCUE,
         hints: dict[str, str] | None = None,
         encoding: str = "utf-8",
+        owner: str = "",
+        tags: Mapping[str, str] | None = None,
     ) -> SourceDef:
         """Declare a landing-folder source; it becomes the bronze table ``bronze.<name>``.
 
         ``hints`` types declared columns in bronze (``{"amount": "float"}``);
         ``schema_mode`` is one of rescue, addNewColumns, failOnNewColumns, none;
         ``encoding`` is the files' text encoding (a legacy export: ``"latin-1"``).
+        ``columns`` may map each name to a :class:`Column` (comment, PII class): bronze
+        carries that metadata, as it does ``owner`` and ``tags``.
         """
         _check_name("source", name)
         if format not in FORMATS:
             raise DefinitionError(
                 f"source '{name}': unknown format {format!r}; use one of {', '.join(FORMATS)}"
             )
+        described = dict(columns) if isinstance(columns, Mapping) else {}
+        tag_items, column_items = check_metadata(f"source '{name}'", owner, tags, described)
         cols = tuple(columns)
         if not cols:
             raise DefinitionError(f"source '{name}': declare at least one column")
@@ -235,6 +270,9 @@ class Pipeline:
                 f"source '{name}': unknown schema_mode {schema_mode!r}; "
                 f"use one of {', '.join(SCHEMA_MODES)}"
             )
+        for column in described:
+            if column not in cols:
+                raise DefinitionError(f"source '{name}': metadata for undeclared column {column!r}")
         for column, kind in (hints or {}).items():
             if column not in cols:
                 raise DefinitionError(
@@ -260,6 +298,9 @@ class Pipeline:
             schema_mode=schema_mode,
             hints=tuple(sorted((hints or {}).items())),
             encoding=canonical,
+            owner=owner,
+            tags=tag_items,
+            columns_meta=column_items,
         )
         self._add(definition)
         return definition
@@ -291,7 +332,15 @@ class Pipeline:
 
         return decorate
 
-    def stream_source(self, name: str, *, description: str = "") -> StreamSourceDef:
+    def stream_source(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        owner: str = "",
+        tags: Mapping[str, str] | None = None,
+        columns: Mapping[str, Column] | None = None,
+    ) -> StreamSourceDef:
         """Declare a message stream; it becomes the bronze table ``bronze.<name>``.
 
         Example::
@@ -299,7 +348,10 @@ class Pipeline:
             pipeline.stream_source("order_events")   # shoplake stream --topic order_events
         """
         _check_name("stream source", name)
-        definition = StreamSourceDef(name, description)
+        tag_items, column_items = check_metadata(f"stream source '{name}'", owner, tags, columns)
+        definition = StreamSourceDef(
+            name, description, owner=owner, tags=tag_items, columns_meta=column_items
+        )
         self._add(definition)
         return definition
 
@@ -316,6 +368,9 @@ class Pipeline:
         expectations: Iterable[Rule | TableCheck] = (),
         sla_minutes: int | None = None,
         zorder_by: Iterable[str] = (),
+        owner: str = "",
+        tags: Mapping[str, str] | None = None,
+        columns: Mapping[str, Column] | None = None,
     ) -> Callable[[Callable[..., object]], TableDef]:
         """Declare a table computed by the decorated function.
 
@@ -327,6 +382,10 @@ class Pipeline:
         (``stream=``, default the first parameter) as new rows only and every
         other input in full. ``zorder_by`` names the columns ``shoplake maintain``
         clusters the table's files by.
+
+        Catalog metadata: the docstring (or ``description``) describes the table,
+        ``owner`` and ``tags`` become table properties and ``columns`` maps column names
+        to :class:`Column` (comment, PII class, declared lineage).
         """
         if layer not in LAYERS:
             raise DefinitionError(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
@@ -353,6 +412,7 @@ class Pipeline:
             table_name = name or fn.__name__
             _check_name("table", table_name)
             where = f"table '{layer}.{table_name}'"
+            tag_items, column_items = check_metadata(where, owner, tags, columns)
             params = tuple(inspect.signature(fn).parameters)
             explicit = dict(inputs or {})
             for param in explicit:
@@ -391,6 +451,9 @@ class Pipeline:
                 sla_minutes=sla_minutes,
                 zorder_by=zorder,
                 checks=checks,
+                owner=owner,
+                tags=tag_items,
+                columns_meta=column_items,
             )
             self._add(definition)
             return definition
