@@ -38,11 +38,15 @@ class CatalogInfo(BaseModel):
     name: str
     comment: str | None = None
     properties: dict[str, str] = {}
+    options: dict[str, str] = {}
     owner: str | None = None
     created_at: int | None = None
+    created_by: str | None = None
     updated_at: int | None = None
+    updated_by: str | None = None
     id: str
     storage_root: str | None = None
+    storage_location: str | None = None
 
 
 class ListCatalogsResponse(BaseModel):
@@ -58,8 +62,11 @@ class SchemaInfo(BaseModel):
     full_name: str
     owner: str | None = None
     created_at: int | None = None
+    created_by: str | None = None
     updated_at: int | None = None
+    updated_by: str | None = None
     schema_id: str
+    storage_location: str | None = None
 
 
 class ListSchemasResponse(BaseModel):
@@ -93,7 +100,9 @@ class TableInfo(BaseModel):
     properties: dict[str, str] = {}
     owner: str | None = None
     created_at: int | None = None
+    created_by: str | None = None
     updated_at: int | None = None
+    updated_by: str | None = None
     table_id: str
 
 
@@ -136,19 +145,22 @@ _SIMPLE = {
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
 
-def _type_text(kind: Any) -> str:
+def _type_text(kind: Any, naive_as: str = "timestamp_ntz") -> str:
     """A Delta type as Spark SQL's catalog string (``bigint``, ``array<string>`` ...)."""
     if isinstance(kind, str):
-        return _SIMPLE.get(kind, (kind.upper(), kind))[1]
+        return naive_as if kind == "timestamp_ntz" else _SIMPLE.get(kind, (kind.upper(), kind))[1]
     if kind["type"] == "array":
-        return f"array<{_type_text(kind['elementType'])}>"
+        return f"array<{_type_text(kind['elementType'], naive_as)}>"
     if kind["type"] == "map":
-        return f"map<{_type_text(kind['keyType'])},{_type_text(kind['valueType'])}>"
-    fields = ",".join(f"{f['name']}:{_type_text(f['type'])}" for f in kind["fields"])
+        key, value = _type_text(kind["keyType"], naive_as), _type_text(kind["valueType"], naive_as)
+        return f"map<{key},{value}>"
+    fields = ",".join(f"{f['name']}:{_type_text(f['type'], naive_as)}" for f in kind["fields"])
     return f"struct<{fields}>"
 
 
-def column_info(field: dict[str, Any], position: int, partitions: list[str]) -> ColumnInfo:
+def column_info(
+    field: dict[str, Any], position: int, partitions: list[str], naive_as: str = "timestamp_ntz"
+) -> ColumnInfo:
     kind = field["type"]
     precision = scale = 0
     if isinstance(kind, str):
@@ -164,7 +176,7 @@ def column_info(field: dict[str, Any], position: int, partitions: list[str]) -> 
     name = str(field["name"])
     return ColumnInfo(
         name=name,
-        type_text=_type_text(kind),
+        type_text=_type_text(kind, naive_as),
         type_json=json.dumps(field),
         type_name=type_name,
         type_precision=precision,
@@ -181,8 +193,13 @@ def storage_location(engine: PolarsDeltaEngine, ref: str) -> str:
     return uri if "://" in uri else Path(uri).resolve().as_uri()
 
 
-def table_info(engine: PolarsDeltaEngine, catalog: str, ref: str) -> TableInfo | None:
-    """The table as Unity Catalog describes one, from its Delta log; None if absent."""
+def table_info(
+    engine: PolarsDeltaEngine, catalog: str, ref: str, naive_as: str = "timestamp_ntz"
+) -> TableInfo | None:
+    """The table as Unity Catalog describes one, from its Delta log; None if absent.
+
+    ``naive_as`` is the type text of a naive timestamp column: Spark's ``timestamp_ntz``,
+    except for clients that cannot parse it (see ``client_naive_type``)."""
     table = engine.delta_table(ref)
     if table is None:
         return None
@@ -190,7 +207,7 @@ def table_info(engine: PolarsDeltaEngine, catalog: str, ref: str) -> TableInfo |
     layer, _, name = ref.partition(".")
     schema = json.loads(table.schema().to_json())
     partitions = list(meta.partition_columns)
-    columns = [column_info(f, i, partitions) for i, f in enumerate(schema["fields"])]
+    columns = [column_info(f, i, partitions, naive_as) for i, f in enumerate(schema["fields"])]
     history = table.history(limit=1)
     updated = int(history[0].get("timestamp") or 0) if history else None
     properties = {str(k): str(v) for k, v in (meta.configuration or {}).items()}
@@ -207,3 +224,11 @@ def table_info(engine: PolarsDeltaEngine, catalog: str, ref: str) -> TableInfo |
         updated_at=updated,
         table_id=str(meta.id),
     )
+
+
+def client_naive_type(user_agent: str) -> str:
+    """How to name a naive timestamp column for this client. DuckDB's unity_catalog
+    extension (1.5) knows no ``timestamp_ntz`` and refuses a whole schema holding one;
+    told ``timestamp`` it binds the column, and its ``delta_scan`` reads the values with
+    the type the Delta log gives. Every other client gets the specification's name."""
+    return "timestamp" if user_agent.lower().startswith("duckdb/") else "timestamp_ntz"
