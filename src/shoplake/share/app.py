@@ -70,6 +70,20 @@ class ServerState:
     limits: Limits
     created_at: int = field(default_factory=lambda: int(time.time() * 1000))
     """When this server started: the catalog's and schemas' dates (they live nowhere)."""
+    _described: dict[tuple[str, int, str], uc.TableInfo] = field(default_factory=dict)
+
+    def describe(self, ref: str, naive_as: str = "timestamp_ntz") -> uc.TableInfo | None:
+        """The table's description, kept per Delta version (a version never changes)."""
+        version = self.engine.version(ref)
+        if version is None:
+            return None
+        key = (ref, version, naive_as)
+        if key not in self._described:
+            info = uc.table_info(self.engine, self.catalog, ref, naive_as)
+            if info is None:
+                return None
+            self._described[key] = info
+        return self._described[key]
 
 
 def _name(part: str, what: str) -> str:
@@ -240,7 +254,7 @@ def _routes(
         layer = _name(request.state.params.get("schema_name", ""), "schema")
         refs = _visible(state, caller, layer)
         naive = uc.client_naive_type(request.headers.get("user-agent", ""))
-        infos = [i for r in refs if (i := uc.table_info(state.engine, state.catalog, r, naive))]
+        infos = [i for r in refs if (i := state.describe(r, naive))]
         return uc.ListTablesResponse(tables=infos), refs
 
     def table_ref(caller: Caller, full_name: str) -> str:
@@ -263,7 +277,7 @@ def _routes(
     def get_table(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
         ref = table_ref(caller, request.state.params["full_name"])
         naive = uc.client_naive_type(request.headers.get("user-agent", ""))
-        info = uc.table_info(state.engine, state.catalog, ref, naive)
+        info = state.describe(ref, naive)
         if info is None:
             raise ApiError(404, "TABLE_DOES_NOT_EXIST", f"no table {ref}", (ref,))
         return info, (ref,)
@@ -273,7 +287,7 @@ def _routes(
         found = [
             r
             for r in _visible(state, caller)
-            if (i := uc.table_info(state.engine, state.catalog, r)) and i.table_id == body.table_id
+            if (i := state.describe(r)) and i.table_id == body.table_id
         ]
         if not found:
             raise ApiError(
