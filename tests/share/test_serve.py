@@ -221,6 +221,14 @@ def test_a_revoked_token_or_grant_stops_working_at_once(served: Served) -> None:
 def test_every_request_is_audited_and_no_token_is_kept_anywhere(served: Served) -> None:
     _sql(served, "analyst", "SELECT count(*) FROM gold.fact_sales")
     _sql(served, "analyst", "SELECT * FROM silver.customers")
+    for path in (
+        "catalogs",
+        "schemas?catalog_name=shoplake",
+        "tables?catalog_name=shoplake&schema_name=gold",
+        "tables/shoplake.gold.fact_sales",
+        "tables/shoplake.silver.customers",
+    ):
+        httpx.get(f"{served.url}{UC}/{path}", headers=served.headers("analyst"))
     httpx.get(f"{served.url}{UC}/catalogs")
     deadline = time.monotonic() + 15
     while True:
@@ -230,7 +238,13 @@ def test_every_request_is_audited_and_no_token_is_kept_anywhere(served: Served) 
             break
         assert time.monotonic() < deadline, "the audit log was not written"
         time.sleep(0.3)
-    queries = audit.filter(pl.col("action") == "query", pl.col("principal") == "analyst")
+    analyst = audit.filter(pl.col("principal") == "analyst")
+    assert {"list_catalogs", "list_schemas", "list_tables", "get_table", "query"} <= set(
+        analyst["action"]
+    )
+    refused = analyst.filter(pl.col("action") == "get_table", ~pl.col("allowed"))
+    assert refused.filter(pl.col("tables").list.contains("silver.customers")).height >= 1
+    queries = analyst.filter(pl.col("action") == "query")
     allowed = queries.filter(pl.col("allowed"))
     assert allowed.filter(pl.col("tables").list.contains("gold.fact_sales")).height >= 1
     denied = queries.filter(~pl.col("allowed"), pl.col("tables").list.contains("silver.customers"))
