@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from shoplake.engines.polars_delta import PolarsDeltaEngine
+from shoplake.observe.lake import LakeReader
 from shoplake.share.access import AccessControl
 from shoplake.share.audit import AuditEvent, AuditLog
 
 
 @st.cache_resource
 def _access(lake: str) -> tuple[AccessControl, AuditLog]:
-    engine = PolarsDeltaEngine(lake)
+    engine = LakeReader(lake).engine
     return AccessControl(engine), AuditLog(engine)
 
 
