@@ -102,3 +102,18 @@ def test_the_report_shows_no_unmasked_pii(demo_lake: Path, tmp_path: Path) -> No
     people = pl.read_delta(str(demo_lake / "silver" / "customers"))
     full_names = {f"{r['first_name']} {r['last_name']}" for r in people.iter_rows(named=True)}
     assert [n for n in full_names if n in html] == []
+
+
+def test_the_dashboards_reader_masks_by_classification(demo_lake: Path) -> None:
+    from shoplake.observe.lake import LakeReader
+
+    policy = MaskingPolicy({"email": "partial", "name": "redact", "phone": "null"})
+    frame = LakeReader(str(demo_lake), masking=policy).read("silver.customers")
+    assert frame is not None
+    assert set(frame["first_name"].drop_nulls()) == {"***"}
+    assert frame["phone"].null_count() == frame.height
+    assert frame["email"].drop_nulls().str.contains(r"^.\*\*\*@").all()
+    assert (
+        frame["city"].to_list()
+        == pl.read_delta(str(demo_lake / "silver" / "customers"))["city"].to_list()
+    )  # not classified: shown as stored

@@ -136,3 +136,22 @@ def test_metadata_mistakes_are_reported_when_declared() -> None:
     q = Pipeline("q")
     with pytest.raises(DefinitionError, match="columns\\['x'\\] must be Column"):
         q.table(layer="silver", name="t", columns={"x": "text"})(lambda: None)  # type: ignore[dict-item]
+
+
+def test_shoplake_sql_shows_the_comments_to_duckdb(tmp_path: Path) -> None:
+    from shoplake.observe.lake import LakeReader
+    from shoplake.observe.sql import LakeSql
+
+    with _landed(TempLake(build(), root=tmp_path)) as lake:
+        lake.run()
+        with LakeSql(LakeReader(str(lake.lake))) as sql:
+            views = sql.query(
+                "SELECT comment FROM duckdb_views() "
+                "WHERE schema_name = 'silver' AND view_name = 'customers'"
+            ).to_pylist()
+            columns = sql.query(
+                "SELECT column_name, comment FROM duckdb_columns() "
+                "WHERE schema_name = 'silver' AND table_name = 'customers' ORDER BY column_name"
+            ).to_pylist()
+    assert views == [{"comment": "One row per customer."}]
+    assert {"column_name": "email", "comment": "Customer e-mail"} in columns

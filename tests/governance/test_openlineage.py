@@ -173,3 +173,47 @@ def test_lineage_is_off_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output
     assert not any(ln.startswith("lineage:") for ln in result.output.splitlines())
     assert not (tmp_path / "lineage.jsonl").exists()
+
+
+def test_a_failed_flow_sends_fail_with_its_error_and_aborts_downstream(tmp_path: Path) -> None:
+    import narwhals as nw
+    from governed_shop import CUSTOMERS, ORDERS
+
+    from shoplake import Pipeline, expect
+    from shoplake.governance.openlineage import LineageEmitter
+    from shoplake.governance.settings import LineageSettings
+    from shoplake.testing import TempLake
+
+    p = Pipeline("failing")
+    p.source("orders", format="csv", columns=["order_id", "customer_id", "amount"])
+    p.source("customers", format="csv", columns=["customer_id", "name", "email"])
+
+    @p.table(
+        layer="silver",
+        expectations=[expect("small", nw.col("amount").cast(nw.Float64) < 5, action="fail")],
+    )
+    def orders(bronze_orders: Any) -> Any:
+        """Orders under 5."""
+        return bronze_orders.select("order_id", "amount")
+
+    @p.table(layer="gold")
+    def total(silver_orders: Any) -> Any:
+        return silver_orders.select(nw.col("amount").cast(nw.Float64).sum())
+
+    events_file = tmp_path / "events.jsonl"
+    settings = LineageSettings(transport="file", file=str(events_file))
+    with TempLake(p, root=tmp_path / "lake") as lake:
+        lake.land("orders", ORDERS)
+        lake.land("customers", CUSTOMERS)
+        emitter = LineageEmitter.from_settings(lake.engine, p.name, settings)
+        assert lake.run(listener=emitter).status == "failed"
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    for event in events:
+        assert _problems(event) == [], event["job"]["name"]
+    states = {(e["job"]["name"], e["eventType"]) for e in events}
+    assert ("failing.silver.orders", "FAIL") in states
+    assert ("failing.gold.total", "ABORT") in states
+    assert ("failing", "FAIL") in states
+    failed = next(e for e in events if e["eventType"] == "FAIL" and e["job"]["name"] == "failing")
+    assert "silver.orders" in failed["run"]["facets"]["errorMessage"]["message"]
+    assert emitter.undelivered == 0 and emitter.sent == len(events)

@@ -20,6 +20,7 @@ from shoplake.dashboard import pipeline_view as pv
 from shoplake.observe import monitor
 from shoplake.observe.alerts import ALERTS
 from shoplake.observe.lake import LakeReader
+from shoplake.pipeline.tables import Pipeline
 
 
 def _args() -> argparse.Namespace:
@@ -158,6 +159,30 @@ def business(f: b.Filters) -> None:
         _table(frame, f"{ref} is empty")
 
 
+def catalog_section(pipeline: Pipeline | None) -> None:
+    """The catalog: every table's owner, tags and PII columns; one table's columns and
+    lineage."""
+    from shoplake.dashboard import catalog_view as cv
+    from shoplake.governance.catalog import show_table
+    from shoplake.governance.lineage import with_column_lineage
+    from shoplake.pipeline.graph import build_graph
+
+    st.subheader("Catalog")
+    listing = cv.catalog_frame(lake)
+    _table(listing, "no tables yet")
+    if listing.is_empty():
+        return
+    choice = st.selectbox("Table", listing["table"].to_list(), key="catalog_table")
+    graph = build_graph(pipeline) if pipeline is not None else None
+    detail = show_table(lake.engine, choice, graph)
+    if graph is not None:
+        detail = with_column_lineage(lake.engine, graph, detail)
+    st.caption(detail.entry.description or "no description")
+    _table(cv.columns_frame(detail), "no columns")
+    if graph is not None and choice in graph.definitions:
+        st.plotly_chart(cv.lineage_graph(graph, choice), key="lineage")
+
+
 def pipeline_page() -> None:
     import json
 
@@ -206,6 +231,7 @@ def pipeline_page() -> None:
     st.subheader("Freshness")
     items = monitor.freshness(lake, pipeline, json.loads(ARGS.sla))
     _table(pv.freshness_frame(items), "no tables")
+    catalog_section(pipeline)
     if pipeline is not None:
         st.subheader("Dependencies")
         st.plotly_chart(pv.dependency_graph(pipeline, lake), key="graph")

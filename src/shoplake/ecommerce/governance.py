@@ -38,8 +38,7 @@ _GOLD_OWNERS = {
     "dim_customer": "customer-data",
 }
 
-_ID = "Canonical id"
-PERSON = {
+_PERSON = {
     "first_name": Column("Given name", pii="name"),
     "last_name": Column("Family name", pii="name"),
     "email": Column("E-mail address (invalid ones blanked)", pii="email"),
@@ -69,7 +68,7 @@ def _window_of(column: str) -> list[str]:
 
 _COLUMNS: dict[str, dict[str, Column]] = {
     "silver.customers": {
-        **PERSON,
+        **_PERSON,
         "signup_date": Column("Date the customer signed up"),
         "segment": Column("Marketing segment, lower case"),
         "valid_from": Column("Start of this version (SCD2)"),
@@ -119,7 +118,7 @@ _COLUMNS: dict[str, dict[str, Column]] = {
     "gold.customer_lifetime_value": {
         "predicted_clv_3y": Column("Average order value × orders per month × 36")
     },
-    "gold.dim_customer": {k: v for k, v in PERSON.items() if k != "phone"},
+    "gold.dim_customer": {k: v for k, v in _PERSON.items() if k != "phone"},
     "gold.fact_sales": {"revenue": Column("The line's amount (money)")},
     "gold.realtime_sales": {
         "revenue": Column(
@@ -136,7 +135,8 @@ def _bronze_columns(source: str) -> dict[str, Column]:
     """A source's columns as received: the same classes as silver, raw values."""
     silver = {**_SHARED, **_COLUMNS.get(f"silver.{source}", {})}
     return {
-        name: Column(f"{column.description} — as received", pii=column.pii)
+        # Silver's caveats ("invalid ones blanked") do not hold for the raw values.
+        name: Column(column.description.split(" (")[0] + ", as received", pii=column.pii)
         if not name.startswith("_")
         else column
         for name, column in silver.items()

@@ -273,7 +273,8 @@ class PolarsDeltaEngine:
         else:
             schema_mode = None if predicate else "overwrite"
         declared = self._declared.get(ref)
-        creates = self._table(ref) is None
+        # Only a table with declared metadata pays for the look-up.
+        creates = declared is not None and self._table(ref) is None
         if creates or schema_mode == "overwrite":
             # Replacing the schema replaces its field metadata: carry the comments along.
             data = delta_metadata.with_field_metadata(data, declared)

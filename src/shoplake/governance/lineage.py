@@ -76,7 +76,8 @@ def _derive(engine: Engine, graph: Graph, definition: TableDef) -> dict[str, Col
         return {}
     try:
         output = as_lazy(definition.fn(**first), definition.ref)
-        columns = list(output.collect_schema())
+        schema = output.collect_schema()
+        columns = list(schema)
         found: dict[str, ColumnLineage] = {}
         for column in columns:
             reads.clear()
@@ -87,6 +88,16 @@ def _derive(engine: Engine, graph: Graph, definition: TableDef) -> dict[str, Col
             found[column] = ColumnLineage(column, tuple(refs), DERIVED)
     except Exception:  # user code on empty probes: fall back to what is declared
         return {}
+    # Columns the kind adds (SCD2 validity, surrogate key) come from its keys and sequence.
+    basis = sorted(
+        {i for c in definition.kind.required_columns if c in found for i in found[c].inputs}
+    )
+    stored = list(definition.kind.stored_schema(schema))
+    if engine.version(definition.ref) is not None:  # the engine's own bookkeeping too
+        stored += list(engine.read(definition.ref).collect_schema())
+    for column in stored:
+        if column not in found and basis:
+            found[column] = ColumnLineage(column, tuple(basis), DERIVED)
     return found
 
 
@@ -97,6 +108,23 @@ def column_lineage(engine: Engine, graph: Graph, ref: str) -> dict[str, ColumnLi
     if not isinstance(definition, TableDef):
         return {}
     return {**_declared(definition), **_derive(engine, graph, definition)}
+
+
+class LineageCache:
+    """Column lineage per table, kept while its inputs' schemas (and its own) stay the same:
+    a long-running process (``watch``) derives each table's lineage once, not per batch."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], dict[str, ColumnLineage]] = {}
+
+    def get(self, engine: Engine, graph: Graph, ref: str) -> dict[str, ColumnLineage]:
+        refs = sorted({ref, *graph.inputs.get(ref, {}).values()})
+        if any(engine.version(r) is None for r in refs):
+            return column_lineage(engine, graph, ref)
+        key = (ref, *(tuple(engine.read(r).collect_schema().items()) for r in refs))
+        if key not in self._kept:
+            self._kept[key] = column_lineage(engine, graph, ref)
+        return self._kept[key]
 
 
 def with_column_lineage(engine: Engine, graph: Graph, detail: TableDetail) -> TableDetail:

@@ -34,7 +34,7 @@ from openlineage.client.facet_v2 import (
 )
 
 from shoplake.engines.base import Engine
-from shoplake.governance.lineage import column_lineage
+from shoplake.governance.lineage import LineageCache
 from shoplake.governance.settings import LineageSettings
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.metadata import owner_of
@@ -64,7 +64,8 @@ class LineageEmitter:
 
     Example::
 
-        emitter = LineageEmitter(engine, "ecommerce", load_lineage_settings().client())
+        settings = LineageSettings(transport="http", url="http://localhost:5000")
+        emitter = LineageEmitter.from_settings(engine, pipeline.name, settings)
         shoplake.run(pipeline, engine=engine, landing="./landing", listener=emitter)
         emitter.undelivered   # events that could not be sent
     """
@@ -83,6 +84,7 @@ class LineageEmitter:
         self._failures_in_a_row = 0
         self._lock = threading.Lock()
         self._graph: Graph | None = None
+        self._lineage = LineageCache()
 
     @classmethod
     def from_settings(
@@ -194,7 +196,8 @@ class LineageEmitter:
             state = RunState.ABORT
         else:
             state = RunState.COMPLETE
-        outputs = [self._output(ref, result)] if state == RunState.COMPLETE else []
+        # A flow that had nothing new wrote nothing: no output dataset, no facets to derive.
+        outputs = [self._output(ref, result)] if result.status == "completed" else []
         job = self._job(f"{self.pipeline}.{ref}", "TABLE")
         run = self._flow_run(run_id, ref, facets)
         self._emit(self._event(state, utcnow(), run, job, self._inputs(ref), outputs))
@@ -245,7 +248,7 @@ class LineageEmitter:
     def _column_lineage(self, ref: str) -> column_lineage_dataset.ColumnLineageDatasetFacet | None:
         if self._graph is None:
             return None
-        found = column_lineage(self.engine, self._graph, ref)
+        found = self._lineage.get(self.engine, self._graph, ref)
         if not found:
             return None
         fields = {}

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 _TABLE_REF = re.compile(r"\b(?:from|join)\s+\"?([a-z_][a-z0-9_]*)\"?\.\"?([a-z_][a-z0-9_]*)", re.I)
 
 
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 class SqlError(ShoplakeError):
     """A query could not run: unknown table, bad SQL, or an unwritable output."""
 
@@ -69,6 +73,21 @@ class LakeSql:
             unmasked = masking is None or ref in clear
             select = "*" if masking is None or unmasked else self._masked_select(ref, masking)
             self.con.execute(f'CREATE VIEW "{layer}"."{name}" AS SELECT {select} FROM "{alias}"')
+            self._comment(ref)
+
+    def _comment(self, ref: str) -> None:
+        """The table's description and column comments as DuckDB comments, so
+        ``duckdb_views()`` and ``duckdb_columns()`` show the catalog."""
+        meta = self.lake.engine.metadata(ref)
+        if meta is None:
+            return
+        view = '"{}"."{}"'.format(*ref.split(".", 1))
+        if meta.description:
+            self.con.execute(f"COMMENT ON VIEW {view} IS {_quote(meta.description)}")
+        for column, values in meta.columns.items():
+            if values.get("comment"):
+                target = f'{view}."{column}"'
+                self.con.execute(f"COMMENT ON COLUMN {target} IS {_quote(values['comment'])}")
 
     def _masked_select(self, ref: str, masking: MaskingPolicy) -> str:
         from shoplake.governance.catalog import stored_pii

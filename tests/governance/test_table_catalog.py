@@ -97,3 +97,20 @@ def test_declared_lineage_stands_in_where_the_engine_cannot_derive(demo_lake: Pa
     assert set(lineage) == {"revenue"}  # only what the table declares
     assert lineage["revenue"].source == DECLARED
     assert "silver.orders.status" in lineage["revenue"].inputs
+
+
+def test_every_silver_and_gold_column_has_derived_lineage(demo_lake: Path) -> None:
+    engine = create_engine(str(demo_lake))
+    graph = build_graph(build_pipeline())
+    missing = []
+    for ref in engine.list_tables():
+        if ref.partition(".")[0] not in ("silver", "gold"):
+            continue
+        lineage = column_lineage(engine, graph, ref)
+        for column in engine.read(ref).collect_schema():
+            found = lineage.get(column)
+            if found is None or not found.inputs or found.source != DERIVED:
+                missing.append(f"{ref}.{column}")
+    assert missing == []
+    scd = column_lineage(engine, graph, "silver.customers")["valid_from"]
+    assert scd.inputs == ("bronze.customers.customer_id", "bronze.customers.updated_at")
