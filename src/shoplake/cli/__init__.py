@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import typer
 
-from shoplake.cli import bench, catalog, governance, ingest, maintain, observe, run, stream
+from shoplake.cli import bench, catalog, governance, ingest, maintain, observe, run, share, stream
 
 app = typer.Typer(
     help="shoplake: a local-first e-commerce lakehouse on Delta Lake.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for leaf in (run, ingest, catalog, governance, maintain, stream, observe, bench):
+for leaf in (run, ingest, catalog, governance, maintain, stream, observe, share, bench):
     leaf.register(app)
 
 

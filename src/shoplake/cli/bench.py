@@ -198,6 +198,27 @@ def bench_soak(
         raise typer.Exit(1)
 
 
+def bench_serve(
+    orders: Annotated[int, typer.Option(help="Orders in the demo lake served")] = 2000,
+    gets: Annotated[int, typer.Option(help="Catalog GETs to send")] = 2000,
+    queries: Annotated[int, typer.Option(help="SQL queries to send")] = 500,
+    clients: Annotated[int, typer.Option(min=1, help="Client threads")] = 4,
+    dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path(
+        "bench-serve-out"
+    ),
+    debug: Debug = False,
+) -> None:
+    """`shoplake serve` under load from a second process: p50/p95 and requests/s."""
+    from shoplake.bench.serve import run_serve_benchmark
+
+    with common.errors(debug):
+        figures = run_serve_benchmark(
+            dir, console, orders=orders, gets=gets, queries=queries, clients=clients
+        )
+    if any(f.failed for f in figures):
+        raise typer.Exit(1)
+
+
 BENCHMARKS: dict[str, Callable[..., None]] = {
     "run": bench_run,
     "incremental": bench_incremental,
@@ -205,6 +226,7 @@ BENCHMARKS: dict[str, Callable[..., None]] = {
     "stream": bench_stream,
     "latency": bench_latency,
     "soak": bench_soak,
+    "serve": bench_serve,
 }
 
 

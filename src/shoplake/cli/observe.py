@@ -52,6 +52,13 @@ def dashboard(
         float, typer.Option("--refresh", help="Seconds between checks for new Delta versions")
     ] = 2.0,
     show_pii: ShowPii = False,
+    require_token: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-token/--no-require-token",
+            help="Ask for a `shoplake token` first [default: when bound beyond loopback]",
+        ),
+    ] = None,
     pipeline: PipelineOpt = None,
     debug: Debug = False,
 ) -> None:
@@ -71,6 +78,7 @@ def dashboard(
         landing=settings.landing,
         port=port,
         address=host,
+        require_token=require_token,
         refresh_s=refresh,
         sla_minutes=sla,
         show_pii=show_pii,

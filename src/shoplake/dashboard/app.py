@@ -31,11 +31,18 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--refresh", type=float, default=2.0)
     parser.add_argument("--sla", default="{}")
     parser.add_argument("--show-pii", action="store_true")
+    parser.add_argument("--require-token", action="store_true")
     return parser.parse_args(sys.argv[1:])
 
 
 ARGS = _args()
 st.set_page_config(page_title="shoplake", layout="wide")
+if ARGS.require_token:
+    from shoplake.dashboard.gate import require_token
+
+    # Stops the page here unless a valid token with SELECT on every layer is given;
+    # PII shows in clear only for a token that also holds PII (and with --show-pii).
+    ARGS.show_pii = require_token(ARGS.lake) and ARGS.show_pii
 
 
 @st.cache_resource

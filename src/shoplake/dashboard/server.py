@@ -24,8 +24,12 @@ def command(
     sla_minutes: dict[str, int] | None = None,
     show_pii: bool = False,
     pipeline: str = DEFAULT_PIPELINE,
+    require_token: bool | None = None,
 ) -> list[str]:
-    """The ``streamlit run`` command line; everything it loads ships in the wheel."""
+    """The ``streamlit run`` command line; everything it loads ships in the wheel.
+
+    Bound beyond loopback (or with ``require_token``), the page asks for a token of
+    ``shoplake serve``'s (``shoplake token create``) before it shows anything."""
     cmd = [
         sys.executable,
         "-m",
@@ -62,7 +66,23 @@ def command(
     ]
     if show_pii:
         cmd.append("--show-pii")
+    if require_token is None:
+        require_token = not is_loopback(address)
+    if require_token:
+        cmd.append("--require-token")
     return cmd
+
+
+def is_loopback(address: str) -> bool:
+    """Whether only this machine can reach ``address``."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(lake: str, **options: object) -> int:

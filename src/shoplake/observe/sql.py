@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,10 +46,19 @@ class LakeSql:
             sql.query("SELECT tier, count(*) FROM gold.customer_segments GROUP BY tier")
     """
 
-    def __init__(self, lake: LakeReader, *, masking: MaskingPolicy | None = None) -> None:
+    def __init__(
+        self,
+        lake: LakeReader,
+        *,
+        masking: MaskingPolicy | None = None,
+        tables: Sequence[str] | None = None,
+        clear: Collection[str] = (),
+    ) -> None:
+        """``tables`` limits the views to those (default: every table of the lake);
+        ``clear`` names tables read unmasked despite ``masking``."""
         self.lake = lake
         self.con = duckdb.connect()
-        self.tables = lake.tables()
+        self.tables = lake.tables() if tables is None else list(tables)
         self._datasets: dict[str, object] = {}
         self._masks: set[str] = set()
         # The raw scans get names nobody types by accident; the views are the interface.
@@ -60,7 +70,8 @@ class LakeSql:
             self._datasets[ref] = dataset  # keep a reference: the view reads it lazily
             alias = f"__{layer}__{name}__{salt}"
             self.con.register(alias, dataset)
-            select = "*" if masking is None else self._masked_select(ref, masking)
+            unmasked = masking is None or ref in clear
+            select = "*" if masking is None or unmasked else self._masked_select(ref, masking)
             self.con.execute(f'CREATE VIEW "{layer}"."{name}" AS SELECT {select} FROM "{alias}"')
             self._comment(ref)
 
