@@ -7,7 +7,13 @@ from typing import Any
 import narwhals as nw
 
 from shoplake import Expectation, Materialized, Pipeline, Upsert, expect, expect_exists
-from shoplake.ecommerce.cleaning import canonical_id, to_int, well_formed, with_timestamp
+from shoplake.ecommerce.cleaning import (
+    canonical_id,
+    to_int,
+    well_formed,
+    with_timestamp,
+    with_timestamps,
+)
 from shoplake.ecommerce.governance import catalog
 from shoplake.ecommerce.marts.operations import inventory_health, shipping_performance
 
@@ -85,9 +91,14 @@ def add_operations_tables(p: Pipeline) -> None:
     )
     def shipments(bronze_shipments: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
         """Shipments with their carrier, shipping and delivery times and promised day."""
-        frame = with_timestamp(bronze_shipments, "shipped_at")
-        frame = with_timestamp(frame, "delivered_at")
-        frame = with_timestamp(frame, "promised_date")
+        frame = with_timestamps(
+            bronze_shipments,
+            {
+                "shipped_at": "shipped_at",
+                "delivered_at": "delivered_at",
+                "promised_date": "promised_date",
+            },
+        )
         shipment_id = nw.col("shipment_id").str.strip_chars().str.to_uppercase()
         return frame.select(
             nw.when(shipment_id != "").then(shipment_id).alias("shipment_id"),

@@ -19,6 +19,7 @@ from shoplake.ecommerce.cleaning import (
     valid_email,
     valid_phone,
     with_timestamp,
+    with_timestamps,
 )
 from shoplake.ecommerce.marts.common import money
 
@@ -40,8 +41,7 @@ def regions(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
 
 
 def customers(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
-    frame = with_timestamp(raw, "signup_date")
-    frame = with_timestamp(frame, "updated_at")
+    frame = with_timestamps(raw, {"signup_date": "signup_date", "updated_at": "updated_at"})
     return frame.select(
         _id("customer_id", "C"),
         _text("first_name"),
@@ -75,8 +75,7 @@ def products(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
 
 
 def orders(raw: nw.LazyFrame[Any]) -> nw.LazyFrame[Any]:
-    frame = with_timestamp(raw, "order_date", alias="order_ts")
-    frame = with_timestamp(frame, "updated_at")
+    frame = with_timestamps(raw, {"order_date": "order_ts", "updated_at": "updated_at"})
     return frame.select(
         _id("order_id", "O"),
         _id("customer_id", "C"),
