@@ -60,8 +60,11 @@ class ExpectationFailed(FlowError):
 def first_line(err: BaseException, default: str | None = None) -> str:
     """An error's message without what follows its first line (a backtrace a Rust library
     appends when ``RUST_BACKTRACE`` is set); ``default`` (the error's type name unless
-    given) when the message is empty."""
-    text = str(err).strip()
+    given) when the message is empty; a credential it quotes (a store's error can carry
+    a SAS token in a URL) is masked, since such lines are written to the lake."""
+    from shoplake.stores import mask_secrets
+
+    text = mask_secrets(str(err).strip())
     if not text:
         return type(err).__name__ if default is None else default
     return text.splitlines()[0]

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -197,6 +197,15 @@ def engine(current: Settings, *, reuse_snapshots: bool = False) -> Engine:
     return create_engine(current.lake, current.engine)
 
 
+def open_landing(current: Settings) -> Any:
+    """The landing folder, or an object-store landing with its archive location."""
+    from shoplake.sources.remote import is_remote
+    from shoplake.sources.remote import open_landing as opened
+
+    archive = current.archive_dir
+    return opened(current.landing, archive if archive and is_remote(archive) else None)
+
+
 def landing_path(current: Settings) -> Path:
     return Path(current.landing.removeprefix("file://"))
 
@@ -215,9 +224,16 @@ def loader_config(
     from shoplake.ingest.archive import ArchivePolicy
     from shoplake.ingest.loader import LoaderConfig
 
+    if current.archive_dir and "://" in current.archive_dir and "://" not in current.landing:
+        raise ConfigError(
+            f"archive_dir {current.archive_dir}: a landing folder on local disk archives on "
+            "local disk; give a folder, or put the landing on the same store"
+        )
     policy = ArchivePolicy(
         mode=archive or current.archive,
-        root=Path(current.archive_dir) if current.archive_dir else None,
+        root=Path(current.archive_dir)
+        if current.archive_dir and "://" not in current.archive_dir
+        else None,
         retention_days=current.retention_days,
     )
     return LoaderConfig(
@@ -225,6 +241,7 @@ def loader_config(
         max_files=max_files or current.max_files,
         max_bytes=max_bytes or current.max_bytes,
         lock_wait_s=wait_s,
+        lock_ttl_s=current.lock_ttl,
         parallelism=parallelism or current.parallelism,
     )
 
@@ -242,10 +259,9 @@ def execute_batches(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from shoplake.ingest.loader import backlog, run_available
-    from shoplake.sources.remote import open_landing
 
     lake_engine = engine(current)
-    landing = open_landing(current.landing)
+    landing: Any = open_landing(current)
     waiting = backlog(lake_engine, pipeline, landing)
     with Progress(
         TextColumn("[bold]{task.description}"),

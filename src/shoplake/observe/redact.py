@@ -10,6 +10,8 @@ import re
 
 import polars as pl
 
+from shoplake.stores import mask_secrets
+
 _URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
 _KEY_VALUE = re.compile(
     r"(?i)\b(?P<key>password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|accountkey|"
@@ -23,6 +25,7 @@ SECRET = "***"
 
 
 def hide_secrets(text: str) -> str:
+    text = mask_secrets(text)  # the credentials configured for object stores, verbatim
     text = _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{SECRET}@", text)
     return _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{SECRET}", text)
 
