@@ -152,3 +152,70 @@ def mask_secrets(text: str) -> str:
     for value in secret_values():
         text = text.replace(value, "***")
     return text
+
+
+_MISSING = re.compile(
+    r"NoSuchBucket|ContainerNotFound|container does not exist|bucket does not exist"
+)
+_DENIED = re.compile(
+    r"AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|"
+    r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|ExpiredToken|InvalidToken|"
+    r"Invalid Access Key|403 Forbidden|401 Unauthorized|Server authentication failed|"
+    r"NoCredentialProviders|Failed to (load|retrieve) credentials|Unable to get credentials",
+    re.I,
+)
+_UNREACHABLE = re.compile(
+    r"error sending request|tcp connect error|Connection refused|dns error|"
+    r"failed to lookup address|timed out|connection reset|Connection closed",
+    re.I,
+)
+_CHECK = {
+    "aws": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or the aws_* keys of "
+    "[storage] / SHOPLAKE_STORAGE_AWS_*)",
+    "azure": "AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY, a SAS token or a "
+    "service principal (or the azure_* keys of [storage] / SHOPLAKE_STORAGE_AZURE_*)",
+    "google": "GOOGLE_SERVICE_ACCOUNT (or the google_* keys of [storage] / "
+    "SHOPLAKE_STORAGE_GOOGLE_*)",
+}
+_ENDPOINT = {
+    "aws": "AWS_ENDPOINT_URL / aws_endpoint_url and AWS_REGION",
+    "azure": "the account name (and AZURITE_BLOB_STORAGE_URL for the emulator)",
+    "google": "the endpoint",
+}
+
+
+def _bucket(uri: str) -> str:
+    host = uri.partition("://")[2].split("/", 1)[0]
+    return host.split("@", 1)[0]  # abfss://container@account...: the container
+
+
+def explain_store(err: BaseException, locations: list[str]) -> str | None:
+    """A failed request to an object store as one line naming the URI (never a secret)
+    and what to check; None when ``err`` is no such failure. ``locations``: the lake and
+    landing URIs of the command, the one whose bucket the error names comes first."""
+    text = str(err)
+    stores = [u for u in locations if is_object_store(u)]
+    if not stores:
+        return None
+    named = [u for u in stores if _bucket(u) and _bucket(u) in text] or stores
+    uri = named[0]
+    prefix = provider(uri) or "aws"
+    where = display(uri)
+    kind = "container" if prefix == "azure" else "bucket"
+    if _MISSING.search(text):
+        return (
+            f"{where}: the {kind} {_bucket(uri)!r} does not exist (or this account cannot see "
+            f"it); create it, or check the URI and {_ENDPOINT[prefix]}; every table is at "
+            "its last commit"
+        )
+    if _DENIED.search(text):
+        return (
+            f"{where}: the store refused the credentials (wrong, expired, or no permission "
+            f"on this prefix); check {_CHECK[prefix]}. Nothing was written"
+        )
+    if _UNREACHABLE.search(text):
+        return (
+            f"{where}: the store could not be reached; check {_ENDPOINT[prefix]} and the "
+            "network, then run again (a run picks up where it stopped)"
+        )
+    return None

@@ -198,7 +198,11 @@ def new_store(emulator: Emulator, endpoint: str | None = None) -> Store:
 
 
 def cli(
-    store: Store, cwd: Path, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 180
+    store: Store,
+    cwd: Path,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 180,
 ) -> subprocess.CompletedProcess[str]:
     """``shoplake <args>`` in a new process, with the store's environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE", "SHOPLAKE_"))}
@@ -208,3 +212,16 @@ def cli(
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+TINY = ["--pipeline", "tiny_shop:build"]  # tests/objstore/tiny_shop.py
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The single ``Error: ...`` line of a failed command, with no traceback anywhere."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stdout.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stdout + result.stderr
+    for noise in ("Traceback", "panicked", "stack backtrace", "↳"):
+        assert noise not in result.stdout + result.stderr
+    return errors[0]

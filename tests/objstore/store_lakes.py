@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import polars as pl
-from polars.testing import assert_frame_equal
 from emulators import Store
+from polars.testing import assert_frame_equal
 
 RUN_SPECIFIC = ("_batch_id", "_ingested_at", "run_id", "quarantined_at", "_source")
 """Columns that differ between two runs of the same files (ids, clocks, file locations)."""

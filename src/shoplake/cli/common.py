@@ -158,16 +158,21 @@ def errors(debug: bool, *also: type[Exception]) -> Iterator[None]:
         fail(err, debug)
     except Exception as err:
         # A full disk or a read-only lake can strike outside any one table's flow (the
-        # lock, a system table): still one line, not a storage library's traceback.
+        # lock, a system table), and so can a store refusing a request: still one line,
+        # not a storage library's traceback.
         from shoplake.engines.storage_errors import explain_anywhere
+        from shoplake.stores import explain_store
 
-        explained = explain_anywhere(err)
+        explained = explain_store(err, _LOCATIONS) or explain_anywhere(err)
         if explained is None:
             raise
         fail(StorageError(explained), debug)
 
 
 # -- settings, engine, pipeline ----------------------------------------------------------
+_LOCATIONS: list[str] = []
+"""The lake and landing of this command, for :func:`errors` to name in a store's error."""
+
 def settings(
     lake: str | None = None,
     landing: str | None = None,
@@ -177,6 +182,7 @@ def settings(
 ) -> Settings:
     """Command-line options over the environment over ``shoplake.toml`` over defaults."""
     current = load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
+    _LOCATIONS[:] = [current.lake, current.landing]
     for option, where in (("--lake", current.lake), ("--landing", current.landing)):
         local = Path(where.removeprefix("file://"))
         if "://" not in where.removeprefix("file://") and local.exists() and not local.is_dir():

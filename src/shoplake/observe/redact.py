@@ -18,7 +18,8 @@ _KEY_VALUE = re.compile(
     r"sharedaccesskey|sharedaccesssignature|sig|client[_-]?secret)"
     r"(?P<sep>\"?\s*[=:]\s*\"?)(?P<value>[^\s\"',;&}]+)"
 )
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Not right after "://": abfss://container@account.dfs.core.windows.net is no e-mail.
+_EMAIL = re.compile(r"(?<![/A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Phone-like: 7+ digits with the usual separators, optionally with a leading + and extension.
 _PHONE = re.compile(r"(?<![\w.:])\+?\(?\d[\d\s().-]{6,}\d(?:\s*(?:x|ext\.?)\s*\d+)?(?![\w.:])")
 SECRET = "***"

@@ -35,7 +35,12 @@ class ObjectFS:
         config, client = split_client_options(prefix, options_for(uri) or {})
         # Keys are checked by the crate itself (an unknown one is a one-line error).
         options: dict[str, Any] = {"config": config or None, "client_options": client or None}
-        self.store = from_url(self.base, **options)
+        try:
+            self.store = from_url(self.base, **options)
+        except Exception as err:  # an unknown key, a malformed URI: a setting to fix
+            from shoplake.errors import ConfigError, first_line
+
+            raise ConfigError(f"{display(uri)}: {first_line(err)}") from None
 
     def __str__(self) -> str:
         return display(self.base)
