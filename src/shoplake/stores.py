@@ -165,10 +165,15 @@ _DENIED = re.compile(
     re.I,
 )
 _UNREACHABLE = re.compile(
-    r"error sending request|tcp connect error|Connection refused|dns error|"
-    r"failed to lookup address|timed out|connection reset|Connection closed",
+    r"tcp connect error|Connection refused|dns error|failed to lookup address", re.I
+)
+_FLAKY = re.compile(
+    r"\b50[0-4]\b|Service Unavailable|SlowDown|ServerBusy|after \d+ retries|timed out|"
+    r"connection reset|connection closed|error sending request",
     re.I,
 )
+# How the stores' clients word a failed request (object_store, hence delta-rs and obstore).
+_REQUEST = re.compile(r"Error performing|Generic \w+ error|HTTP error|request failed", re.I)
 _CHECK = {
     "aws": "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or the aws_* keys of "
     "[storage] / SHOPLAKE_STORAGE_AWS_*)",
@@ -217,5 +222,18 @@ def explain_store(err: BaseException, locations: list[str]) -> str | None:
         return (
             f"{where}: the store could not be reached; check {_ENDPOINT[prefix]} and the "
             "network, then run again (a run picks up where it stopped)"
+        )
+    if _FLAKY.search(text):
+        return (
+            f"{where}: the store kept failing requests (unavailable, throttling or dropped "
+            "connections) after retries; run again later (a run picks up where it stopped)"
+        )
+    if _REQUEST.search(text) or type(err).__module__.startswith("obstore"):
+        from shoplake.errors import first_line
+
+        reason = first_line(err)[:160]
+        return (
+            f"{where}: a request to the store failed ({reason}); run again (a run picks up "
+            "where it stopped), or pass --debug for the details"
         )
     return None
