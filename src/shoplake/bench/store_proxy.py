@@ -12,7 +12,10 @@ and Azure sign the path and headers, which pass unchanged.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import subprocess
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -124,25 +127,61 @@ class StoreProxy:
             )
             to_client.close()  # after the buffered answer is flushed
             return
-        kept = [h for h in lines[1:] if h and not h.lower().startswith(b"connection:")]
-        rewritten = b"\r\n".join([lines[0], *kept, b"Connection: close", b"", b""])
         try:
             upstream, to_upstream = await asyncio.open_connection(self.host, self.port)
         except OSError:
             to_client.close()
             return
-        to_upstream.write(rewritten)
-        body = asyncio.create_task(_pipe(client, to_upstream))
         try:
-            if fault == "cut":  # the store does the work; the client never hears back
-                await upstream.read(1)
-                await asyncio.sleep(0.05)
-            else:
-                await _pipe(upstream, to_client)
+            to_upstream.write(_with_close(lines))
+            await _body(client, to_upstream, lines, request=True)
+            answer = await upstream.readuntil(b"\r\n\r\n")
+            if fault == "cut":  # the store did the work; the client never hears back
+                return
+            parts = answer.split(b"\r\n")
+            to_client.write(_with_close(parts))
+            status = parts[0].split(b" ")[1] if len(parts[0].split(b" ")) > 1 else b""
+            if method != "HEAD" and status not in (b"204", b"304"):
+                await _body(upstream, to_client, parts, request=False)
+            await to_client.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
         finally:
-            body.cancel()
             to_upstream.close()
             to_client.close()
+
+
+def _with_close(lines: list[bytes]) -> bytes:
+    """The head with ``Connection: close``: one request per connection, so each is seen."""
+    kept = [h for h in lines[1:] if h and not h.lower().startswith(b"connection:")]
+    return b"\r\n".join([lines[0], *kept, b"Connection: close", b"", b""])
+
+
+def _length(lines: list[bytes]) -> int | None:
+    for header in lines[1:]:
+        name, _, value = header.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return None
+
+
+async def _body(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lines: list[bytes], request: bool
+) -> None:
+    """Forward the body a head announces: Content-Length bytes, or (a chunked or unsized
+    answer) everything until the sender closes; a request without a length has none."""
+    length = _length(lines)
+    if length is not None:
+        remaining = length
+        while remaining > 0:
+            chunk = await reader.read(min(remaining, 65536))
+            if not chunk:
+                raise ConnectionError("closed mid-body")
+            writer.write(chunk)
+            remaining -= len(chunk)
+        await writer.drain()
+    elif not request:
+        await _pipe(reader, writer)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -153,3 +192,56 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except (ConnectionError, asyncio.CancelledError):
         pass
 
+
+
+class ProxyProcess:
+    """A :class:`StoreProxy` in a process of its own, for a process that talks to the store
+    itself: delta-rs may hold the GIL while it waits for an answer, which an in-process
+    proxy could then never give. ``counts()`` asks it what it has seen."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.url = ""
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> ProxyProcess:
+        command = [sys.executable, "-m", "shoplake.bench.store_proxy", self.upstream]
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        assert self._process.stdout is not None
+        self.url = self._process.stdout.readline().strip()
+        return self
+
+    def _ask(self, command: str) -> str:
+        assert self._process is not None and self._process.stdin and self._process.stdout
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+        return self._process.stdout.readline().strip()
+
+    def counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in json.loads(self._ask("counts")).items()}
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            assert self._process.stdin is not None
+            self._process.stdin.close()
+            self._process.wait(timeout=10)
+
+
+def _serve(upstream: str) -> None:
+    with StoreProxy(upstream) as proxy:
+        print(proxy.url, flush=True)
+        for line in sys.stdin:
+            if line.strip() == "reset":
+                proxy.reset()
+                print("ok", flush=True)
+            else:
+                print(json.dumps(dict(proxy.counts)), flush=True)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1])

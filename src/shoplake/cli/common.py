@@ -166,12 +166,19 @@ def errors(debug: bool, *also: type[Exception]) -> Iterator[None]:
         explained = explain_store(err, _LOCATIONS) or explain_anywhere(err)
         if explained is None:
             raise
-        fail(StorageError(explained), debug)
+        failure = StorageError(explained)
+        failure.__cause__ = err  # --debug shows the store's own error
+        fail(failure, debug)
 
 
 # -- settings, engine, pipeline ----------------------------------------------------------
 _LOCATIONS: list[str] = []
 """The lake and landing of this command, for :func:`errors` to name in a store's error."""
+
+def remember(*locations: str) -> None:
+    """The lake and landing a command works on, for :func:`errors` to name."""
+    _LOCATIONS[:] = locations
+
 
 def settings(
     lake: str | None = None,
@@ -182,7 +189,7 @@ def settings(
 ) -> Settings:
     """Command-line options over the environment over ``shoplake.toml`` over defaults."""
     current = load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
-    _LOCATIONS[:] = [current.lake, current.landing]
+    remember(current.lake, current.landing)
     for option, where in (("--lake", current.lake), ("--landing", current.landing)):
         local = Path(where.removeprefix("file://"))
         if "://" not in where.removeprefix("file://") and local.exists() and not local.is_dir():
