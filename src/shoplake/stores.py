@@ -22,6 +22,7 @@ import re
 from functools import cache
 from pathlib import Path
 
+from shoplake import errors
 from shoplake.errors import ConfigError
 
 PROVIDERS = {
@@ -152,6 +153,9 @@ def mask_secrets(text: str) -> str:
     for value in secret_values():
         text = text.replace(value, "***")
     return text
+
+
+errors.MASKS.append(mask_secrets)
 
 
 _MISSING = re.compile(
