@@ -211,6 +211,13 @@ def explain_store(err: BaseException, locations: list[str]) -> str | None:
     prefix = provider(uri) or "aws"
     where = display(uri)
     kind = "container" if prefix == "azure" else "bucket"
+    if type(err).__name__ == "CommitFailedError":
+        # Often our own commit: the store did it, the answer was lost, the retried
+        # conditional put found the version taken (delta-rs #2279).
+        return (
+            f"{where}: a commit could not be confirmed (an answer from the store was lost, "
+            "or another writer committed); run again: the next run reconciles"
+        )
     if _MISSING.search(text):
         return (
             f"{where}: the {kind} {_bucket(uri)!r} does not exist (or this account cannot see "
