@@ -57,9 +57,9 @@ class RemoteLanding:
             self.fs, root = fsspec.core.url_to_fs(self.uri)
         self.root = root.rstrip("/")
         parent = self.root.rpartition("/")[0]
-        self.archive_root = f"{parent}/archive".lstrip("/") if is_object_store(uri) else (
-            f"{parent}/archive"
-        )
+        self.archive_root = f"{parent}/archive"
+        if is_object_store(uri):  # keys have no leading slash (a landing at the bucket's top)
+            self.archive_root = self.archive_root.lstrip("/")
         if archive is not None:
             self.archive_root = _archive_key(self.uri, archive)
         # watch: the last key seen in each source folder (lexical order, see arrivals()).
