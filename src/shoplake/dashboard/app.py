@@ -199,7 +199,9 @@ def pipeline_page() -> None:
     if pipeline is not None:
         st.subheader("Dependencies")
         st.plotly_chart(pv.dependency_graph(pipeline, lake), key="graph")
-        lag = monitor.source_lag(lake, pipeline, Path(ARGS.landing))
+        from shoplake.sources.remote import open_landing  # a folder or an object store
+
+        lag = monitor.source_lag(lake, pipeline, open_landing(ARGS.landing))
         st.markdown("**Files waiting in landing**")
         _table(
             pl.DataFrame(
