@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import polars as pl
 import streamlit as st
