@@ -29,6 +29,10 @@ def test_the_demo_on_a_store_builds_the_lake_local_disk_builds(
 
     again = cli(store, tmp_path, "run", "--lake", lake, "--landing", landing, *PIPELINE)
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stdout
-    for command in (["tables"], ["batches"], ["files"], ["status"]):
+    for command in (["tables"], ["batches"], ["files"]):
         shown = cli(store, tmp_path, *command, "--lake", lake)
         assert shown.returncode == 0, (command, shown.stdout + shown.stderr)
+    store.put("landing/orders/waiting.jsonl", b'{"order_id": "w1"}\n')
+    status = cli(store, tmp_path, "status", "--lake", lake, "--landing", landing, *PIPELINE)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "waiting" in status.stdout.lower() or "1 file" in status.stdout, status.stdout
