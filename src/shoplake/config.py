@@ -30,6 +30,7 @@ RUN_KEYS: dict[str, type] = {
     "max_files": int,
     "max_bytes": int,
     "parallelism": int,
+    "lock_ttl": int,
 }
 
 
@@ -51,6 +52,8 @@ class Settings:
     max_bytes: int | None = None
     parallelism: int | None = None
     """Flows a run builds at once (None: the cores available; 1: one after another)."""
+    lock_ttl: int = 30
+    """Seconds an object-store lake's lock outlives a holder that stopped renewing it."""
 
 
 def load_settings(

@@ -7,6 +7,8 @@ every table at its last committed version.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class ShoplakeError(Exception):
     """Root of every error shoplake raises on purpose."""
@@ -57,11 +59,19 @@ class ExpectationFailed(FlowError):
         )
 
 
+MASKS: list[Callable[[str], str]] = []
+"""Functions hiding secrets in an error's text; ``shoplake.stores`` adds the credentials
+it knows of when it is imported (before any store can be reached)."""
+
+
 def first_line(err: BaseException, default: str | None = None) -> str:
     """An error's message without what follows its first line (a backtrace a Rust library
     appends when ``RUST_BACKTRACE`` is set); ``default`` (the error's type name unless
-    given) when the message is empty."""
+    given) when the message is empty; a credential it quotes (a store's error can carry
+    a SAS token in a URL) is masked, since such lines are written to the lake."""
     text = str(err).strip()
+    for mask in MASKS:
+        text = mask(text)
     if not text:
         return type(err).__name__ if default is None else default
     return text.splitlines()[0]

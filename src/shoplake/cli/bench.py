@@ -51,6 +51,14 @@ def bench_run(
             "--engine", help="polars, or spark: the same files through Polars and then Spark"
         ),
     ] = "polars",
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            "--lake",
+            help="An object-store URI: time the pipeline into a fresh folder under it beside "
+            "local disk, with the store requests of a first and an incremental run",
+        ),
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Time landing → gold for N orders against a bare read-and-write floor."""
@@ -59,6 +67,15 @@ def bench_run(
     with common.errors(debug, FileExistsError, FileNotFoundError):
         if landing is not None and not landing.is_dir():
             raise FileNotFoundError(f"--landing {landing} is not a folder of landing files")
+        if lake is not None:
+            from shoplake.bench.store import run_store_benchmark
+            from shoplake.stores import is_object_store
+
+            if not is_object_store(lake):
+                raise ConfigError(f"--lake {lake}: give an s3://, abfss://, az:// or gs:// URI")
+            common.remember(lake, str(landing or dir))
+            run_store_benchmark(orders, lake, dir, console, landing)
+            return
         if engine not in ("polars", "spark"):
             raise ConfigError(f"--engine {engine!r}: bench run compares polars and spark")
         engines = ("polars",) if engine == "polars" else ("polars", engine)

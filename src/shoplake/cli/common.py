@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -160,16 +160,28 @@ def errors(debug: bool, *also: type[Exception]) -> Iterator[None]:
         fail(err, debug)
     except Exception as err:
         # A full disk or a read-only lake can strike outside any one table's flow (the
-        # lock, a system table): still one line, not a storage library's traceback.
+        # lock, a system table), and so can a store refusing a request: still one line,
+        # not a storage library's traceback.
         from shoplake.engines.storage_errors import explain_anywhere
+        from shoplake.stores import explain_store
 
-        explained = explain_anywhere(err)
+        explained = explain_store(err, _LOCATIONS) or explain_anywhere(err)
         if explained is None:
             raise
-        fail(StorageError(explained), debug)
+        failure = StorageError(explained)
+        failure.__cause__ = err  # --debug shows the store's own error
+        fail(failure, debug)
 
 
 # -- settings, engine, pipeline ----------------------------------------------------------
+_LOCATIONS: list[str] = []
+"""The lake and landing of this command, for :func:`errors` to name in a store's error."""
+
+def remember(*locations: str) -> None:
+    """The lake and landing a command works on, for :func:`errors` to name."""
+    _LOCATIONS[:] = locations
+
+
 def settings(
     lake: str | None = None,
     landing: str | None = None,
@@ -179,6 +191,7 @@ def settings(
 ) -> Settings:
     """Command-line options over the environment over ``shoplake.toml`` over defaults."""
     current = load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
+    remember(current.lake, current.landing)
     for option, where in (("--lake", current.lake), ("--landing", current.landing)):
         local = Path(where.removeprefix("file://"))
         if "://" not in where.removeprefix("file://") and local.exists() and not local.is_dir():
@@ -199,6 +212,15 @@ def engine(current: Settings, *, reuse_snapshots: bool = False) -> Engine:
     return create_engine(current.lake, current.engine)
 
 
+def open_landing(current: Settings) -> Any:
+    """The landing folder, or an object-store landing with its archive location."""
+    from shoplake.sources.remote import is_remote
+    from shoplake.sources.remote import open_landing as opened
+
+    archive = current.archive_dir
+    return opened(current.landing, archive if archive and is_remote(archive) else None)
+
+
 def landing_path(current: Settings) -> Path:
     return Path(current.landing.removeprefix("file://"))
 
@@ -217,9 +239,16 @@ def loader_config(
     from shoplake.ingest.archive import ArchivePolicy
     from shoplake.ingest.loader import LoaderConfig
 
+    if current.archive_dir and "://" in current.archive_dir and "://" not in current.landing:
+        raise ConfigError(
+            f"archive_dir {current.archive_dir}: a landing folder on local disk archives on "
+            "local disk; give a folder, or put the landing on the same store"
+        )
     policy = ArchivePolicy(
         mode=archive or current.archive,
-        root=Path(current.archive_dir) if current.archive_dir else None,
+        root=Path(current.archive_dir)
+        if current.archive_dir and "://" not in current.archive_dir
+        else None,
         retention_days=current.retention_days,
     )
     return LoaderConfig(
@@ -227,6 +256,7 @@ def loader_config(
         max_files=max_files or current.max_files,
         max_bytes=max_bytes or current.max_bytes,
         lock_wait_s=wait_s,
+        lock_ttl_s=current.lock_ttl,
         parallelism=parallelism or current.parallelism,
     )
 
@@ -244,10 +274,9 @@ def execute_batches(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from shoplake.ingest.loader import backlog, run_available
-    from shoplake.sources.remote import open_landing
 
     lake_engine = engine(current)
-    landing = open_landing(current.landing)
+    landing: Any = open_landing(current)
     waiting = backlog(lake_engine, pipeline, landing)
     emitter = lineage_emitter(lake_engine, pipeline)
     if emitter is not None:

@@ -45,6 +45,12 @@ def watch(
     poll: Annotated[
         bool, typer.Option("--poll", help="Poll the folder instead of file-system events")
     ] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            "--poll-interval", min=0.05, help="Object-store landing: seconds between listings"
+        ),
+    ] = 1.0,
     max_files: MaxFiles = None,
     max_bytes: MaxBytes = None,
     archive: Archive = None,
@@ -59,7 +65,6 @@ def watch(
     """
     from shoplake.ingest.watch import WatchConfig
     from shoplake.ingest.watch import watch as watch_loop
-    from shoplake.sources.remote import open_landing
 
     stop = threading.Event()
 
@@ -76,9 +81,13 @@ def watch(
                 settings, max_files=max_files, max_bytes=max_bytes, archive=archive, wait_s=30.0
             )
             watching = WatchConfig(
-                interval_s=interval, cron=cron, poll=poll, manifests_only=manifests_only
+                interval_s=interval,
+                cron=cron,
+                poll=poll,
+                poll_s=poll_interval,
+                manifests_only=manifests_only,
             )
-            folder = open_landing(settings.landing)
+            folder = common.open_landing(settings)
             loaded = common.load_pipeline(settings.pipeline)
             emitter = common.lineage_emitter(common.engine(settings), loaded)
             if emitter is not None:
@@ -224,7 +233,6 @@ def reprocess(
 ) -> None:
     """Replay a failed or suspect batch from its archived files, without duplicating rows."""
     from shoplake.ingest.loader import reprocess as replay
-    from shoplake.sources.remote import open_landing
 
     with common.errors(debug):
         settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
@@ -232,7 +240,7 @@ def reprocess(
         result = replay(
             common.load_pipeline(settings.pipeline),
             common.engine(settings),
-            open_landing(settings.landing),
+            common.open_landing(settings),
             batch,
             config=config,
         )

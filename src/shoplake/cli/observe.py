@@ -199,7 +199,7 @@ def status(
         runs = monitor.runs(reader, limit=10)
         fresh = monitor.freshness(reader, loaded, sla)
         growth = monitor.quarantine_growth(reader)
-        lag = monitor.source_lag(reader, loaded, common.landing_path(settings))
+        lag = monitor.source_lag(reader, loaded, common.open_landing(settings))
         incidents = open_incidents(reader)
     if runs.is_empty():
         console.print(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import polars as pl
 import streamlit as st
@@ -235,7 +234,9 @@ def pipeline_page() -> None:
     if pipeline is not None:
         st.subheader("Dependencies")
         st.plotly_chart(pv.dependency_graph(pipeline, lake), key="graph")
-        lag = monitor.source_lag(lake, pipeline, Path(ARGS.landing))
+        from shoplake.sources.remote import open_landing  # a folder or an object store
+
+        lag = monitor.source_lag(lake, pipeline, open_landing(ARGS.landing))
         st.markdown("**Files waiting in landing**")
         _table(
             pl.DataFrame(

@@ -84,7 +84,9 @@ def create_engine(
 ) -> Engine:
     """An engine over the lake at ``lake`` (a folder or an object-store URI).
 
-    ``storage_options`` are passed to the storage layer (credentials, endpoints);
+    ``storage_options`` are passed to the storage layer (credentials, endpoints; by
+    default those of ``[storage]`` / ``SHOPLAKE_STORAGE_*`` for the lake's provider, see
+    ``shoplake.stores``, over the standard environment variables);
     ``options`` are the engine's own (the Polars engine takes ``reuse_snapshots``; the
     Spark engine also ``session``, ``master``, ``remote`` and ``conf``, over the
     ``[spark]`` section of ``shoplake.toml``).
@@ -102,4 +104,8 @@ def create_engine(
         raise ConfigError(
             f"engine {engine!r} is not known; choose one of: {', '.join(engine_names())}"
         ) from None
+    if storage_options is None:
+        from shoplake.stores import options_for
+
+        storage_options = options_for(str(lake))
     return builder(str(lake), storage_options, **options)

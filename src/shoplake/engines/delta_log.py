@@ -49,16 +49,28 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), uri
 
 
+def _read(uri: str) -> bytes:
+    """A whole small file (a commit) of a local or object-store table."""
+    from shoplake.stores import is_object_store
+
+    if is_object_store(uri):  # with the lake's own settings (pyarrow knows neither az:// nor them)
+        from shoplake.sources.objects import object_fs
+
+        fs, key = object_fs(uri)
+        return fs.cat_file(key)
+    fs_, path = filesystem(uri)
+    with fs_.open_input_stream(path) as handle:
+        return bytes(handle.read())
+
+
 def data_files(base: str, after: int, until: int) -> list[str] | None:
     """Files added or removed with ``dataChange`` by the commits in (after, until] of the
     table at ``base``, read from the commit files themselves: an OPTIMIZE (same rows in
     new files) is no change. None when a commit file is gone (log cleaned up)."""
-    fs, root = filesystem(base)
     files: set[str] = set()
     for version in range(after + 1, until + 1):
         try:
-            with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as handle:
-                lines = handle.read().splitlines()
+            lines = _read(f"{base}/_delta_log/{version:020d}.json").splitlines()
         except (FileNotFoundError, OSError):
             return None
         for line in lines:
@@ -71,5 +83,16 @@ def data_files(base: str, after: int, until: int) -> list[str] | None:
 
 
 def is_file(uri: str) -> bool:
+    from shoplake.stores import is_object_store
+
+    if is_object_store(uri):
+        from shoplake.sources.objects import object_fs
+
+        store, key = object_fs(uri)
+        try:
+            store.info(key)
+            return True
+        except FileNotFoundError:
+            return False
     fs, path = filesystem(uri)
     return bool(fs.get_file_info(path).type == pafs.FileType.File)

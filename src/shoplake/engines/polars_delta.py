@@ -585,6 +585,10 @@ class PolarsDeltaEngine:
         return TableInfo(ref, table.version(), rows, actions.height, modified)
 
     def list_tables(self) -> list[str]:
+        from shoplake.stores import is_object_store
+
+        if is_object_store(self.lake):
+            return _store_tables(self.lake)
         if _is_uri(self.lake):
             fs, root = pafs.FileSystem.from_uri(self.lake)
         else:
@@ -602,6 +606,21 @@ class PolarsDeltaEngine:
                 if log.type == pafs.FileType.Directory:
                     refs.append(f"{layer.base_name}.{table.base_name}")
         return sorted(refs)
+
+
+def _store_tables(lake: str) -> list[str]:
+    """``layer.name`` of every table of a lake on an object store: one delimited listing
+    for the layers, one per layer, one per table folder."""
+    from shoplake.sources.objects import object_fs
+
+    fs, root = object_fs(lake)
+    refs: list[str] = []
+    for layer in fs.ls(root):
+        for table in fs.ls(layer):
+            if f"{table}/_delta_log" in fs.ls(table):
+                name, layer_name = table.rpartition("/")[2], layer.rpartition("/")[2]
+                refs.append(f"{layer_name}.{name}")
+    return sorted(refs)
 
 
 def _literal(value: object) -> str:

@@ -48,6 +48,7 @@ class LoaderConfig:
     max_files: int | None = None
     max_bytes: int | None = None
     lock_wait_s: float = 0.0
+    lock_ttl_s: float = 30.0  # an object-store lake's lease (ingest/lease.py)
     parallelism: int | None = None  # flows at once (None: the cores available)
     listener: RunListener | None = None  # hears every run's flows (lineage events)
 
@@ -274,7 +275,7 @@ def run_available(
         if on_batch:
             on_batch(result)
 
-    with lake_lock(engine.lake, config.lock_wait_s):
+    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s):
         recover(engine, pipeline, landing, config)
         process_manifests(pipeline, engine, landing, config, note)
         if manifests_only:
@@ -351,7 +352,7 @@ def reprocess(
     have been fixed); then every downstream table catches up.
     """
     config = config or LoaderConfig()
-    with lake_lock(engine.lake, config.lock_wait_s):
+    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s):
         recover(engine, pipeline, landing, config)
         batch = get_batch(engine, batch_id)
         rows = file_rows(engine, batch_id=batch_id)

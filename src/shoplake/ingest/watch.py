@@ -100,22 +100,22 @@ def watch(
             return
         count += len(results)
 
+    if not isinstance(landing, Path):
+        landing.arrivals()  # where the listing stands before the first update
     update("watch")  # what arrived while nobody was watching
     if on_ready:
         on_ready()
     due = watching.next_due(time.time())
     if not isinstance(landing, Path):
-        # An object store has no file events: poll its listing.
-        seen = landing.signature()
+        # An object store has no file events: poll its listing, each source folder only
+        # after the last key seen there (sources/remote.py), every poll_s seconds.
         while not stop.wait(watching.poll_s):
-            now_seen = landing.signature()
-            if now_seen - seen or (retry_at is not None and time.time() >= retry_at):
+            arrived = landing.arrivals()
+            if arrived or (retry_at is not None and time.time() >= retry_at):
                 update("watch")
-                now_seen = landing.signature()
             elif due is not None and time.time() >= due:
                 update("schedule")
                 due = watching.next_due(time.time())
-            seen = now_seen
         return count
     for changes in watch_changes(
         landing,

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from shoplake.stores import mask_secrets
+
 if TYPE_CHECKING:
     from shoplake.governance.masking import MaskingPolicy
 
@@ -21,13 +23,15 @@ _KEY_VALUE = re.compile(
     r"sharedaccesskey|sharedaccesssignature|sig|client[_-]?secret)"
     r"(?P<sep>\"?\s*[=:]\s*\"?)(?P<value>[^\s\"',;&}]+)"
 )
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Not right after "://": abfss://container@account.dfs.core.windows.net is no e-mail.
+_EMAIL = re.compile(r"(?<![/A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # Phone-like: 7+ digits with the usual separators, optionally with a leading + and extension.
 _PHONE = re.compile(r"(?<![\w.:])\+?\(?\d[\d\s().-]{6,}\d(?:\s*(?:x|ext\.?)\s*\d+)?(?![\w.:])")
 SECRET = "***"
 
 
 def hide_secrets(text: str) -> str:
+    text = mask_secrets(text)  # the credentials configured for object stores, verbatim
     text = _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{SECRET}@", text)
     return _KEY_VALUE.sub(lambda m: f"{m['key']}{m['sep']}{SECRET}", text)
 

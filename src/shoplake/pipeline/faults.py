@@ -23,6 +23,7 @@ POINTS = (
     "after_bronze_commit",  # bronze committed, _system/files not yet reconciled
     "before_archive",  # _system/files reconciled, files still in landing
     "mid_archive",  # the first file of a batch moved, the others not
+    "archive_copied",  # object store: a file copied to the archive, not yet deleted
     "holding_lock",  # the lake lock taken, the batch not started
     "after_compact",  # maintenance: the compaction committed, nothing vacuumed yet
     "after_vacuum",  # maintenance: old files deleted, the log not yet checkpointed
