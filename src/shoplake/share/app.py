@@ -101,7 +101,11 @@ def create_app(
     audit_every_s: float = 1.0,
 ) -> FastAPI:
     """The server's ASGI app over the lake at ``lake``."""
-    engine = PolarsDeltaEngine(lake, reuse_snapshots=True)
+    from shoplake.stores import options_for
+
+    # Tables are read with delta-rs whichever engine writes the lake, with the lake's own
+    # storage settings ([storage] / SHOPLAKE_STORAGE_*) on an object store.
+    engine = PolarsDeltaEngine(lake, options_for(lake), reuse_snapshots=True)
     state = ServerState(
         reader=LakeReader(lake, engine=engine),
         engine=engine,
