@@ -164,16 +164,21 @@ def grants(engine: Engine, principal: str | None = None) -> list[Grant]:
     return [Grant(r["principal"], r["privilege"], r["securable"]) for r in rows]
 
 
+def _held(principal: str, privilege: str, securable: str) -> pl.Expr:
+    """The grants row of ``principal`` holding ``privilege`` on ``securable``."""
+    return (
+        (pl.col("principal") == principal)
+        & (pl.col("privilege") == privilege)
+        & (pl.col("securable") == securable)
+    )
+
+
 def grant(engine: Engine, principal: str, privilege: str, securable: str) -> bool:
     """Give ``principal`` ``privilege`` on ``securable``; False if it already had it."""
     check_principal(principal)
     privilege, securable = parse_grant(f"{privilege}:{securable}")
     current = _read(engine, GRANTS, _GRANT_SCHEMA)  # type: ignore[arg-type]
-    same = (
-        (pl.col("principal") == principal)
-        & (pl.col("privilege") == privilege)
-        & (pl.col("securable") == securable)
-    )
+    same = _held(principal, privilege, securable)
     if current.filter(same).height:
         return False
     row = pl.DataFrame(
@@ -193,11 +198,7 @@ def revoke(engine: Engine, principal: str, privilege: str, securable: str) -> bo
     """Take ``privilege`` on ``securable`` from ``principal``; False if it did not have it."""
     privilege, securable = parse_grant(f"{privilege}:{securable}")
     current = _read(engine, GRANTS, _GRANT_SCHEMA)  # type: ignore[arg-type]
-    same = (
-        (pl.col("principal") == principal)
-        & (pl.col("privilege") == privilege)
-        & (pl.col("securable") == securable)
-    )
+    same = _held(principal, privilege, securable)
     if not current.filter(same).height:
         return False
     _write(engine, GRANTS, current.filter(~same))
