@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from serve_harness import Served
 
+from shoplake.bench.common import free_port
 from shoplake.dashboard.server import command, is_loopback
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,9 +31,7 @@ def test_only_loopback_binds_go_without_a_token() -> None:
 def test_the_dashboard_asks_for_a_token_and_admits_only_a_granted_one(served: Served) -> None:
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     process = subprocess.Popen(
         command(str(served.lake), port=port, require_token=True, refresh_s=60),
         stdout=subprocess.DEVNULL,

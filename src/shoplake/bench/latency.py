@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,18 +22,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from shoplake.bench.common import fresh_folder
 from shoplake.errors import ShoplakeError
 
 MARKER = ".shoplake-bench-latency"
-
-
-def _reset(folder: Path) -> None:
-    if folder.exists():
-        if any(folder.iterdir()) and not (folder / MARKER).exists():
-            raise ShoplakeError(f"{folder} exists and is not a latency-benchmark folder")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    (folder / MARKER).write_text("")
 
 
 def _gold_commit_time(lake: Path, batch_id: str) -> datetime | None:
@@ -65,7 +56,7 @@ def run_latency_benchmark(batches: int, orders: int, folder: Path, console: Cons
     from shoplake.engines import create_engine
     from shoplake.ingest.loader import run_available
 
-    _reset(folder)
+    fresh_folder(folder, MARKER, "latency-benchmark")
     landing, lake, held = folder / "landing", folder / "lake", folder / "held"
     chunk = max(10, orders // (batches * 2))
     generate(landing, orders=orders, seed=11, defect_rate=0.0, chunk_rows=chunk)

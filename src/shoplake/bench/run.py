@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -22,6 +21,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from shoplake.bench.common import tree_cpu_s
 
 
 def _peak_mb() -> float:
@@ -52,25 +53,6 @@ def _jvm_pid(engine: Any) -> int | None:
         return None  # Spark Connect: the server's CPU is not ours to see
 
 
-def _tree_cpu_s(pid: int | None) -> float:
-    """CPU seconds (user + sys, reaped children included) of a process and everything it
-    started: the Spark JVM, its Python workers (files read on executors)."""
-    if pid is None:
-        return 0.0
-    total, todo = 0.0, [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while todo:
-        current = todo.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
-            total += sum(int(v) for v in fields[11:15]) / tick
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except (OSError, ValueError):
-            continue
-        todo += [int(c) for c in children]
-    return total
-
-
 def _pipeline(
     landing: Path, lake: Path, parallelism: int, engine: str = "polars"
 ) -> dict[str, Any]:
@@ -86,7 +68,7 @@ def _pipeline(
         chosen.spark  # type: ignore[attr-defined]  # noqa: B018
         session_s = time.perf_counter() - began
     jvm = _jvm_pid(chosen) if engine == "spark" else None
-    start, cpu, jvm_cpu = time.perf_counter(), _cpu_s(), _tree_cpu_s(jvm)
+    start, cpu, jvm_cpu = time.perf_counter(), _cpu_s(), tree_cpu_s(jvm)
     result = run_update(build_pipeline(), engine=chosen, landing=landing, parallelism=parallelism)
     wall = time.perf_counter() - start
     if result.status != "completed":
@@ -95,7 +77,7 @@ def _pipeline(
     slowest = sorted(result.flows, key=lambda f: -f.duration_s)[:5]
     return {
         "wall_s": wall,
-        "cpu_s": _cpu_s() - cpu + _tree_cpu_s(jvm) - jvm_cpu,
+        "cpu_s": _cpu_s() - cpu + tree_cpu_s(jvm) - jvm_cpu,
         "rows": rows,
         "peak_mb": _peak_mb(),
         "jvm_peak_mb": _jvm_peak_mb(chosen) if engine == "spark" else 0.0,

@@ -10,12 +10,8 @@ requests per second and the server's CPU time beside the wall time.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from shoplake.bench.common import fresh_folder, start_server, tree_cpu_s
 from shoplake.errors import ShoplakeError
 
 MARKER = ".shoplake-bench-serve"
@@ -45,17 +42,6 @@ class LoadFigures:
     p50_ms: float
     p95_ms: float
     failed: int
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return sum(int(v) for v in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
 def _load(kind: str, count: int, clients: int, send: Callable[[int], int]) -> LoadFigures:
@@ -87,42 +73,15 @@ def run_serve_benchmark(
     from shoplake.engines import create_engine
     from shoplake.share.access import create_token
 
-    if folder.exists():
-        if any(folder.iterdir()) and not (folder / MARKER).exists():
-            raise ShoplakeError(f"{folder} exists and is not a serve-benchmark folder")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    (folder / MARKER).write_text("")
+    fresh_folder(folder, MARKER, "serve-benchmark")
     console.print(f"building a demo lake of {orders:,} orders …")
     made = CliRunner().invoke(app, ["demo", "--dir", str(folder), "--orders", str(orders)])
     if made.exit_code != 0:
         raise ShoplakeError(f"the demo lake could not be built: {made.output.strip()[-300:]}")
     lake = folder / "lake"
     token = create_token(create_engine(str(lake)), "bench", [("SELECT", "gold.*")])
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "shoplake.cli",
-        "serve",
-        "--lake",
-        str(lake),
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server(lake)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise ShoplakeError("shoplake serve did not start")
-            time.sleep(0.2)
         headers = {"Authorization": f"Bearer {token}"}
         uc = f"{url}/api/2.1/unity-catalog"
         paths = (
@@ -131,7 +90,7 @@ def run_serve_benchmark(
             f"{uc}/tables/shoplake.gold.fact_sales",
         )
         with httpx.Client(headers=headers, timeout=60) as client:
-            cpu_before = _cpu_s(server.pid)
+            cpu_before = tree_cpu_s(server.pid)
             console.print(f"{gets:,} catalog GETs from {clients} client threads …")
             catalog = _load(
                 "catalog GET",
@@ -150,7 +109,7 @@ def run_serve_benchmark(
                     ).status_code
                 ),
             )
-            cpu = _cpu_s(server.pid) - cpu_before
+            cpu = tree_cpu_s(server.pid) - cpu_before
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
