@@ -17,8 +17,29 @@ from shoplake.pipeline.table_rules import TableCheck
 THIS = "this"
 
 
+class _Declared:
+    """What every definition of a Delta table shares: its ``layer.name`` and its declared
+    metadata as stored in the table."""
+
+    name: str
+    layer: str
+    description: str
+    owner: str
+    tags: tuple[tuple[str, str], ...]
+    columns_meta: tuple[tuple[str, Column], ...]
+
+    @property
+    def metadata(self) -> TableMetadata:
+        """The declaration as stored in the Delta table."""
+        return table_metadata(self.description, self.owner, self.tags, self.columns_meta)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
 @dataclass(frozen=True)
-class TableDef:
+class TableDef(_Declared):
     """A table produced by a Python function of its inputs."""
 
     name: str
@@ -41,21 +62,12 @@ class TableDef:
     """Declared column metadata (comments, PII classes, lineage)."""
 
     @property
-    def metadata(self) -> TableMetadata:
-        """The declaration as stored in the Delta table."""
-        return table_metadata(self.description, self.owner, self.tags, self.columns_meta)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.layer}.{self.name}"
-
-    @property
     def wants_this(self) -> bool:
         return THIS in self.params
 
 
 @dataclass(frozen=True)
-class SourceDef:
+class SourceDef(_Declared):
     """A bronze table fed by files dropped in ``<landing>/<name>/``.
 
     ``columns`` are read as text (or as their ``hints`` type); what happens to
@@ -79,18 +91,9 @@ class SourceDef:
     columns_meta: tuple[tuple[str, Column], ...] = ()
     """Declared column metadata (comments, PII classes, lineage)."""
 
-    @property
-    def metadata(self) -> TableMetadata:
-        """The declaration as stored in the Delta table."""
-        return table_metadata(self.description, self.owner, self.tags, self.columns_meta)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.layer}.{self.name}"
-
 
 @dataclass(frozen=True)
-class StreamSourceDef:
+class StreamSourceDef(_Declared):
     """A bronze table of raw messages: fed by a Kafka topic (``shoplake stream``) or, with
     no broker, by JSON-lines files in ``<landing>/<name>/``, one message per line.
 
@@ -108,15 +111,6 @@ class StreamSourceDef:
     tags: tuple[tuple[str, str], ...] = ()
     columns_meta: tuple[tuple[str, Column], ...] = ()
     """Declared column metadata (comments, PII classes, lineage)."""
-
-    @property
-    def metadata(self) -> TableMetadata:
-        """The declaration as stored in the Delta table."""
-        return table_metadata(self.description, self.owner, self.tags, self.columns_meta)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.layer}.{self.name}"
 
 
 Definition = TableDef | SourceDef | StreamSourceDef
