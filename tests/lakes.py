@@ -4,6 +4,8 @@ versions, raw landing bytes, a fresh engine per run as a new process would have)
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -14,6 +16,29 @@ import shoplake
 from shoplake import Pipeline, RunResult
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.testing import TempLake
+
+
+def comparable(frame: pl.DataFrame, run_specific: Sequence[str]) -> pl.DataFrame:
+    """``frame`` ready to compare with the same table of another run: ``run_specific``
+    columns dropped (also from quarantined rows' raw ``record``), columns and rows in a
+    fixed order, floats sorted to the cent (two engines may differ in the last bit)."""
+    frame = frame.drop([c for c in run_specific if c in frame.columns])
+    if "record" in frame.columns:
+
+        def clean(text: str | None) -> str | None:
+            if text is None:
+                return None
+            row = {k: v for k, v in json.loads(text).items() if k not in run_specific}
+            return json.dumps(row, sort_keys=True)
+
+        frame = frame.with_columns(pl.col("record").map_elements(clean, return_dtype=pl.String))
+    frame = frame.select(sorted(frame.columns))
+    keys = [
+        pl.col(c).round(2) if dtype.is_float() else pl.col(c)
+        for c, dtype in frame.schema.items()
+        if not dtype.is_nested()
+    ]
+    return frame.sort(keys, nulls_last=True)
 
 
 def delta_versions(lake: Path) -> dict[str, int]:

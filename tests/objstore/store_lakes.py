@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 from emulators import Store
 from polars.testing import assert_frame_equal
 
+from lakes import comparable
+
 RUN_SPECIFIC = ("_batch_id", "_ingested_at", "run_id", "quarantined_at", "_source")
 """Columns that differ between two runs of the same files (ids, clocks, file locations)."""
-
-
-def comparable(frame: pl.DataFrame) -> pl.DataFrame:
-    frame = frame.drop([c for c in RUN_SPECIFIC if c in frame.columns])
-    if "record" in frame.columns:
-
-        def clean(text: str | None) -> str | None:
-            if text is None:
-                return None
-            row = {k: v for k, v in json.loads(text).items() if k not in RUN_SPECIFIC}
-            return json.dumps(row, sort_keys=True)
-
-        frame = frame.with_columns(pl.col("record").map_elements(clean, return_dtype=pl.String))
-    frame = frame.select(sorted(frame.columns))
-    keys = [
-        pl.col(c).round(2) if dtype.is_float() else pl.col(c)
-        for c, dtype in frame.schema.items()
-        if not dtype.is_nested()
-    ]
-    return frame.sort(keys, nulls_last=True)
 
 
 def store_tables(store: Store, lake_key: str, layers: tuple[str, ...]) -> list[str]:
@@ -56,8 +36,8 @@ def assert_same_lake(local: str, store: Store, lake_key: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for ref in expected_names:
         layer, _, name = ref.partition(".")
-        expected = comparable(pl.read_delta(f"{local}/{layer}/{name}"))
-        actual = comparable(pl.read_delta(store.uri(f"{lake_key}/{layer}/{name}")))
+        expected = comparable(pl.read_delta(f"{local}/{layer}/{name}"), RUN_SPECIFIC)
+        actual = comparable(pl.read_delta(store.uri(f"{lake_key}/{layer}/{name}")), RUN_SPECIFIC)
         try:
             assert_frame_equal(actual, expected, check_exact=False, abs_tol=0.005, rel_tol=0)
         except AssertionError as err:
