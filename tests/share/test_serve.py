@@ -270,3 +270,13 @@ def test_grant_commands_explain_bad_input_in_one_line(served: Served) -> None:
     assert odd.exit_code != 0 and "write *, layer.* or layer.table" in odd.output
     listed = CliRunner().invoke(app, ["grants", "analyst", "--lake", lake])
     assert "gold.*" in listed.output
+
+
+def test_serve_refuses_a_busy_port_and_a_bad_catalog_in_one_line(served: Served) -> None:
+    port = int(served.url.rsplit(":", 1)[1])  # the session's server holds it
+    busy = CliRunner().invoke(app, ["serve", "--lake", str(served.lake), "--port", str(port)])
+    assert busy.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.output and "--port" in busy.output
+    assert "Traceback" not in busy.output
+    bad = CliRunner().invoke(app, ["serve", "--lake", str(served.lake), "--catalog", "a b"])
+    assert bad.exit_code == 1 and "--catalog 'a b': use letters, digits and _" in bad.output

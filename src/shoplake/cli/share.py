@@ -32,6 +32,23 @@ def _engine(lake: str | None) -> Engine:
     return create_engine(common.settings(lake).lake)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Refuse a busy or forbidden address in one line, before the server starts."""
+    import socket
+
+    from shoplake.errors import ConfigError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as err:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({err.strerror}); pick another with --port, "
+            "or stop what is using it"
+        ) from None
+
+
 def serve(
     lake: Lake = None,
     host: Annotated[
@@ -52,6 +69,7 @@ def serve(
 
     with common.errors(debug):
         settings = common.settings(lake)
+        _check_free(host, port)
         app = create_app(
             settings.lake,
             catalog=catalog,

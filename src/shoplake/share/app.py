@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from shoplake.engines.polars_delta import PolarsDeltaEngine
+from shoplake.errors import ConfigError
 from shoplake.governance.masking import MaskingPolicy
 from shoplake.observe.lake import LakeReader
 from shoplake.share import uc_models as uc
@@ -105,13 +106,15 @@ def create_app(
 
     # Tables are read with delta-rs whichever engine writes the lake, with the lake's own
     # storage settings ([storage] / SHOPLAKE_STORAGE_*) on an object store.
+    if not _IDENTIFIER.match(catalog):
+        raise ConfigError(f"--catalog {catalog!r}: use letters, digits and _ (e.g. shoplake)")
     engine = PolarsDeltaEngine(lake, options_for(lake), reuse_snapshots=True)
     state = ServerState(
         reader=LakeReader(lake, engine=engine),
         engine=engine,
         access=AccessControl(engine),
         audit=AuditLog(engine, audit_every_s),
-        catalog=_name(catalog, "catalog"),
+        catalog=catalog,
         masking=masking,
         limits=limits or Limits(),
     )
