@@ -7,6 +7,7 @@ frames. One module per engine implements it (``engines/polars_delta.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -122,6 +123,11 @@ class Engine(Protocol):
 
     def uri(self, ref: str) -> str: ...
 
+    def holding_lake(self) -> AbstractContextManager[None]:
+        """Entered while the caller holds the lake's lock: the engine may then trust what
+        it has read of a table until it commits to that table itself."""
+        ...
+
     def version(self, ref: str) -> int | None:
         """The table's latest Delta version, or None if it does not exist."""
 
@@ -154,9 +160,7 @@ class Engine(Protocol):
 
     def collect(self, frame: nw.LazyFrame[Any]) -> nw.DataFrame[Any]: ...
 
-    def rows_as_json(
-        self, frame: nw.DataFrame[Any], columns: Sequence[str]
-    ) -> nw.Series[Any]:
+    def rows_as_json(self, frame: nw.DataFrame[Any], columns: Sequence[str]) -> nw.Series[Any]:
         """One JSON object per row holding ``columns`` (quarantine keeps raw rows so)."""
 
     def distributes(self, size: int) -> bool:

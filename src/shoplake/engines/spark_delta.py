@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
@@ -112,6 +113,10 @@ class SparkDeltaEngine:
         return self._session
 
     # -- the log, read with delta-rs ----------------------------------------------------
+    def holding_lake(self) -> AbstractContextManager[None]:
+        # Spark commits bypass the log reader's snapshots: it keeps refreshing them.
+        return nullcontext()
+
     def uri(self, ref: str) -> str:
         return self._log.uri(ref)
 

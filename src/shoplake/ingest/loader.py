@@ -70,7 +70,6 @@ class BatchResult:
 BatchCallback = Callable[[BatchResult], None]
 
 
-
 def sources_of(pipeline: Pipeline) -> list[SourceDef]:
     return [d for d in pipeline.definitions.values() if isinstance(d, SourceDef)]
 
@@ -275,7 +274,7 @@ def run_available(
         if on_batch:
             on_batch(result)
 
-    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s):
+    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s), engine.holding_lake():
         recover(engine, pipeline, landing, config)
         process_manifests(pipeline, engine, landing, config, note)
         if manifests_only:
@@ -352,7 +351,7 @@ def reprocess(
     have been fixed); then every downstream table catches up.
     """
     config = config or LoaderConfig()
-    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s):
+    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s), engine.holding_lake():
         recover(engine, pipeline, landing, config)
         batch = get_batch(engine, batch_id)
         rows = file_rows(engine, batch_id=batch_id)
