@@ -31,6 +31,7 @@ PARTITIONED = {
     "seasonal_trends": ["year", "quarter", "month_of_year", "weekday", "hour"],
     "customer_lifetime_value": ["customer_id"],
     "fact_sales": ["order_id", "line_number"],
+    "fraud_alerts": ["alert_type", "customer_id", "return_id"],
 }
 
 
@@ -49,6 +50,8 @@ def _full(lake: Path, mart: str) -> pl.DataFrame:
     orders, items = _silver(lake, "orders"), _silver(lake, "order_items")
     if mart == "category_sales":
         frame = marts.category_sales(orders, items, _silver(lake, "products"))
+    elif mart == "fraud_alerts":
+        frame = marts.fraud_alerts(_silver(lake, "returns"), orders)
     elif mart == "fact_sales":
         dims = [
             nw.from_native(pl.scan_delta(str(lake / "gold" / d)))
@@ -185,6 +188,68 @@ def test_compacting_silver_is_no_change_for_gold(shop: tuple[Path, Path]) -> Non
         if kind in a
     }
     assert touched == {"2026-12-01"}  # January 2027 has no orders: nothing to replace there
+
+
+def _returns_file(landing: Path, name: str, rows: list[dict[str, object]]) -> None:
+    lines = [json.dumps(row) for row in rows]
+    (landing / "returns" / f"returns-{name}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _return(return_id: str, order: dict[str, object], customer: bool = True) -> dict[str, object]:
+    return {
+        "return_id": return_id,
+        "order_id": order["order_id"],
+        "product_id": order["product_id"],
+        "customer_id": order["customer_id"] if customer else None,
+        "return_date": "2026-10-20T10:00:00",
+        "reason": "damaged",
+        "refund_amount": 10.0,
+    }
+
+
+def test_new_returns_recompute_the_fraud_alerts_of_their_customers_only(
+    shop: tuple[Path, Path],
+) -> None:
+    """Returns landing alone: a second filing of a line, and a return of every order of
+    two customers, one filing under their id and one leaving it empty (a return without
+    customer counts for its order's customer): both become abnormal."""
+    landing, lake = shop
+    lines = (
+        pl.read_delta(str(lake / "silver" / "orders"))
+        .filter(pl.col("status") != "cancelled")
+        .join(pl.read_delta(str(lake / "silver" / "order_items")), on="order_id")
+        .select("order_id", "customer_id", "product_id")
+        .sort("order_id", "product_id")
+    )
+    returned = set(pl.read_delta(str(lake / "silver" / "returns"))["customer_id"].to_list())
+    counts = lines.group_by("customer_id").agg(pl.col("order_id").n_unique().alias("n"))
+    quiet = counts.filter(pl.col("n").is_between(3, 6) & ~pl.col("customer_id").is_in(returned))
+    claims, leaves, repeats = quiet.sort("customer_id")["customer_id"].to_list()[:3]
+    first = lines.unique("order_id", keep="first", maintain_order=True)
+    rows = [
+        _return(f"RTX{i:04d}", row, customer=row["customer_id"] == claims)
+        for i, row in enumerate(
+            first.filter(pl.col("customer_id").is_in([claims, leaves])).iter_rows(named=True)
+        )
+    ]
+    repeated = first.filter(pl.col("customer_id") == repeats).row(0, named=True)
+    rows += [_return("RTX9000", repeated), _return("RTX9001", repeated)]
+    before = pl.read_delta(str(lake / "gold" / "fraud_alerts"))
+    _returns_file(landing, "x1", rows)
+    _run(lake, landing)
+
+    _assert_matches_full_recompute(lake)
+    alerts = pl.read_delta(str(lake / "gold" / "fraud_alerts"))
+    abnormal = alerts.filter(pl.col("alert_type") == marts.fraud.ABNORMAL_RETURN_RATE)
+    assert {claims, leaves} <= set(abnormal["customer_id"].to_list())
+    duplicate = alerts.filter(pl.col("alert_type") == marts.fraud.DUPLICATE_RETURN)
+    assert duplicate.filter(pl.col("return_id") == "RTX9001")["customer_id"].to_list() == [repeats]
+    info = next(a["commitInfo"] for a in _last_commit(lake, "fraud_alerts") if "commitInfo" in a)
+    assert info["operation"] == "MERGE"
+    # Only those customers' rows were replaced: everyone else's alerts are as they were.
+    touched = pl.col("customer_id").is_in([claims, leaves, repeats])
+    kept, earlier = alerts.filter(~touched), before.filter(~touched)
+    assert kept.sort(kept.columns).equals(earlier.sort(earlier.columns))
 
 
 def test_a_batch_needs_a_generated_landing_folder(tmp_path: Path) -> None:

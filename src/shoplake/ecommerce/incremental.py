@@ -231,3 +231,48 @@ class OrderCustomers:
         orders = inputs[self.orders].join(keys, on="customer_id", how="semi")
         lines = inputs[self.order_items].join(orders.select("order_id"), on="order_id", how="semi")
         return {self.orders: orders, self.order_items: lines}
+
+
+class ReturnCustomers:
+    """The customers whose orders or returns a batch touched, for marts with rows per
+    customer built from returns (fraud alerts).
+
+    A changed order touches its customer (either image); a changed return touches the
+    customer who filed it: its own ``customer_id`` or, when it has none, its order's
+    customer. The inputs are narrowed to those customers' orders and to the returns
+    counted for them (their own, and the unclaimed returns of their orders).
+
+    Example::
+
+        ReplaceRows(by=["customer_id"], plan=ReturnCustomers())
+    """
+
+    def __init__(self, *, orders: str = "silver_orders", returns: str = "silver_returns") -> None:
+        self.orders = orders
+        self.returns = returns
+
+    def affected(
+        self, changed: Mapping[str, nw.LazyFrame[Any]], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> nw.LazyFrame[Any]:
+        orders = inputs[self.orders]
+        parts = [orders.select("customer_id").head(0)]
+        if self.orders in changed:
+            parts.append(changed[self.orders].select("customer_id"))
+        if self.returns in changed:
+            filed = changed[self.returns].select("order_id", "customer_id")
+            ids = filed.select("order_id").unique().collect()
+            owners = _semi_by_ids(orders, ids).select("order_id", owner=nw.col("customer_id"))
+            claimed = filed.join(owners, on="order_id", how="left")
+            parts.append(claimed.select(customer_id=nw.coalesce("customer_id", "owner")))
+        return nw.concat(parts, how="vertical").unique()
+
+    def restrict(
+        self, keys: nw.LazyFrame[Any], inputs: Mapping[str, nw.LazyFrame[Any]]
+    ) -> Mapping[str, nw.LazyFrame[Any]]:
+        orders = inputs[self.orders].join(keys, on="customer_id", how="semi")
+        returns = inputs[self.returns]
+        own = returns.join(keys, on="customer_id", how="semi")
+        unclaimed = returns.filter(nw.col("customer_id").is_null()).join(
+            orders.select("order_id"), on="order_id", how="semi"
+        )
+        return {self.orders: orders, self.returns: nw.concat([own, unclaimed], how="vertical")}

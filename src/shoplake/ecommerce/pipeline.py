@@ -29,7 +29,12 @@ from shoplake.ecommerce.aggregates import add_aggregate_tables
 from shoplake.ecommerce.cleaning import well_formed
 from shoplake.ecommerce.contract import SOURCES
 from shoplake.ecommerce.governance import catalog
-from shoplake.ecommerce.incremental import OrderCustomers, OrderMonths, by_year_month
+from shoplake.ecommerce.incremental import (
+    OrderCustomers,
+    OrderMonths,
+    ReturnCustomers,
+    by_year_month,
+)
 from shoplake.ecommerce.operations import add_operations_tables
 from shoplake.ecommerce.star import add_star_tables
 from shoplake.ecommerce.streaming import add_stream_tables
@@ -198,10 +203,10 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         return silver.returns(bronze_returns, this)
 
     # Full recompute (Materialized) where a batch can change every row: segments depend on
-    # the latest order date (recency), product ranks and fraud rates are global within a
-    # category or over all returns, the KPIs are two rows over all history. Segments, ranks
-    # and KPIs are recomputed from small incrementally maintained tables (per customer,
-    # per month and product, per month), not from every order line.
+    # the latest order date (recency), product ranks are global within a category, the
+    # KPIs are two rows over all history. Segments, ranks and KPIs are recomputed from
+    # small incrementally maintained tables (per customer, per month and product, per
+    # month), not from every order line.
     gold = Materialized()
     by_month = Partitioned(by=["month"], plan=OrderMonths(growth=True))
 
@@ -288,7 +293,11 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
         """Headline KPIs overall and for the current month."""
         return marts.kpis_from_months(gold_order_month_facts, gold_customer_lifetime_value)
 
-    @p.table(layer="gold", kind=gold, **catalog("gold.fraud_alerts"))
+    @p.table(
+        layer="gold",
+        kind=ReplaceRows(by=["customer_id"], plan=ReturnCustomers()),
+        **catalog("gold.fraud_alerts"),
+    )
     def fraud_alerts(
         silver_returns: nw.LazyFrame[Any], silver_orders: nw.LazyFrame[Any]
     ) -> nw.LazyFrame[Any]:
