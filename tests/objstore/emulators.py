@@ -217,6 +217,12 @@ def cli(
 TINY = ["--pipeline", "tiny_shop:build"]  # tests/objstore/tiny_shop.py
 
 
+def endpoint_env(store: Store, url: str) -> dict[str, str]:
+    """The variable that sends a process's requests for ``store`` to ``url`` (a proxy)."""
+    key = "AWS_ENDPOINT_URL" if store.kind == "s3" else "AZURITE_BLOB_STORAGE_URL"
+    return {key: url}
+
+
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     """The single ``Error: ...`` line of a failed command, with no traceback anywhere."""
     assert result.returncode == 1, result.stdout + result.stderr

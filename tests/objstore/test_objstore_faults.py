@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from emulators import TINY, Store, cli
+from emulators import TINY, Store, cli, endpoint_env
 from tiny_shop import order_lines
 
 from shoplake.bench.store_proxy import Faults, StoreProxy
@@ -16,11 +16,6 @@ from shoplake.bench.store_proxy import Faults, StoreProxy
 pytestmark = pytest.mark.slow
 
 FILES, ROWS = 4, 20
-
-
-def endpoint_env(store: Store, url: str) -> dict[str, str]:
-    key = "AWS_ENDPOINT_URL" if store.kind == "s3" else "AZURITE_BLOB_STORAGE_URL"
-    return {key: url}
 
 
 def test_runs_through_a_flaky_proxy_converge(store: Store, tmp_path: Path) -> None:

@@ -62,9 +62,7 @@ def test_lake_lock_waits_then_refuses_in_one_line(store: Store) -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_one_refuses_and_a_killed_holder_lapses(
-    store: Store, tmp_path: Path
-) -> None:
+def test_two_processes_one_refuses_and_a_killed_holder_lapses(store: Store, tmp_path: Path) -> None:
     for n in range(4):
         store.put(f"landing/orders/o{n}.jsonl", order_lines(f"o{n}", 50))
     args = ["run", "--lake", store.uri("lake"), "--landing", store.uri("landing"), *TINY]

@@ -123,9 +123,10 @@ class Engine(Protocol):
 
     def uri(self, ref: str) -> str: ...
 
-    def holding_lake(self) -> AbstractContextManager[None]:
-        """Entered while the caller holds the lake's lock: the engine may then trust what
-        it has read of a table until it commits to that table itself."""
+    def pinned_snapshots(self) -> AbstractContextManager[None]:
+        """Entered while the caller holds the lake's lock, or only reads and wants one
+        consistent view: the engine may then trust what it has read of a table until it
+        commits to that table itself."""
         ...
 
     def version(self, ref: str) -> int | None:

@@ -75,7 +75,7 @@ class PolarsDeltaEngine:
         # Only for a process whose tables are not deleted and recreated under it.
         self._snapshots: dict[str, DeltaTable] | None = {} if reuse_snapshots else None
         self._reuse = reuse_snapshots
-        self._held = 0  # depth of holding_lake(): kept snapshots are then current as they are
+        self._held = 0  # depth of pinned_snapshots(): kept snapshots are then trusted as they are
         # While held: commits read once per table (they never change), and each app
         # transaction once per table version (delta-rs re-reads every commit to find one).
         self._commits: dict[str, dict[int, dict[str, Any]]] = {}
@@ -94,12 +94,13 @@ class PolarsDeltaEngine:
         return explain(ref, self.uri(ref), err)
 
     @contextmanager
-    def holding_lake(self) -> Iterator[None]:
-        """Inside, the caller holds the lake's lock, so no other process commits to its
-        tables: a table's snapshot, loaded once, stays current until this engine commits
-        to it, which refreshes it. Each question about a table (its version, what it
-        consumed, its metadata) is then answered without reading its log again — on an
-        object store a run with nothing new otherwise re-reads every log several times."""
+    def pinned_snapshots(self) -> Iterator[None]:
+        """Inside, a table's snapshot, loaded once, is trusted until this engine commits to
+        the table, which refreshes it: for a caller holding the lake's lock (no other
+        process commits) or one that only reads and wants one consistent view. Each
+        question about a table (its version, what it consumed, its metadata) is then
+        answered without reading its log again — on an object store a run with nothing
+        new otherwise re-reads every log several times."""
         with self._lock:
             self._held += 1
             if self._snapshots is None:

@@ -113,7 +113,7 @@ class SparkDeltaEngine:
         return self._session
 
     # -- the log, read with delta-rs ----------------------------------------------------
-    def holding_lake(self) -> AbstractContextManager[None]:
+    def pinned_snapshots(self) -> AbstractContextManager[None]:
         # Spark commits bypass the log reader's snapshots: it keeps refreshing them.
         return nullcontext()
 

@@ -62,10 +62,7 @@ def list_batches(engine: Engine, limit: int | None = None) -> list[BatchRow]:
     if engine.version(BATCHES) is None:
         return []
     rows = engine.collect(engine.read(BATCHES)).rows(named=True)
-    batches = [
-        BatchRow(**{**r, "rows": json.loads(r["rows"] or "{}")})
-        for r in rows
-    ]
+    batches = [BatchRow(**{**r, "rows": json.loads(r["rows"] or "{}")}) for r in rows]
     batches.sort(key=lambda b: (b.started_at, b.batch_id), reverse=True)
     return batches[:limit] if limit else batches
 

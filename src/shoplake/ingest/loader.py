@@ -31,6 +31,7 @@ from shoplake.ingest.batch_log import record_batch as _record
 from shoplake.ingest.bronze import IngestOptions, file_records, pending
 from shoplake.ingest.file_log import file_rows, reconcile_files
 from shoplake.ingest.lock import lake_lock
+from shoplake.ingest.quiet import is_quiet, note_quiet
 from shoplake.ingest.triggers import ManifestError, archive_manifest, manifests, parse_manifest
 from shoplake.ingest.update import run_update
 from shoplake.names import utcnow
@@ -274,7 +275,10 @@ def run_available(
         if on_batch:
             on_batch(result)
 
-    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s), engine.holding_lake():
+    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s), engine.pinned_snapshots():
+        whole = not select and not manifests_only  # a run of it all: its end state can be noted
+        if whole and not full_refresh and is_quiet(engine, pipeline, landing):
+            return results  # nothing landed and no table moved since the last settled run
         recover(engine, pipeline, landing, config)
         process_manifests(pipeline, engine, landing, config, note)
         if manifests_only:
@@ -301,6 +305,8 @@ def run_available(
                     engine, _finish(row, clock, status, error="\n".join(errors) or None, rows=rows)
                 )
                 note(BatchResult(run.run_id, trigger, status, run))
+            if whole and run.status != "failed":
+                note_quiet(engine, pipeline, landing)
             return results
         while True:
             result = run_batch(
@@ -321,6 +327,8 @@ def run_available(
             if result.status == "failed" or result.handled == 0:
                 return results
             if backlog(engine, pipeline, landing) == 0:
+                if whole:
+                    note_quiet(engine, pipeline, landing)
                 return results
 
 
@@ -351,7 +359,7 @@ def reprocess(
     have been fixed); then every downstream table catches up.
     """
     config = config or LoaderConfig()
-    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s), engine.holding_lake():
+    with lake_lock(engine.lake, config.lock_wait_s, config.lock_ttl_s), engine.pinned_snapshots():
         recover(engine, pipeline, landing, config)
         batch = get_batch(engine, batch_id)
         rows = file_rows(engine, batch_id=batch_id)

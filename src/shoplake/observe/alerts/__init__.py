@@ -199,7 +199,9 @@ def after_run(
         settings = load_alert_settings()
         # One reader per check, caching by version: a table several rules read (the event
         # log) is read once.
-        return check(LakeReader(lake, cache=True), settings, pipeline)
+        reader = LakeReader(lake, cache=True)
+        with reader.engine.pinned_snapshots():  # one view of each table for every rule
+            return check(reader, settings, pipeline)
     except Exception as err:
         if on_error is not None:
             on_error(clean_text(first_line(err)))
