@@ -20,7 +20,9 @@ def build():  # type: ignore[no-untyped-def]
 
     @p.table(layer="gold")
     def totals(silver_orders):  # type: ignore[no-untyped-def]
-        return silver_orders.select(nw.len().alias("n"), nw.col("amount").sum().alias("sum"))
+        # Counts are UInt32 on Polars and Int64 on Spark: one type on every engine.
+        count = nw.len().cast(nw.Int64).alias("n")
+        return silver_orders.select(count, nw.col("amount").sum().alias("sum"))
 
     return p
 

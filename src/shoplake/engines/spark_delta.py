@@ -40,7 +40,12 @@ from shoplake.engines.base import (
 from shoplake.engines.polars_delta import PolarsDeltaEngine, partition_predicate
 from shoplake.engines.spark_cdc import quote
 from shoplake.engines.spark_commits import SparkCommits, to_spark
-from shoplake.engines.spark_session import SparkSettings, build_session, spark_settings
+from shoplake.engines.spark_session import (
+    SparkSettings,
+    attach_lake,
+    build_session,
+    spark_settings,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -97,6 +102,7 @@ class SparkDeltaEngine:
         self.lake = lake.rstrip("/")
         self._log = PolarsDeltaEngine(self.lake, storage_options, reuse_snapshots=reuse_snapshots)
         self._session = session
+        self._attached = session is None  # a session of our own is built for the lake
         self._settings = settings
         # Commits are serialised: a MERGE's app transaction is session conf, shared by
         # every thread of the session. Reading and computing stay parallel.
@@ -109,7 +115,11 @@ class SparkDeltaEngine:
         """The session, started on first use (commands that only read the log never
         start one)."""
         if self._session is None:
-            self._session = build_session(self._settings or spark_settings())
+            options = self._log.storage_options
+            self._session = build_session(self._settings or spark_settings(), self.lake, options)
+        elif not self._attached:
+            attach_lake(self._session, self.lake, self._log.storage_options)
+            self._attached = True
         return self._session
 
     # -- the log, read with delta-rs ----------------------------------------------------

@@ -13,6 +13,9 @@ A local or cluster session fetches Delta's jars (``io.delta:delta-spark_2.13`` o
 installed delta-spark's version) from Maven Central once, into an Ivy cache in the
 checkout (``.cache/ivy``), so later sessions start without the network. A Spark Connect
 server must have delta-spark itself (``--packages io.delta:delta-spark_2.13:<version>``).
+
+A session for a lake on S3 also gets hadoop-aws and S3A settings derived from the lake's
+store settings (``spark_s3a``); a Spark Connect server must be set up for S3 itself.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shoplake.engines import spark_s3a
 from shoplake.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -149,8 +153,13 @@ def driver_memory() -> str:
 _lock = threading.Lock()
 
 
-def build_session(settings: SparkSettings) -> SparkSession:
-    """A Spark session with Delta Lake, as ``settings`` say (an existing one is reused)."""
+def build_session(
+    settings: SparkSettings,
+    lake: str | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """A Spark session with Delta Lake, as ``settings`` say (an existing one is reused),
+    able to reach ``lake`` with ``storage_options`` (its store settings) when it is on S3."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -172,11 +181,18 @@ def build_session(settings: SparkSettings) -> SparkSession:
             # shoplake, not in whatever `python3` is first on the PATH.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.master(settings.master).appName("shoplake")
+        packages = [delta_package()]
+        s3a = None
+        if lake is not None and spark_s3a.is_s3(lake):
+            s3a = spark_s3a.s3a_settings(storage_options)
+            if "spark.jars.packages" not in settings.conf:
+                packages.append(spark_s3a.s3a_package())
         conf = {
             **_BASE_CONF,
             "spark.driver.memory": driver_memory(),
-            "spark.jars.packages": delta_package(),
+            "spark.jars.packages": ",".join(packages),
             "spark.jars.ivy": ivy_cache(),
+            **(s3a.spark_conf() if s3a else {}),
             **settings.conf,
         }
         for key, value in conf.items():
@@ -184,7 +200,19 @@ def build_session(settings: SparkSettings) -> SparkSession:
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         _quiet_codegen(session)
+        if s3a is not None:
+            spark_s3a.reach(session, s3a)
         return session
+
+
+def attach_lake(
+    session: SparkSession, lake: str, storage_options: Mapping[str, str] | None
+) -> None:
+    """Make a session started elsewhere (passed to the engine) reach ``lake``: its S3A
+    settings, when the lake is on S3 and the session is not a Spark Connect client (a
+    server reaches its lakes with its own settings)."""
+    if spark_s3a.is_s3(lake) and not type(session).__module__.startswith("pyspark.sql.connect"):
+        spark_s3a.reach(session, spark_s3a.s3a_settings(storage_options))
 
 
 def _quiet_codegen(session: SparkSession) -> None:
