@@ -647,8 +647,9 @@ class PolarsDeltaEngine:
         table = self._table(ref)
         if table is None:
             return None
-        actions = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
-        assert isinstance(actions, pl.DataFrame)
+        # Straight from the Arrow C interface: pa.table() would import pandas to probe
+        # its argument (half a second of every command that lists tables).
+        actions = pl.DataFrame(table.get_add_actions(flatten=True))
         rows = int(actions["num_records"].sum()) if actions.height else 0
         last = table.history(limit=1)[0].get("timestamp")
         modified = datetime.fromtimestamp(last / 1000, tz=UTC) if last else None

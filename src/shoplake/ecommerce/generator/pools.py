@@ -57,6 +57,15 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]", "", ascii_text.lower()) or "user"
 
 
+def _names(fake: Faker, kind: str) -> tuple[str, ...]:
+    """NAME_DRAWS draws from the locale's weighted ``first_names``/``last_names`` in one
+    call: ``first_name()`` weighs the whole list again on every call (0.7 s a demo)."""
+    provider = next(p for p in fake.providers if hasattr(p, kind))
+    return _unique(
+        list(fake.random_elements(getattr(provider, kind), NAME_DRAWS, use_weighting=True))
+    )
+
+
 def build_pools(seed: int, brands_per_category: int) -> Pools:
     """Ask Faker (seeded with `seed`) for every pool the generator samples from."""
     fakers: dict[str, Faker] = {}
@@ -65,8 +74,8 @@ def build_pools(seed: int, brands_per_category: int) -> Pools:
         fake.seed_instance(seed * 31 + index)
         fakers[locale] = fake
 
-    first = {loc: _unique([f.first_name() for _ in range(NAME_DRAWS)]) for loc, f in fakers.items()}
-    last = {loc: _unique([f.last_name() for _ in range(NAME_DRAWS)]) for loc, f in fakers.items()}
+    first = {loc: _names(f, "first_names") for loc, f in fakers.items()}
+    last = {loc: _names(f, "last_names") for loc, f in fakers.items()}
 
     cities: list[tuple[tuple[str, str], ...]] = []
     for region in REGIONS:
