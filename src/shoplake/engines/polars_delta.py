@@ -207,6 +207,12 @@ class PolarsDeltaEngine:
 
     # -- reading ------------------------------------------------------------------------
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame[Any]:
+        if self._held:
+            # The pinned snapshot, when it is the version asked for: no second log replay.
+            with self._lock:
+                kept = (self._snapshots or {}).get(ref)
+            if kept is not None and version in (None, kept.version()):
+                return nw.from_native(pl.scan_delta(kept))
         return nw.from_native(
             pl.scan_delta(self.uri(ref), version=version, storage_options=self.storage_options)
         )
