@@ -161,13 +161,30 @@ errors.MASKS.append(mask_secrets)
 _MISSING = re.compile(
     r"NoSuchBucket|ContainerNotFound|container does not exist|bucket does not exist"
 )
-_DENIED = re.compile(
-    r"AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|"
-    r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|ExpiredToken|InvalidToken|"
-    r"Invalid Access Key|403 Forbidden|401 Unauthorized|Server authentication failed|"
+# The credentials themselves refused: wrong, expired, or none found.
+_REFUSED = re.compile(
+    r"AuthenticationFailed|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|InvalidToken|"
+    r"Invalid Access Key|401 Unauthorized|Server authentication failed|not authenticated|"
     r"NoCredentialProviders|Failed to (load|retrieve) credentials|Unable to get credentials",
     re.I,
 )
+# A request forbidden: credentials refused, or taken but lacking permission on the object.
+_FORBIDDEN = re.compile(
+    r"AccessDenied|AuthorizationFailure|AuthorizationPermissionMismatch|403 Forbidden|"
+    r"lacked the necessary privileges",
+    re.I,
+)
+# The error code of a refusal's body (S3 and Azure answer in XML; a HEAD answer has none).
+_CODE = re.compile(r"<Code>\s*(\w+)\s*</Code>")
+# The codes saying the credentials were taken and only this request is not allowed.
+# Azure's AuthorizationFailure is not one: Azurite answers a wrong key with it, and Azure
+# a firewall rule or a SAS token lacking the permission.
+_PERMISSION_CODES = frozenset(
+    {"AccessDenied", "AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch"}
+)
+# object_store names the key it was refused (as delta-rs and obstore pass it on):
+# "... for path lake/gold/t/part-0.parquet: Error performing PUT ..." or at a line's end.
+_PATH = re.compile(r"for path (\S.*?)(?::\s|\s*$)", re.M)
 _UNREACHABLE = re.compile(
     r"tcp connect error|Connection refused|dns error|failed to lookup address", re.I
 )
@@ -186,6 +203,12 @@ _CHECK = {
     "google": "GOOGLE_SERVICE_ACCOUNT (or the google_* keys of [storage] / "
     "SHOPLAKE_STORAGE_GOOGLE_*)",
 }
+# Where a permission on one prefix is granted, per provider.
+_POLICY = {
+    "aws": "the IAM policies of the user or role, and the bucket policy",
+    "azure": "the role assignments (Storage Blob Data Contributor) and the ACLs of the path",
+    "google": "the IAM roles on the bucket",
+}
 _ENDPOINT = {
     "aws": "AWS_ENDPOINT_URL / aws_endpoint_url and AWS_REGION",
     "azure": "the account name (and AZURITE_BLOB_STORAGE_URL for the emulator)",
@@ -196,6 +219,32 @@ _ENDPOINT = {
 def _bucket(uri: str) -> str:
     host = uri.partition("://")[2].split("/", 1)[0]
     return host.split("@", 1)[0]  # abfss://container@account...: the container
+
+
+def _root(uri: str) -> str:
+    """``scheme://bucket`` (or ``abfss://container@account...``): where keys start."""
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def permission_denied(text: str, uri: str, name: str | None = None) -> str | None:
+    """``permission denied on <object URI>: check ...`` when ``text`` is a store's refusal
+    of one request on a key of ``uri``'s bucket or container, the credentials themselves
+    not refused (a wrong or expired key is :func:`explain_store`'s other answer); None
+    otherwise. ``name``: what to name instead of the object (its table). A 403 without an
+    error code (HEAD answers have no body) may also be credentials refused: the line then
+    says to check those too."""
+    if _REFUSED.search(text) or not _FORBIDDEN.search(text):
+        return None
+    found, code = _PATH.search(text), _CODE.search(text)
+    if found is None or (code is not None and code.group(1) not in _PERMISSION_CODES):
+        return None
+    prefix = provider(uri) or "aws"
+    where = name or display(f"{_root(uri)}/{found.group(1).lstrip('/')}")
+    check = f"check that the credentials may read and write that prefix ({_POLICY[prefix]})"
+    if code is None:
+        check += f", and that they are the right ones ({_CHECK[prefix]})"
+    return f"permission denied on {where}: {check}"
 
 
 def explain_store(err: BaseException, locations: list[str]) -> str | None:
@@ -224,7 +273,14 @@ def explain_store(err: BaseException, locations: list[str]) -> str | None:
             f"it); create it, or check the URI and {_ENDPOINT[prefix]}; every table is at "
             "its last commit"
         )
-    if _DENIED.search(text):
+    denied = permission_denied(text, uri)
+    if denied is not None:
+        # A run commits table by table: what was committed stays, what was not is retried.
+        return (
+            f"{denied}; every table is at its last commit, and a run once it is allowed "
+            "picks up where this one stopped"
+        )
+    if _REFUSED.search(text) or _FORBIDDEN.search(text):
         return (
             f"{where}: the store refused the credentials (wrong, expired, or no permission "
             f"on this prefix); check {_CHECK[prefix]}. Nothing was written"

@@ -106,6 +106,8 @@ class Store:
     emulator: Emulator
     bucket: str
     endpoint: str  # where shoplake sends requests: the emulator, or a proxy in front of it
+    # S3: the access key and secret (moto takes any, unless it enforces IAM).
+    credentials: tuple[str, str] = ("testing", "testing")
 
     @property
     def kind(self) -> str:
@@ -123,8 +125,8 @@ class Store:
             return {
                 "AWS_ENDPOINT_URL": self.endpoint,
                 "AWS_ALLOW_HTTP": "true",
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_ACCESS_KEY_ID": self.credentials[0],
+                "AWS_SECRET_ACCESS_KEY": self.credentials[1],
                 "AWS_REGION": "us-east-1",
                 "AWS_EC2_METADATA_DISABLED": "true",
             }
@@ -146,8 +148,8 @@ class Store:
         return boto3.client(
             "s3",
             endpoint_url=self.emulator.endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=self.credentials[0],
+            aws_secret_access_key=self.credentials[1],
             region_name="us-east-1",
         )
 
@@ -191,8 +193,11 @@ class Store:
         return count
 
 
-def new_store(emulator: Emulator, endpoint: str | None = None) -> Store:
-    store = Store(emulator, f"t{uuid.uuid4().hex[:12]}", endpoint or emulator.endpoint)
+def new_store(
+    emulator: Emulator, endpoint: str | None = None, credentials: tuple[str, str] | None = None
+) -> Store:
+    name = f"t{uuid.uuid4().hex[:12]}"
+    store = Store(emulator, name, endpoint or emulator.endpoint, credentials or Store.credentials)
     store.create()
     return store
 

@@ -65,10 +65,30 @@ def _environment(what: str, where: str, err: BaseException) -> str | None:
     return None
 
 
+def _store_refusal(ref: str, table_uri: str, err: BaseException) -> str | None:
+    """A store refusing a request on a table on an object store (delta-rs words it as a
+    parquet or kernel error, the store's 403 deep inside): the table's URI and what to
+    check, not the store's answer."""
+    from shoplake.stores import display, is_object_store, permission_denied
+
+    if not is_object_store(table_uri):
+        return None
+    # The refused key is one data or log file of the table: the table's URI names the
+    # prefix to grant; a Delta commit is all or nothing, so nothing of it was committed.
+    where = display(table_uri.rstrip("/")) + "/"
+    denied = permission_denied(str(err), table_uri, name=where)
+    if denied is None:
+        return None
+    return f"{denied}; nothing of {ref} was committed, and a run once it is allowed builds it"
+
+
 def explain(ref: str, table_uri: str, err: BaseException) -> str | None:
     """What went wrong writing or reading ``ref`` and what to do, or None when the error
     is none of the storage problems known here (full disk, read-only, a damaged log)."""
     message = first_line(err)
+    store = _store_refusal(ref, table_uri, err)
+    if store is not None:
+        return store
     environment = _environment(ref, table_uri, err)
     if environment is not None:
         return environment

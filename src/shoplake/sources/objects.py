@@ -74,21 +74,38 @@ class ObjectFS:
         return folders + [m["path"] for m in listing["objects"]]
 
     def info(self, path: str) -> dict[str, Any]:
-        import obstore
-
-        return _info(obstore.head(self.store, path))
+        return _info(self._head(path))
 
     def exists(self, path: str) -> bool:
         """An object at ``path``, or any object under ``path/`` (a folder)."""
         import obstore
 
         try:
-            obstore.head(self.store, path)
+            self._head(path)
             return True
         except FileNotFoundError:
             pass
         page = next(iter(obstore.list(self.store, _folder(path), chunk_size=1)), [])
         return bool(page)
+
+    def _head(self, path: str) -> Any:
+        """The object's metadata. A HEAD answer has no body, so its 403 does not say whether
+        the credentials were refused or only lack permission on this key: then the first
+        byte is asked for, whose refusal carries the store's error code, and that error is
+        raised (the error message tells the user which of the two to fix)."""
+        import obstore
+        from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
+        try:
+            return obstore.head(self.store, path)
+        except PermissionDeniedError as headless:
+            try:
+                obstore.get(self.store, path, options={"range": (0, 1)})
+            except (PermissionDeniedError, UnauthenticatedError) as coded:
+                raise coded from None
+            except Exception:  # allowed after all (or empty): the HEAD's own error stands
+                pass
+            raise headless
 
     def cat_file(self, path: str) -> bytes:
         import obstore
