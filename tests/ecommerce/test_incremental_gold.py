@@ -235,6 +235,10 @@ def test_new_returns_recompute_the_fraud_alerts_of_their_customers_only(
     repeated = first.filter(pl.col("customer_id") == repeats).row(0, named=True)
     rows += [_return("RTX9000", repeated), _return("RTX9001", repeated)]
     before = pl.read_delta(str(lake / "gold" / "fraud_alerts"))
+    # A customer who already has alerts files again: their rows are matched and replaced.
+    alerted = before.sort("customer_id")["customer_id"][0]
+    again = first.filter(pl.col("customer_id") == alerted).row(0, named=True)
+    rows += [_return("RTX9100", again), _return("RTX9101", again)]
     _returns_file(landing, "x1", rows)
     _run(lake, landing)
 
@@ -244,10 +248,12 @@ def test_new_returns_recompute_the_fraud_alerts_of_their_customers_only(
     assert {claims, leaves} <= set(abnormal["customer_id"].to_list())
     duplicate = alerts.filter(pl.col("alert_type") == marts.fraud.DUPLICATE_RETURN)
     assert duplicate.filter(pl.col("return_id") == "RTX9001")["customer_id"].to_list() == [repeats]
+    assert duplicate.filter(pl.col("return_id") == "RTX9101")["customer_id"].to_list() == [alerted]
+    assert alerts.filter(pl.col("customer_id") == alerted).height > 1
     info = next(a["commitInfo"] for a in _last_commit(lake, "fraud_alerts") if "commitInfo" in a)
     assert info["operation"] == "MERGE"
     # Only those customers' rows were replaced: everyone else's alerts are as they were.
-    touched = pl.col("customer_id").is_in([claims, leaves, repeats])
+    touched = pl.col("customer_id").is_in([claims, leaves, repeats, alerted])
     kept, earlier = alerts.filter(~touched), before.filter(~touched)
     assert kept.sort(kept.columns).equals(earlier.sort(earlier.columns))
 

@@ -68,6 +68,11 @@ def test_partitioned_kinds_check_by_and_plan() -> None:
         ReplaceRows(by=[], plan=Months())
     with pytest.raises(DefinitionError, match=r"^Partitioned\(plan=\.\.\.\) needs an object"):
         Partitioned(by=["month"], plan=object())  # type: ignore[arg-type]
+    # Several rows per key: the row identity must include the key it is replaced by.
+    assert ReplaceRows(by=["c"], plan=Months()).rows == ("c",)
+    assert ReplaceRows(by=["c"], plan=Months(), rows=["c", "r"]).rows == ("c", "r")
+    with exactly("ReplaceRows(rows=[...]) must include the by columns; add c"):
+        ReplaceRows(by=["c"], plan=Months(), rows=["r"])
 
 
 def test_apply_changes_names_every_problem_at_once() -> None:

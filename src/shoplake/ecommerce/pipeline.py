@@ -295,7 +295,12 @@ def build_pipeline(now: datetime | None = None) -> Pipeline:
 
     @p.table(
         layer="gold",
-        kind=ReplaceRows(by=["customer_id"], plan=ReturnCustomers()),
+        # A customer's alerts: one per repeated return, and one for an abnormal rate.
+        kind=ReplaceRows(
+            by=["customer_id"],
+            plan=ReturnCustomers(),
+            rows=["alert_type", "customer_id", "return_id"],
+        ),
         **catalog("gold.fraud_alerts"),
     )
     def fraud_alerts(

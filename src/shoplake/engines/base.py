@@ -237,11 +237,13 @@ class Engine(Protocol):
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
+        match_on: Sequence[str] | None = None,
         transactions: Mapping[str, int] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> WriteResult:
         """Atomically make the rows whose ``partition_by`` values are in ``keys`` exactly
-        ``frame`` (update, insert, delete the rest of those keys), in one commit."""
+        ``frame`` (update, insert, delete the rest of those keys), in one commit. Rows are
+        matched on ``match_on`` (default ``partition_by``: one row per key)."""
 
     def compact(self, ref: str) -> MaintenanceResult:
         """Rewrite small files into larger ones (same rows, one commit)."""

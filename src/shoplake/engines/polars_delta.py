@@ -420,6 +420,7 @@ class PolarsDeltaEngine:
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
+        match_on: Sequence[str] | None = None,
         transactions: Mapping[str, int] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> WriteResult:
@@ -427,7 +428,8 @@ class PolarsDeltaEngine:
         if table is None:
             return self.overwrite(ref, frame, transactions=transactions, metadata=metadata)
         columns = list(partition_by)
-        match = " AND ".join(f'(t."{c}" IS NOT DISTINCT FROM s."{c}")' for c in columns)
+        identity = list(match_on or partition_by)
+        match = " AND ".join(f'(t."{c}" IS NOT DISTINCT FROM s."{c}")' for c in identity)
         affected = partition_predicate(keys.select(columns).rows(), columns, alias="t")
         before = table.version()
         metrics = (

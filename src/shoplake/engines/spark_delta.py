@@ -400,13 +400,15 @@ class SparkDeltaEngine:
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
+        match_on: Sequence[str] | None = None,
         transactions: Mapping[str, int] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> WriteResult:
         if self.version(ref) is None:
             return self.overwrite(ref, frame, transactions=transactions, metadata=metadata)
         columns = list(partition_by)
-        match = " AND ".join(f"t.{quote(c)} <=> s.{quote(c)}" for c in columns)
+        identity = list(match_on or partition_by)
+        match = " AND ".join(f"t.{quote(c)} <=> s.{quote(c)}" for c in identity)
         affected = partition_predicate(keys.select(columns).rows(), columns, "t", quote="`")
         statement = (
             f"MERGE INTO {{target}} t USING {{source}} s ON {match} "

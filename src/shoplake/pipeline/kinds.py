@@ -204,6 +204,9 @@ class ReplaceRows(Partitioned):
     unpartitioned and a batch replaces exactly the rows of the keys it touched, with one
     MERGE that also deletes the rows of affected keys the function no longer returns.
 
+    A key may own several rows: ``rows`` names the columns that tell one row from
+    another (default: ``by``, one row per key), which the MERGE matches on.
+
     Example::
 
         @pipeline.table(layer="gold", kind=ReplaceRows(by=["customer_id"], plan=OrderCustomers()))
@@ -212,10 +215,27 @@ class ReplaceRows(Partitioned):
 
     name: ClassVar[str] = "replace_rows"
     unit: ClassVar[str] = "key"
+    rows: tuple[str, ...]
+
+    def __init__(
+        self, by: Sequence[str], plan: PartitionPlan, rows: Sequence[str] | None = None
+    ) -> None:
+        super().__init__(by, plan)
+        chosen = self.by if rows is None else _columns("ReplaceRows", "rows", rows, required=True)
+        missing = [c for c in self.by if c not in chosen]
+        if missing:
+            raise DefinitionError(
+                f"ReplaceRows(rows=[...]) must include the by columns; add {', '.join(missing)}"
+            )
+        object.__setattr__(self, "rows", chosen)
 
     @property
     def partition_by(self) -> tuple[str, ...]:
         return ()
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return self.rows
 
 
 @dataclass(frozen=True)

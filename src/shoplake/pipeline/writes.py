@@ -105,15 +105,25 @@ def replace_affected(
 ) -> Written:
     """Replace exactly what the affected ``keys`` name with ``kept``, in one commit: their
     Delta partitions (:class:`Partitioned`) or their rows (:class:`ReplaceRows`)."""
-    replace = engine.replace_rows if isinstance(kind, ReplaceRows) else engine.replace_partitions
-    written = replace(
-        target,
-        kept,
-        keys,
-        partition_by=list(kind.by),
-        transactions=transactions,
-        metadata=metadata,
-    )
+    if isinstance(kind, ReplaceRows):
+        written = engine.replace_rows(
+            target,
+            kept,
+            keys,
+            partition_by=list(kind.by),
+            match_on=list(kind.rows),
+            transactions=transactions,
+            metadata=metadata,
+        )
+    else:
+        written = engine.replace_partitions(
+            target,
+            kept,
+            keys,
+            partition_by=list(kind.by),
+            transactions=transactions,
+            metadata=metadata,
+        )
     return Written(written.version, written.rows_inserted)
 
 
