@@ -49,8 +49,8 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), uri
 
 
-def _read(uri: str) -> bytes:
-    """A whole small file (a commit) of a local or object-store table."""
+def read_file(uri: str) -> bytes:
+    """A whole small file (a commit, a note) of a local or object-store lake."""
     from shoplake.stores import is_object_store
 
     if is_object_store(uri):  # with the lake's own settings (pyarrow knows neither az:// nor them)
@@ -70,7 +70,7 @@ def data_files(base: str, after: int, until: int) -> list[str] | None:
     files: set[str] = set()
     for version in range(after + 1, until + 1):
         try:
-            lines = _read(f"{base}/_delta_log/{version:020d}.json").splitlines()
+            lines = read_file(f"{base}/_delta_log/{version:020d}.json").splitlines()
         except (FileNotFoundError, OSError):
             return None
         for line in lines:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shoplake.engines.base import Engine
+from shoplake.engines.delta_log import read_file
 from shoplake.ingest.bronze import schema_fingerprint
 from shoplake.ingest.triggers import manifests
 from shoplake.names import JSONL
@@ -115,19 +116,9 @@ def _location(engine: Engine) -> str:
 
 
 def _read_note(engine: Engine) -> dict[str, Any] | None:
-    location = _location(engine)
     try:
-        if is_object_store(location):
-            from shoplake.sources.objects import object_fs
-
-            fs, key = object_fs(location)
-            raw = fs.cat_file(key)
-        elif "://" in location:
-            return None
-        else:
-            raw = Path(location).read_bytes()
-        note = json.loads(raw)
-    except (FileNotFoundError, OSError, ValueError):
+        note = json.loads(read_file(_location(engine)))
+    except (OSError, ValueError):  # none yet, or unreadable: take the usual path
         return None
     return note if isinstance(note, dict) else None
 
