@@ -132,9 +132,10 @@ class PolarsDeltaEngine:
         return self._load(ref, version)
 
     def _committed(self, ref: str) -> None:
-        """After a commit of this engine to ``ref``: its kept snapshot reads the new log
-        entries (a write by URI does not update the handle)."""
-        if self._snapshots is not None:
+        """After a commit of this engine to ``ref``: its pinned snapshot reads the new log
+        entries (a write by URI does not update the handle). Unpinned, a kept snapshot
+        is refreshed on its next use anyway."""
+        if self._held and self._snapshots is not None:
             with self._lock:
                 kept = self._snapshots.get(ref)
                 if kept is not None:
@@ -634,8 +635,8 @@ class PolarsDeltaEngine:
         if table is None:
             return 0
         commits = delta_metadata.update(table, metadata)
-        if commits and self._snapshots is not None:
-            table.update_incremental()
+        if commits:
+            self._committed(ref)
         return commits
 
     def metadata(self, ref: str) -> TableMetadata | None:
