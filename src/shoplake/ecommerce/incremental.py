@@ -195,6 +195,17 @@ class FactMonths(OrderMonths):
         return super().affected(changed, inputs)
 
 
+def _changed_orders_customers(
+    changed: Mapping[str, nw.LazyFrame[Any]], param: str, orders: nw.LazyFrame[Any]
+) -> list[nw.LazyFrame[Any]]:
+    """The customers of the changed orders (either image), after an empty frame of the
+    right type that keeps the concatenation valid when nothing changed."""
+    parts = [orders.select("customer_id").head(0)]
+    if param in changed:
+        parts.append(changed[param].select("customer_id"))
+    return parts
+
+
 class OrderCustomers:
     """The customers of the orders a batch touched, for marts with one row per customer.
 
@@ -217,9 +228,7 @@ class OrderCustomers:
         self, changed: Mapping[str, nw.LazyFrame[Any]], inputs: Mapping[str, nw.LazyFrame[Any]]
     ) -> nw.LazyFrame[Any]:
         orders = inputs[self.orders]
-        parts = [orders.select("customer_id").head(0)]
-        if self.orders in changed:
-            parts.append(changed[self.orders].select("customer_id"))
+        parts = _changed_orders_customers(changed, self.orders, orders)
         if self.order_items in changed:
             ids = changed[self.order_items].select("order_id").unique().collect()
             parts.append(_semi_by_ids(orders, ids).select("customer_id"))
@@ -255,9 +264,7 @@ class ReturnCustomers:
         self, changed: Mapping[str, nw.LazyFrame[Any]], inputs: Mapping[str, nw.LazyFrame[Any]]
     ) -> nw.LazyFrame[Any]:
         orders = inputs[self.orders]
-        parts = [orders.select("customer_id").head(0)]
-        if self.orders in changed:
-            parts.append(changed[self.orders].select("customer_id"))
+        parts = _changed_orders_customers(changed, self.orders, orders)
         if self.returns in changed:
             filed = changed[self.returns].select("order_id", "customer_id")
             ids = filed.select("order_id").unique().collect()
