@@ -22,16 +22,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from shoplake.bench.common import tree_cpu_s
+from shoplake.bench.common import cpu_s, tree_cpu_s
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _jvm_peak_mb(engine: Any) -> float:
@@ -68,7 +63,7 @@ def _pipeline(
         chosen.spark  # type: ignore[attr-defined]  # noqa: B018
         session_s = time.perf_counter() - began
     jvm = _jvm_pid(chosen) if engine == "spark" else None
-    start, cpu, jvm_cpu = time.perf_counter(), _cpu_s(), tree_cpu_s(jvm)
+    start, cpu, jvm_cpu = time.perf_counter(), cpu_s(), tree_cpu_s(jvm)
     result = run_update(build_pipeline(), engine=chosen, landing=landing, parallelism=parallelism)
     wall = time.perf_counter() - start
     if result.status != "completed":
@@ -77,7 +72,7 @@ def _pipeline(
     slowest = sorted(result.flows, key=lambda f: -f.duration_s)[:5]
     return {
         "wall_s": wall,
-        "cpu_s": _cpu_s() - cpu + tree_cpu_s(jvm) - jvm_cpu,
+        "cpu_s": cpu_s() - cpu + tree_cpu_s(jvm) - jvm_cpu,
         "rows": rows,
         "peak_mb": _peak_mb(),
         "jvm_peak_mb": _jvm_peak_mb(chosen) if engine == "spark" else 0.0,
@@ -93,7 +88,7 @@ def _floor(landing: Path, lake: Path) -> dict[str, Any]:
     import polars as pl
     from deltalake import write_deltalake
 
-    start, cpu = time.perf_counter(), _cpu_s()
+    start, cpu = time.perf_counter(), cpu_s()
     rows = 0
     per_source: dict[str, float] = {}
     for folder in sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith("_")):
@@ -121,7 +116,7 @@ def _floor(landing: Path, lake: Path) -> dict[str, Any]:
         rows += frame.height
         per_source[folder.name] = time.perf_counter() - began
     wall = time.perf_counter() - start
-    figures = {"wall_s": wall, "cpu_s": _cpu_s() - cpu, "rows": rows, "peak_mb": _peak_mb()}
+    figures = {"wall_s": wall, "cpu_s": cpu_s() - cpu, "rows": rows, "peak_mb": _peak_mb()}
     return {**figures, "sources": per_source}
 
 
