@@ -8,6 +8,8 @@ engines can all read it. Types are named by strings here (``"string"``,
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -84,3 +86,17 @@ def utcnow() -> datetime:
 def utc_from_epoch(seconds: float) -> datetime:
     """A Unix time (file mtimes, Delta commit stamps) as a naive UTC datetime, like utcnow()."""
     return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+
+
+_role = "shoplake"
+
+
+def name_writer(role: str) -> None:
+    """What this process is (``shoplake watch``, ``shoplake stream``…): every commit it
+    makes records ``writer()``, so a writer that loses a commit race can say who won."""
+    global _role
+    _role = role
+
+
+def writer() -> str:
+    return f"{_role} (pid {os.getpid()} on {socket.gethostname()})"

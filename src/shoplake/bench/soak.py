@@ -143,6 +143,34 @@ def _minute(lake: Path, load: Load, since: datetime, until: datetime) -> dict[st
     }
 
 
+@dataclass(frozen=True)
+class SoakResult:
+    """What a soak sent and what its lake holds of it."""
+
+    lake: Path
+    landing: Path
+    bootstrap: str
+    topic: str
+    files_sent: int
+    files_once: int  # files whose rows are in bronze exactly once
+    events_produced: int
+    events_stored: int
+    events_unique: int
+    batches: int
+    failed_batches: list[str]  # "<batch id>: <error>"
+
+    @property
+    def exactly_once(self) -> bool:
+        return (
+            self.files_once == self.files_sent
+            and self.events_unique == self.events_stored == self.events_produced
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.exactly_once and not self.failed_batches
+
+
 def run_soak(
     minutes: float,
     work: Path,
@@ -152,7 +180,32 @@ def run_soak(
     events_per_s: float = 100.0,
     bootstrap: str | None = None,
 ) -> bool:
-    """Run the soak; True when every file and event is in bronze exactly once."""
+    """Run the soak, a report each minute; True when every file and event is in bronze
+    exactly once and no batch failed."""
+    return soak(
+        minutes * 60,
+        work,
+        console,
+        file_every_s=file_every_s,
+        events_per_s=events_per_s,
+        bootstrap=bootstrap,
+    ).ok
+
+
+def soak(
+    seconds: float,
+    work: Path,
+    console: Console,
+    *,
+    file_every_s: float = 2.0,
+    events_per_s: float = 100.0,
+    bootstrap: str | None = None,
+    report_every_s: float = 60.0,
+    orders: int = 2000,
+) -> SoakResult:
+    """``watch`` and ``stream`` side by side for ``seconds`` under steady files and
+    events (to ``bootstrap``, or librdkafka's mock cluster), a report each
+    ``report_every_s``; then both are stopped and everything sent is looked for."""
     from shoplake.ecommerce.generator import generate
     from shoplake.ecommerce.pipeline import build_pipeline
     from shoplake.engines import create_engine
@@ -161,7 +214,7 @@ def run_soak(
 
     shutil.rmtree(work, ignore_errors=True)
     landing, lake = work / "landing", work / "lake"
-    generate(landing, orders=2000, seed=5)
+    generate(landing, orders=orders, seed=5)
     run_update(build_pipeline(), engine=create_engine(str(lake)), landing=landing)
     keeper, servers = (None, bootstrap) if bootstrap else mock_cluster()
     topic = f"soak-{uuid.uuid4().hex[:8]}"
@@ -171,11 +224,16 @@ def run_soak(
     load = Load(events=0)
     where = ["--lake", str(lake), "--landing", str(landing)]
     cli = [sys.executable, "-m", "shoplake.cli"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    watch = subprocess.Popen([*cli, "watch", *where, "--archive", "leave"], **quiet)  # type: ignore[call-overload]
-    stream = subprocess.Popen(  # type: ignore[call-overload]
+    logs = {name: (work / f"{name}.log").open("wb") for name in ("watch", "stream")}
+    watch = subprocess.Popen(
+        [*cli, "watch", *where, "--archive", "leave"],
+        stdout=logs["watch"],
+        stderr=subprocess.STDOUT,
+    )
+    stream = subprocess.Popen(
         [*cli, "stream", *where, "--bootstrap", servers, "--topic", topic, "--max-seconds", "1"],
-        **quiet,
+        stdout=logs["stream"],
+        stderr=subprocess.STDOUT,
     )
     stop = threading.Event()
     workers = [
@@ -184,22 +242,23 @@ def run_soak(
     ]
     for worker in workers:
         worker.start()
-    table = Table(title=f"soak: {minutes:g} min", title_justify="left")
-    for column in ("minute", "files", "file p50 s", "file p95 s", "events", "event p50 s",
+    unit = "minute" if report_every_s == 60 else f"{report_every_s:g} s"
+    table = Table(title=f"soak: {seconds / 60:g} min", title_justify="left")
+    for column in (unit, "files", "file p50 s", "file p95 s", "events", "event p50 s",
                    "event p95 s", "watch MB", "stream MB"):  # fmt: skip
         table.add_column(column, justify="right")
     peaks = {"watch": 0.0, "stream": 0.0}
     try:
         since = utcnow()
-        for minute in range(1, int(minutes) + 1):
-            time.sleep(60)
+        for period in range(1, max(1, round(seconds / report_every_s)) + 1):
+            time.sleep(report_every_s)
             until = utcnow()
             m = _minute(lake, load, since, until)
             rss = {name: _rss_mb(p.pid) for name, p in (("watch", watch), ("stream", stream))}
             for name, (_, peak) in rss.items():
                 peaks[name] = max(peaks[name], peak)
             table.add_row(
-                str(minute),
+                str(period),
                 f"{m['files']:.0f}",
                 f"{m['file_p50']:.2f}",
                 f"{m['file_p95']:.2f}",
@@ -210,7 +269,7 @@ def run_soak(
                 f"{rss['stream'][0]:.0f}",
             )
             console.print(
-                f"minute {minute}: {m['files']:.0f} files (p95 {m['file_p95']:.2f} s), "
+                f"{unit} {period}: {m['files']:.0f} files (p95 {m['file_p95']:.2f} s), "
                 f"{m['events']:,.0f} events (p95 {m['event_p95']:.2f} s), watch "
                 f"{rss['watch'][0]:.0f} MB, stream {rss['stream'][0]:.0f} MB"
             )
@@ -219,16 +278,46 @@ def run_soak(
         stop.set()
         for worker in workers:
             worker.join(60)
-        time.sleep(15)  # the last file and events reach bronze
+        _settle(lake, load)
         for process in (watch, stream):
             process.send_signal(signal.SIGTERM)
+        for process in (watch, stream):
             process.wait(120)
+        for log in logs.values():
+            log.close()
     console.print(table)
     console.print(f"peak memory: watch {peaks['watch']:.0f} MB, stream {peaks['stream']:.0f} MB")
-    return _accounted(lake, load, console, keeper)
+    result = _accounted(lake, landing, load, servers, topic)
+    del keeper
+    _print_verdict(result, console)
+    return result
 
 
-def _accounted(lake: Path, load: Load, console: Console, keeper: object) -> bool:
+def _settle(lake: Path, load: Load, timeout_s: float = 30.0) -> None:
+    """Give the last file and events time to reach bronze (at most ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    with load.lock:
+        wanted = len(load.files)
+    while time.monotonic() < deadline:
+        orders = _read(lake, "bronze.orders")
+        events = _read(lake, "bronze.order_events")
+        files = (
+            orders.filter(pl.col("_source").str.contains("soak-"))
+            .select(pl.col("_source").str.replace(r":\d+$", "").n_unique())
+            .item()
+            if orders.height
+            else 0
+        )
+        if files >= wanted and events.height >= load.events + 1:
+            time.sleep(2)  # and the downstream runs of the last micro-batch
+            return
+        time.sleep(1)
+
+
+def _accounted(lake: Path, landing: Path, load: Load, servers: str, topic: str) -> SoakResult:
+    from shoplake.engines import create_engine
+    from shoplake.ingest.batch_log import list_batches
+
     orders = _read(lake, "bronze.orders")
     per_file = (
         orders.with_columns(pl.col("_source").str.replace(r":\d+$", "").alias("file"))
@@ -237,15 +326,33 @@ def _accounted(lake: Path, load: Load, console: Console, keeper: object) -> bool
         .len()
     )
     counts = dict(per_file.iter_rows())
-    files_ok = sum(1 for f in load.files if counts.get(f) == ORDERS_PER_FILE)
     events = _read(lake, "bronze.order_events")
-    unique = events.select("partition", "offset").n_unique() if events.height else 0
-    produced = load.events + 1  # and the one that created the topic
-    ok = files_ok == len(load.files) and unique == events.height == produced
-    console.print(
-        f"accounted for: files {files_ok:,}/{len(load.files):,} in bronze once, "
-        f"events {unique:,} unique of {events.height:,} stored, {produced:,} produced — "
-        + ("[green]every one exactly once[/]" if ok else "[bold red]MISMATCH[/]")
+    batches = list_batches(create_engine(str(lake)))
+    failed = [f"{b.batch_id}: {b.error}" for b in batches if b.status != "succeeded"]
+    return SoakResult(
+        lake=lake,
+        landing=landing,
+        bootstrap=servers,
+        topic=topic,
+        files_sent=len(load.files),
+        files_once=sum(1 for f in load.files if counts.get(f) == ORDERS_PER_FILE),
+        events_produced=load.events + 1,  # and the one that created the topic
+        events_stored=events.height,
+        events_unique=events.select("partition", "offset").n_unique() if events.height else 0,
+        batches=len(batches),
+        failed_batches=failed,
     )
-    del keeper
-    return ok
+
+
+def _print_verdict(result: SoakResult, console: Console) -> None:
+    console.print(
+        f"accounted for: files {result.files_once:,}/{result.files_sent:,} in bronze once, "
+        f"events {result.events_unique:,} unique of {result.events_stored:,} stored, "
+        f"{result.events_produced:,} produced — "
+        + ("[green]every one exactly once[/]" if result.exactly_once else "[bold red]MISMATCH[/]")
+    )
+    failed = len(result.failed_batches)
+    console.print(
+        f"batches: {result.batches:,} in _system/batches, {failed:,} failed"
+        + (f" — the first: {result.failed_batches[-1]}" if failed else "")
+    )

@@ -18,6 +18,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _name_the_writer(ctx: typer.Context) -> None:
+    """shoplake: a local-first e-commerce lakehouse on Delta Lake."""
+    from shoplake.names import name_writer
+
+    if ctx.invoked_subcommand:
+        name_writer(f"shoplake {ctx.invoked_subcommand}")
+
+
 for leaf in (run, ingest, catalog, governance, maintain, stream, observe, share, bench):
     leaf.register(app)
 

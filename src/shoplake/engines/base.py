@@ -129,6 +129,14 @@ class Engine(Protocol):
         commits to that table itself."""
         ...
 
+    def refresh(self) -> None:
+        """Forget what pinned snapshots trust: every table's log is read up to date on its
+        next use (after a commit lost to another writer)."""
+
+    def commit_conflict(self, ref: str, err: BaseException) -> str | None:
+        """When ``err`` is a commit another writer of ``ref`` won: that table's newest
+        commit in one line (who wrote it, in which run); None for any other error."""
+
     def version(self, ref: str) -> int | None:
         """The table's latest Delta version, or None if it does not exist."""
 

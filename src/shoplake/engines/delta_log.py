@@ -9,7 +9,8 @@ other's file identities, run ids and extra app transactions.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow.fs as pafs
@@ -18,6 +19,11 @@ USER_METADATA = "userMetadata"
 TRANSACTIONS = "shoplake.transactions"
 """Commit metadata holding every app transaction of a commit as JSON (``{app_id:
 version}``): Spark's writer records only one ``txn`` action per commit."""
+
+
+WRITER = "shoplake.writer"
+"""Commit metadata naming the process that wrote the commit (``names.writer()``), so a
+writer that lost a commit race can say who won (``describe_commit``)."""
 
 
 def commit_values(commit: Mapping[str, object]) -> dict[str, str]:
@@ -61,6 +67,45 @@ def read_file(uri: str) -> bytes:
     fs_, path = filesystem(uri)
     with fs_.open_input_stream(path) as handle:
         return bytes(handle.read())
+
+
+def commit_info(base: str, version: int) -> dict[str, Any] | None:
+    """The ``commitInfo`` of one commit of the table at ``base``, with its ``version``,
+    read from the commit file itself; None when that file is gone (log clean-up).
+
+    Not ``DeltaTable.history()``: delta-rs (1.6) returns the newest commits *in storage*
+    but numbers them down from the handle's version, so on a handle another process has
+    committed past every commit gets another commit's number.
+    """
+    try:
+        lines = read_file(f"{base}/_delta_log/{version:020d}.json").splitlines()
+    except (FileNotFoundError, OSError):
+        return None
+    for line in lines:
+        action = json.loads(line)
+        if "commitInfo" in action:
+            info = dict(action["commitInfo"])
+            info["version"] = version
+            return info
+    return {"version": version}  # a writer that records no commitInfo
+
+
+def commit_infos(base: str, versions: Iterable[int]) -> list[dict[str, Any]]:
+    """``commit_info`` of each version that still has its commit file, in the order given."""
+    found = (commit_info(base, v) for v in versions)
+    return [c for c in found if c is not None]
+
+
+def describe_commit(commit: Mapping[str, object]) -> str:
+    """One commit as a person reads it: ``version 57, MERGE by shoplake stream (pid 4321 on
+    box) in run 20261205T…``; a commit of another tool names its engine instead."""
+    values = commit_values(commit)
+    operation = str(commit.get("operation") or "a commit")
+    who = values.get(WRITER) or str(commit.get("engineInfo") or commit.get("clientVersion") or "")
+    run = values.get("shoplake.run_id")
+    text = f"version {commit.get('version', '?')}, {operation}"
+    text += f" by {who}" if who else " by another writer"
+    return text + (f" in run {run}" if run else "")
 
 
 def data_files(base: str, after: int, until: int) -> list[str] | None:

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from shoplake.engines import delta_cdc, delta_log, delta_metadata, polars_cdc
 from shoplake.engines.base import (
@@ -25,6 +25,7 @@ from shoplake.engines.base import (
     WriteResult,
 )
 from shoplake.errors import ShoplakeError, StorageError
+from shoplake.names import writer
 
 ROW_GROUP_ROWS = 65_536
 """Rows per Parquet row group. Each group carries min/max statistics, so a filtered read
@@ -76,6 +77,7 @@ class PolarsDeltaEngine:
         self._snapshots: dict[str, DeltaTable] | None = {} if reuse_snapshots else None
         self._reuse = reuse_snapshots
         self._held = 0  # depth of pinned_snapshots(): kept snapshots are then trusted as they are
+        self._fresh: set[str] = set()  # tables whose kept snapshot this pinned session refreshed
         # While held: commits read once per table (they never change), and each app
         # transaction once per table version (delta-rs re-reads every commit to find one).
         self._commits: dict[str, dict[int, dict[str, Any]]] = {}
@@ -113,6 +115,7 @@ class PolarsDeltaEngine:
                 if not self._held:
                     self._commits.clear()
                     self._txns.clear()
+                    self._fresh.clear()
                     if not self._reuse:
                         self._snapshots = None
 
@@ -120,8 +123,13 @@ class PolarsDeltaEngine:
         if self._snapshots is not None:
             with self._lock:
                 kept = self._snapshots.get(ref)
-                if kept is not None and not self._held:
+                # Pinned, a kept snapshot is still read up to date once per session: it
+                # may date from an earlier session, and another process (a stream) may
+                # have committed since.
+                if kept is not None and (not self._held or ref not in self._fresh):
                     kept.update_incremental()
+                if self._held:
+                    self._fresh.add(ref)
                 if kept is not None and version in (None, kept.version()):
                     return kept
                 if version is None:
@@ -140,6 +148,17 @@ class PolarsDeltaEngine:
                 kept = self._snapshots.get(ref)
                 if kept is not None:
                     kept.update_incremental()
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._fresh.clear()
+
+    def commit_conflict(self, ref: str, err: BaseException) -> str | None:
+        if not isinstance(err, CommitFailedError):
+            return None
+        self.refresh()
+        newest = self.history(ref, 1)
+        return delta_log.describe_commit(newest[0]) if newest else "a writer that left no commit"
 
     def delta_table(self, ref: str, version: int | None = None) -> DeltaTable | None:
         """The delta-rs handle of the table (at ``version``), or None if it does not exist."""
@@ -176,19 +195,19 @@ class PolarsDeltaEngine:
         return found
 
     def _history(self, ref: str, table: DeltaTable, limit: int | None) -> list[dict[str, Any]]:
-        """``table.history(limit)``, newest first; while the lake is held each commit is
-        read from the store once (commits never change)."""
-        if not self._held:
-            return list(table.history(limit))
+        """The commits of ``table``'s snapshot, newest first (``limit`` of them), read by
+        version from the log (``delta_log.commit_info``); while the lake is held each
+        commit is read from the store once (commits never change)."""
         top = table.version()
         wanted = range(top, -1 if limit is None else max(top - limit, -1), -1)
+        if not self._held:
+            return delta_log.commit_infos(self.uri(ref), wanted)
         with self._lock:
             known = self._commits.setdefault(ref, {})
             missing = [v for v in wanted if v not in known]
-        if missing:
-            fetched = table.history(top - missing[-1] + 1)
-            with self._lock:
-                known.update({int(c["version"]): c for c in fetched})
+        fetched = delta_log.commit_infos(self.uri(ref), missing)
+        with self._lock:
+            known.update({int(c["version"]): c for c in fetched})
         return [known[v] for v in wanted if v in known]
 
     def commit_metadata(self, ref: str, key: str) -> list[str]:
@@ -222,9 +241,7 @@ class PolarsDeltaEngine:
         table = self._table(ref, until)
         if table is None:
             return None
-        for commit in self._history(ref, table, until - after):
-            if commit["version"] <= after:
-                continue
+        for commit in delta_log.commit_infos(self.uri(ref), range(after + 1, until + 1)):
             if commit.get("operation") in _SAME_ROWS:
                 continue  # maintenance: the change feed skips its rewritten files
             mode = (commit.get("operationParameters") or {}).get("mode")
@@ -303,9 +320,8 @@ class PolarsDeltaEngine:
         transactions: Mapping[str, int] | None, metadata: Mapping[str, str] | None
     ) -> CommitProperties:
         txns = [Transaction(app_id=k, version=v) for k, v in (transactions or {}).items()]
-        return CommitProperties(
-            app_transactions=txns or None, custom_metadata=dict(metadata) if metadata else None
-        )
+        custom = {delta_log.WRITER: writer(), **(metadata or {})}
+        return CommitProperties(app_transactions=txns or None, custom_metadata=custom)
 
     def distributes(self, size: int) -> bool:
         return False  # one machine: the caller reads where it runs
@@ -660,8 +676,9 @@ class PolarsDeltaEngine:
         # its argument (half a second of every command that lists tables).
         actions = pl.DataFrame(table.get_add_actions(flatten=True))
         rows = int(actions["num_records"].sum()) if actions.height else 0
-        last = table.history(limit=1)[0].get("timestamp")
-        modified = datetime.fromtimestamp(last / 1000, tz=UTC) if last else None
+        newest = self._history(ref, table, 1)
+        last = newest[0].get("timestamp") if newest else None
+        modified = datetime.fromtimestamp(last / 1000, tz=UTC) if isinstance(last, int) else None
         return TableInfo(ref, table.version(), rows, actions.height, modified)
 
     def list_tables(self) -> list[str]:

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from shoplake.engines import delta_log
 from shoplake.engines.spark_cdc import quote
+from shoplake.names import writer
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -86,7 +87,7 @@ class SparkCommits:
         """The one app transaction Spark's writer records in the commit's ``txn`` action
         (the first one not yet recorded: Delta skips a write whose transaction it has
         seen, which the core decides itself) and the commit's ``userMetadata``."""
-        values = dict(metadata or {})
+        values = {delta_log.WRITER: writer(), **(metadata or {})}
         primary: tuple[str, int] | None = None
         if transactions:
             values[delta_log.TRANSACTIONS] = json.dumps(dict(transactions), sort_keys=True)
@@ -95,7 +96,7 @@ class SparkCommits:
                 if seen is None or version > seen:
                     primary = (app, int(version))
                     break
-        return primary, (json.dumps(values, sort_keys=True) if values else None)
+        return primary, json.dumps(values, sort_keys=True)
 
     def save(
         self,

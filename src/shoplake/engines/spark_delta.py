@@ -53,6 +53,18 @@ if TYPE_CHECKING:
 
 _SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
 _REPORT = "_shoplake_task_report"
+_CONFLICTS = frozenset(
+    {
+        "ConcurrentModificationException",
+        "ConcurrentWriteException",
+        "ConcurrentAppendException",
+        "ConcurrentDeleteReadException",
+        "ConcurrentDeleteDeleteException",
+        "ConcurrentTransactionException",
+        "MetadataChangedException",
+        "ProtocolChangedException",
+    }
+)
 
 
 def _tasks_runner(
@@ -130,6 +142,19 @@ class SparkDeltaEngine:
     def uri(self, ref: str) -> str:
         return self._log.uri(ref)
 
+    def refresh(self) -> None:
+        self._log.refresh()
+
+    def commit_conflict(self, ref: str, err: BaseException) -> str | None:
+        # Delta's optimistic concurrency errors (ConcurrentAppendException and kin,
+        # DELTA_CONCURRENT_* error classes), whichever wrapper carries them here.
+        name = type(err).__name__
+        if not (name in _CONFLICTS or "DELTA_CONCURRENT" in str(err)[:500]):
+            return self._log.commit_conflict(ref, err)
+        self.refresh()
+        newest = self._log.history(ref, 1)
+        return delta_log.describe_commit(newest[0]) if newest else "a writer that left no commit"
+
     def explain_error(self, ref: str, err: BaseException) -> str | None:
         return self._log.explain_error(ref, err)
 
@@ -199,12 +224,11 @@ class SparkDeltaEngine:
         return nw.from_native(self._reader(ref, version))
 
     def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
-        table = self._log.delta_table(ref, until)
-        if table is None:
+        if self._log.delta_table(ref, until) is None:
             return None
-        for commit in table.history(limit=until - after):
+        for commit in delta_log.commit_infos(self.uri(ref), range(after + 1, until + 1)):
             operation = str(commit.get("operation", ""))
-            if int(commit["version"]) <= after or operation in _SAME_ROWS:
+            if operation in _SAME_ROWS:
                 continue  # maintenance: same rows in new files, no change
             mode = (commit.get("operationParameters") or {}).get("mode")
             if operation != "WRITE" or mode != "Append":

@@ -7,6 +7,7 @@ The runner knows tables and the graph, not where source rows come from: a stage
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -146,44 +147,79 @@ def run_pipeline(
     return run
 
 
+COMMIT_ATTEMPTS = 4
+"""How often a flow is planned and committed again when another writer of one of its
+tables won the commit (Delta's optimistic concurrency), before it fails."""
+_BACKOFF_S = 0.2
+
+
 def _run_flow(
     ctx: FlowContext,
     graph: Graph,
     definition: Definition,
     sources: SourceFlow | None,
 ) -> FlowResult:
-    """One flow, its failure recorded as a result: a failed flow never stops the run."""
+    """One flow, its failure recorded as a result: a failed flow never stops the run.
+
+    A commit lost to another writer is retried from the start (re-read, re-plan,
+    commit): nothing of the lost attempt was committed but what records its own
+    progress (a quarantine commit is replayed, never repeated), so a retry is what a
+    rerun would do. After ``COMMIT_ATTEMPTS`` the flow fails naming the other writer.
+    """
     ref = definition.ref
-    try:
-        if isinstance(definition, SourceDef | StreamSourceDef):
-            if sources is None:
-                raise ShoplakeError(
-                    f"{ref} is a source and this run was given no reader for "
-                    "sources: run the pipeline with a landing folder "
-                    "(shoplake.run(pipeline, landing=...))"
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return _flow_once(ctx, graph, definition, sources)
+        except ExpectationFailed as err:
+            return FlowResult(
+                ref,
+                definition.kind.name,
+                "failed",
+                message=str(err),
+                failed_rule=err.rule,
+                failed_rows=err.failed,
+            )
+        except ShoplakeError as err:
+            return FlowResult(ref, definition.kind.name, "failed", message=str(err))
+        except Exception as err:  # an engine or storage error: record it, keep going
+            winner = ctx.engine.commit_conflict(ref, err)
+            if winner is not None and attempt < COMMIT_ATTEMPTS:
+                time.sleep(_BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random()))
+                continue
+            if winner is not None:
+                message = (
+                    f"{ref}: another writer won the commit {COMMIT_ATTEMPTS} times in a row "
+                    f"(the table's newest commit: {winner}); run one writer at a time on "
+                    "this table, then rerun: nothing of this flow was committed"
                 )
-            return sources(ctx, definition)
-        result = run_table(ctx, definition, graph)
-        if result.message.startswith("replayed"):
-            # The interrupted batch is repaired; now what arrived since.
-            result = _combine(result, run_table(ctx, definition, graph))
-        return result
-    except ExpectationFailed as err:
-        return FlowResult(
-            ref,
-            definition.kind.name,
-            "failed",
-            message=str(err),
-            failed_rule=err.rule,
-            failed_rows=err.failed,
-        )
-    except ShoplakeError as err:
-        return FlowResult(ref, definition.kind.name, "failed", message=str(err))
-    except Exception as err:  # an engine or storage error: record it, keep going
-        explained = ctx.engine.explain_error(ref, err)
-        first = first_line(err, default="")
-        message = str(FlowError(ref, explained or f"{type(err).__name__}: {first}"))
-        return FlowResult(ref, definition.kind.name, "failed", message=message)
+                return FlowResult(ref, definition.kind.name, "failed", message=message)
+            explained = ctx.engine.explain_error(ref, err)
+            first = first_line(err, default="")
+            message = str(FlowError(ref, explained or f"{type(err).__name__}: {first}"))
+            return FlowResult(ref, definition.kind.name, "failed", message=message)
+    raise AssertionError("unreachable")
+
+
+def _flow_once(
+    ctx: FlowContext,
+    graph: Graph,
+    definition: Definition,
+    sources: SourceFlow | None,
+) -> FlowResult:
+    ref = definition.ref
+    if isinstance(definition, SourceDef | StreamSourceDef):
+        if sources is None:
+            raise ShoplakeError(
+                f"{ref} is a source and this run was given no reader for "
+                "sources: run the pipeline with a landing folder "
+                "(shoplake.run(pipeline, landing=...))"
+            )
+        return sources(ctx, definition)
+    result = run_table(ctx, definition, graph)
+    if result.message.startswith("replayed"):
+        # The interrupted batch is repaired; now what arrived since.
+        result = _combine(result, run_table(ctx, definition, graph))
+    return result
 
 
 def _sync_metadata(engine: Engine, definition: Definition, result: FlowResult) -> FlowResult:

@@ -8,12 +8,20 @@ offsets already recorded are dropped before a write, so a crash anywhere, a
 restart or a rebalance can neither lose nor repeat a message. The downstream
 tables are ordinary incremental flows that record the bronze version they
 consumed, so they catch up after a crash the same way.
+
+One writer per table: the stream's own bronze table is written by the stream alone,
+without the lake lock, so a batch run never delays an event's commit. Every other
+table it writes (downstream, feeds and the tables fed) is shared with ``run`` and
+``watch``, so the stream writes them only while it holds the lake lock. It does not
+queue for it: when the lake is busy, that work waits for a later micro-batch (the
+flows are incremental, so nothing is lost; a batch run meanwhile does the same work).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +54,11 @@ class StreamOptions:
     feed_every_s: float = 2.0
     """How often feeds (e.g. streamed orders into the batch order tables) run; they
     come after the stream's own tables, so they never delay those."""
+    final_wait_s: float = 30.0
+    """On stop, how long to queue for the lake lock so the downstream tables and feeds
+    catch up with the last micro-batch (a busy lake otherwise leaves them to the next
+    start, or to a batch run)."""
+    lock_ttl_s: float = 30.0  # an object-store lake's lease (ingest/lease.py)
 
 
 @dataclass
@@ -59,6 +72,22 @@ class StreamStats:
     gaps: list[str] = field(default_factory=list)
     """Events retention deleted before they were read (``sources.kafka.Gap``), described."""
     runs: list[RunResult] = field(default_factory=list)
+    deferred: int = 0
+    """Micro-batches whose downstream work waited: another process held the lake."""
+
+
+@contextmanager
+def lake_turn(engine: Engine, wait_s: float = 0.0, ttl_s: float = 30.0) -> Iterator[bool]:
+    """The lake lock if it can be had within ``wait_s``: True inside when held."""
+    from shoplake.ingest.lock import LakeBusy, lake_lock
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(lake_lock(engine.lake, wait_s, ttl_s))
+        except LakeBusy:
+            yield False
+            return
+        yield True
 
 
 def write_bronze(
@@ -222,29 +251,35 @@ def run_kafka_stream(
     stats = StreamStats()
     clock = time.perf_counter()
 
-    def run_downstream(bronze: FlowResult | None = None) -> RunResult | None:
-        if not downstream:
-            return None
-        done = [bronze] if bronze is not None else []
-        run = run_update(pipeline, engine=engine, landing=landing, select=downstream, done=done)
-        stats.runs.append(run)
-        return run
-
+    behind = False  # a bronze commit whose downstream work waits for the lake lock
     fed_at = 0.0
 
-    def refresh_fed(run_id: str, *, due: bool = False) -> None:
-        nonlocal fed_at
-        if not downstream or not pipeline.feeds:
-            return
-        if not due and time.monotonic() - fed_at < options.feed_every_s:
-            return
-        fed_at = time.monotonic()
-        fed = run_feeds(engine, pipeline, set(downstream), run_id)
-        followers = feed_followers(pipeline, fed)
-        if followers:
-            stats.runs.append(
-                run_update(pipeline, engine=engine, landing=landing, select=followers)
-            )
+    def catch_up(bronze: FlowResult | None = None, *, wait_s: float = 0.0) -> RunResult | None:
+        """Downstream tables and, when due, feeds, under the lake lock; None when there
+        is nothing downstream or the lake was busy (then ``behind`` stays set)."""
+        nonlocal behind, fed_at
+        if not downstream:
+            behind = False
+            return None
+        with lake_turn(engine, wait_s, options.lock_ttl_s) as held:
+            if not held:
+                behind = True
+                stats.deferred += 1
+                return None
+            done = [bronze] if bronze is not None else []
+            run = run_update(pipeline, engine=engine, landing=landing, select=downstream, done=done)
+            stats.runs.append(run)
+            behind = False
+            due = wait_s > 0 or time.monotonic() - fed_at >= options.feed_every_s
+            if pipeline.feeds and due and run.status != "failed":
+                fed_at = time.monotonic()
+                fed = run_feeds(engine, pipeline, set(downstream), run.run_id)
+                followers = feed_followers(pipeline, fed)
+                if followers:
+                    stats.runs.append(
+                        run_update(pipeline, engine=engine, landing=landing, select=followers)
+                    )
+            return run
 
     def assigned(partitions: list[int]) -> None:
         if stats.assigned_s is None and partitions:
@@ -259,8 +294,8 @@ def run_kafka_stream(
     try:
         ends = reader.high_watermarks() if options.available_now else {}
         # A crash may have come after a bronze commit and before its downstream runs.
-        first = run_downstream()
-        refresh_fed(first.run_id if first else new_run_id(utcnow()), due=True)
+        fed_at = -options.feed_every_s
+        catch_up()
         while not stop():
             started = utcnow()
             batch = reader.next_batch(
@@ -302,14 +337,15 @@ def run_kafka_stream(
                 stats.batches += 1
                 stats.events += written
                 stats.replayed += skipped
-                run = run_downstream(bronze) if written else None
+                run = catch_up(bronze) if written or behind else None
                 if on_batch:
                     on_batch(batch, written, run)
-                if run is not None:
-                    refresh_fed(run.run_id)
+            elif behind:
+                catch_up()
             if options.available_now and (reader.reached(ends) or not ends):
                 break
-        refresh_fed(new_run_id(utcnow()), due=True)  # nothing fed is left behind on stop
+        if downstream:  # nothing downstream or fed is left behind on stop
+            catch_up(wait_s=options.final_wait_s)
         stats.gaps += [g.describe(topic) for g in reader.gaps[len(stats.gaps) :]]
     finally:
         reader.close()
