@@ -32,10 +32,13 @@ def test_utc_helpers_are_naive_utc() -> None:
 def test_names_imports_only_the_standard_library() -> None:
     tree = ast.parse(Path(names.__file__).read_text())
     imported = {
-        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        alias.name.split(".")[0]
         for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
+        if isinstance(node, ast.Import)
         for alias in node.names
-        if node.module or isinstance(node, ast.Import)
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
     }
     assert imported - {"__future__"} <= sys.stdlib_module_names
