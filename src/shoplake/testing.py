@@ -160,8 +160,9 @@ def run_table(
             raise KeyError(f"a rule of {definition.ref} checks {ref}: give its rows too")
         refs[ref] = lazy_frame(inputs[ref], backend)
     output = as_lazy(definition.fn(**frames), definition.ref)
-    flagged = add_rule_flags(output, definition.rules, refs).collect()
-    verdict = judge_rows(definition, flagged)
+    flagged = add_rule_flags(output, definition.rules, refs)
+    # The same judgement as a run's, on the backend the rows were given in.
+    verdict = judge_rows(definition, flagged, _collect)
     flags = verdict.flags
     dropped = flagged.head(0)
     if verdict.dropped:
@@ -170,23 +171,35 @@ def run_table(
             & ~failing(definition, flags, Action.QUARANTINE)
         )
     return TableRun(
-        rows=verdict.kept.rows(named=True),
-        quarantined=_labelled(definition, verdict.quarantined, verdict, Action.QUARANTINE),
+        rows=_collect(verdict.kept).rows(named=True),
+        quarantined=_labelled(
+            definition, verdict.quarantined, verdict, Action.QUARANTINE, verdict.quarantined_rows
+        ),
         dropped=verdict.dropped,
         rules=verdict.rules,
-        dropped_rows=_labelled(definition, dropped, verdict, Action.DROP),
+        dropped_rows=_labelled(definition, dropped, verdict, Action.DROP, verdict.dropped),
     )
 
 
+def _collect(frame: nw.LazyFrame[Any]) -> nw.DataFrame[Any]:
+    return frame.collect()
+
+
 def _labelled(
-    definition: TableDef, rows: nw.DataFrame[Any], verdict: RuleVerdict, action: Action
+    definition: TableDef,
+    rows: nw.LazyFrame[Any],
+    verdict: RuleVerdict,
+    action: Action,
+    count: int,
 ) -> list[dict[str, Any]]:
-    """``rows`` (with their rule flags) with the rules of ``action`` they failed."""
-    if not len(rows):
+    """``rows`` (``count`` of them, with their rule flags) with the rules of ``action``
+    they failed."""
+    if not count:
         return []
     first, failed, _ = quarantine_labels(definition, verdict.flags, action)
     labelled = rows.with_columns(first.alias("_rule"), failed.alias("_failed_rules"))
-    return labelled.select(*verdict.data_columns, "_rule", "_failed_rules").rows(named=True)
+    chosen = labelled.select(*verdict.data_columns, "_rule", "_failed_rules")
+    return _collect(chosen).rows(named=True)
 
 
 class TempLake:

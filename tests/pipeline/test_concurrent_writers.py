@@ -28,7 +28,9 @@ def _commit(uri: str, n: int, writer: str = "the test") -> None:
     # "O2~n" sorts between O2 and O3: inside the key range a MERGE of O2 and O3 reads.
     rows = pa.table({"order_id": [f"O2~{n}"], "amount": [float(n)]})
     meta = {"shoplake.writer": writer, "step": str(n)}
-    write_deltalake(uri, rows, mode="append", commit_properties=CommitProperties(custom_metadata=meta))
+    write_deltalake(
+        uri, rows, mode="append", commit_properties=CommitProperties(custom_metadata=meta)
+    )
 
 
 def test_a_kept_snapshot_reads_each_commit_under_its_own_version(tmp_path: Path) -> None:
@@ -76,9 +78,13 @@ def build() -> Pipeline:
 def shop(lake_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch) -> LakeHarness:
     monkeypatch.setattr(runner, "_BACKOFF_S", 0.01)
     harness = lake_harness(build())
-    harness.write("orders/a.jsonl", '{"order_id": "O1", "amount": 1}\n{"order_id": "O2", "amount": 2}\n')
+    harness.write(
+        "orders/a.jsonl", '{"order_id": "O1", "amount": 1}\n{"order_id": "O2", "amount": 2}\n'
+    )
     assert harness.run().status == "completed"
-    harness.write("orders/b.jsonl", '{"order_id": "O2", "amount": 20}\n{"order_id": "O3", "amount": 3}\n')
+    harness.write(
+        "orders/b.jsonl", '{"order_id": "O2", "amount": 20}\n{"order_id": "O3", "amount": 3}\n'
+    )
     return harness
 
 
@@ -129,7 +135,14 @@ def test_a_writer_that_always_wins_fails_the_flow_naming_it(
     # Nothing of the flow committed: only the rival's rows are new in silver.
     assert shop.versions()["silver.orders"] == before["silver.orders"] + runner.COMMIT_ATTEMPTS
     rows = shop.read("silver.orders")
-    assert sorted(rows["order_id"].to_list()) == ["O1", "O2", "O2~101", "O2~102", "O2~103", "O2~104"]
+    assert sorted(rows["order_id"].to_list()) == [
+        "O1",
+        "O2",
+        "O2~101",
+        "O2~102",
+        "O2~103",
+        "O2~104",
+    ]
     assert rows.filter(pl.col("order_id") == "O2")["amount"].item() == 2.0
     # The rerun, once alone, takes the file exactly once.
     monkeypatch.undo()

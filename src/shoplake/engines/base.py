@@ -54,6 +54,10 @@ class TableMetadata:
     columns: Mapping[str, Mapping[str, str]]
 
 
+Rows = nw.DataFrame[Any] | nw.LazyFrame[Any]
+"""What a write takes: a flow's rows as the engine's lazy plan (or, from a caller that
+made them here, a frame)."""
+
 DELETE = "__shoplake_delete"
 """The boolean column a change feed carries to mark a change as a delete."""
 
@@ -153,6 +157,11 @@ class Engine(Protocol):
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame[Any]:
         """The table's rows at ``version`` (default: latest)."""
 
+    def row_count(self, ref: str, version: int, after: int | None = None) -> int | None:
+        """How many rows the table holds at ``version`` (or, with ``after``, how many the
+        commits in (after, version] appended), from the Delta log's file statistics:
+        no data is read. None when the log cannot tell (files without statistics)."""
+
     def arrow_dataset(self, ref: str) -> object:
         """The table's latest version as an Arrow dataset (``pyarrow.dataset.Dataset``) that
         a SQL engine such as DuckDB scans lazily, reading only the files and columns a
@@ -167,10 +176,23 @@ class Engine(Protocol):
 
     def frame(self, data: Mapping[str, Sequence[object]]) -> nw.DataFrame[Any]: ...
 
-    def collect(self, frame: nw.LazyFrame[Any]) -> nw.DataFrame[Any]: ...
+    def collect(self, frame: nw.LazyFrame[Any]) -> nw.DataFrame[Any]:
+        """The frame's rows, here. The core collects only aggregates and samples (a few
+        rows): a flow's rows stay in the engine's plan until the engine writes them."""
 
-    def rows_as_json(self, frame: nw.DataFrame[Any], columns: Sequence[str]) -> nw.Series[Any]:
-        """One JSON object per row holding ``columns`` (quarantine keeps raw rows so)."""
+    def persist(self, frame: nw.LazyFrame[Any]) -> AbstractContextManager[nw.LazyFrame[Any]]:
+        """``frame`` computed once for the block, where it is read more than once (the
+        rules' counts, then the kept and the quarantined rows): a materialised frame, or
+        a cluster's cached plan; released at the end of the block."""
+        ...
+
+    def with_json(
+        self, frame: nw.LazyFrame[Any], columns: Sequence[str], alias: str
+    ) -> nw.LazyFrame[Any]:
+        """``frame`` plus ``alias``: each row's ``columns`` as one JSON object, computed by
+        the engine (quarantine keeps raw rows so). Every engine writes the same text:
+        nulls kept, timestamps as ``2026-01-02 03:04:05.123``."""
+        ...
 
     def distributes(self, size: int) -> bool:
         """Whether work on ``size`` bytes of input is better run by :meth:`distribute`
@@ -209,7 +231,7 @@ class Engine(Protocol):
     def upsert(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         *,
         keys: Sequence[str],
         sequence_by: str | None,
@@ -228,7 +250,7 @@ class Engine(Protocol):
     def replace_partitions(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
@@ -241,7 +263,7 @@ class Engine(Protocol):
     def replace_rows(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
@@ -271,7 +293,7 @@ class Engine(Protocol):
     def apply_changes(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         *,
         spec: CdcSpec,
         full: bool,

@@ -15,6 +15,11 @@ from urllib.parse import unquote
 
 import pyarrow.fs as pafs
 
+METADATA_OPERATIONS = ("UPDATE TABLE METADATA", "SET TBLPROPERTIES", "UPDATE FIELD METADATA")
+"""delta-rs' metadata-only commits (a description, properties, column comments)."""
+SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END", *METADATA_OPERATIONS)
+"""Commits that change files but not rows (compaction, Z-order, vacuum) or no files at
+all (metadata): a change feed passes over them, whichever engine reads it."""
 USER_METADATA = "userMetadata"
 TRANSACTIONS = "shoplake.transactions"
 """Commit metadata holding every app transaction of a commit as JSON (``{app_id:
@@ -106,6 +111,28 @@ def describe_commit(commit: Mapping[str, object]) -> str:
     text = f"version {commit.get('version', '?')}, {operation}"
     text += f" by {who}" if who else " by another writer"
     return text + (f" in run {run}" if run else "")
+
+
+def appended_rows(base: str, after: int, until: int) -> int | None:
+    """Rows the commits in (after, until] added with ``dataChange`` (an append's rows; a
+    compaction's rewritten files are no change), from the ``numRecords`` statistics of
+    their files: no data is read. None when a file has no statistics or a commit file is
+    gone (the caller counts the rows instead)."""
+    total = 0
+    for version in range(after + 1, until + 1):
+        try:
+            lines = read_file(f"{base}/_delta_log/{version:020d}.json").splitlines()
+        except (FileNotFoundError, OSError):
+            return None
+        for line in lines:
+            added = json.loads(line).get("add")
+            if not added or not added.get("dataChange", True):
+                continue
+            stats = json.loads(added.get("stats") or "{}")
+            if "numRecords" not in stats:
+                return None
+            total += int(stats["numRecords"])
+    return total
 
 
 def data_files(base: str, after: int, until: int) -> list[str] | None:

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from shoplake.engines import delta_log
 from shoplake.engines.base import TableMetadata
 
 OURS = "shoplake."
 """Properties and column keys under this prefix are shoplake's to set and clear."""
 _COMMENT = "comment"
-METADATA_OPERATIONS = ("UPDATE TABLE METADATA", "SET TBLPROPERTIES", "UPDATE FIELD METADATA")
+METADATA_OPERATIONS = delta_log.METADATA_OPERATIONS
 """delta-rs's names for the commits ``update`` makes: they change no rows."""
 
 

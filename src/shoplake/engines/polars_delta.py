@@ -20,6 +20,7 @@ from shoplake.engines.base import (
     CdcSpec,
     ChangesResult,
     MaintenanceResult,
+    Rows,
     TableInfo,
     TableMetadata,
     WriteResult,
@@ -32,10 +33,6 @@ ROW_GROUP_ROWS = 65_536
 (the orders of a few months, the lines of a range of order ids) skips the groups it
 cannot match instead of decoding the whole file."""
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
-_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END", *delta_metadata.METADATA_OPERATIONS)
-"""Commits that change files but not rows (compaction, Z-order, vacuum) or no files at all
-(a new description, properties or column comments)."""
-
 
 def _is_uri(path: str) -> bool:
     return "://" in path
@@ -237,12 +234,24 @@ class PolarsDeltaEngine:
             pl.scan_delta(self.uri(ref), version=version, storage_options=self.storage_options)
         )
 
+    def row_count(self, ref: str, version: int, after: int | None = None) -> int | None:
+        if after is not None:
+            return delta_log.appended_rows(self.uri(ref), after, version)
+        table = self._table(ref, version)
+        if table is None:
+            return None
+        records = pl.DataFrame(table.get_add_actions(flatten=True))
+        if not records.height:
+            return 0
+        counts = records["num_records"]
+        return None if counts.null_count() else int(counts.sum())
+
     def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
         table = self._table(ref, until)
         if table is None:
             return None
         for commit in delta_log.commit_infos(self.uri(ref), range(after + 1, until + 1)):
-            if commit.get("operation") in _SAME_ROWS:
+            if commit.get("operation") in delta_log.SAME_ROWS:
                 continue  # maintenance: the change feed skips its rewritten files
             mode = (commit.get("operationParameters") or {}).get("mode")
             if commit.get("operation") != "WRITE" or mode != "Append":
@@ -297,11 +306,21 @@ class PolarsDeltaEngine:
             return nw.from_native(native.collect(), eager_only=True)
         return frame.collect()
 
-    def rows_as_json(self, frame: nw.DataFrame[Any], columns: Sequence[str]) -> nw.Series[Any]:
+    @contextmanager
+    def persist(self, frame: nw.LazyFrame[Any]) -> Iterator[nw.LazyFrame[Any]]:
+        # One machine: the plan's result, materialised once, is what every reader scans.
+        yield nw.from_native(self._eager(frame).to_native().lazy())
+
+    def with_json(
+        self, frame: nw.LazyFrame[Any], columns: Sequence[str], alias: str
+    ) -> nw.LazyFrame[Any]:
         native = frame.to_native()
-        assert isinstance(native, pl.DataFrame)
-        encoded = native.select(pl.struct(list(columns)).struct.json_encode().alias("_record"))
-        return nw.from_native(encoded["_record"], series_only=True)
+        assert isinstance(native, pl.LazyFrame)
+        encoded = pl.struct(list(columns)).struct.json_encode().alias(alias)
+        return nw.from_native(native.with_columns(encoded))
+
+    def _eager(self, frame: Rows) -> nw.DataFrame[Any]:
+        return self.collect(frame) if isinstance(frame, nw.LazyFrame) else frame
 
     # -- writing ------------------------------------------------------------------------
     @staticmethod
@@ -356,7 +375,7 @@ class PolarsDeltaEngine:
     ) -> WriteResult:
         """One write commit; an overwrite with ``predicate`` replaces only the rows it
         matches (replaceWhere) and keeps the table's schema."""
-        data = self._arrow(self.collect(frame) if isinstance(frame, nw.LazyFrame) else frame)
+        data = self._arrow(self._eager(frame))
         if mode == "append":
             schema_mode: str | None = "merge"
         else:
@@ -410,7 +429,7 @@ class PolarsDeltaEngine:
     def replace_partitions(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
@@ -433,7 +452,7 @@ class PolarsDeltaEngine:
     def replace_rows(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
@@ -441,6 +460,7 @@ class PolarsDeltaEngine:
         transactions: Mapping[str, int] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> WriteResult:
+        frame = self._eager(frame)
         table = self._table(ref)
         if table is None:
             return self.overwrite(ref, frame, transactions=transactions, metadata=metadata)
@@ -478,13 +498,14 @@ class PolarsDeltaEngine:
     def upsert(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         *,
         keys: Sequence[str],
         sequence_by: str | None,
         transactions: Mapping[str, int] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> WriteResult:
+        frame = self._eager(frame)
         table = self._table(ref)
         if table is None:
             return self.append(ref, frame, transactions=transactions, metadata=metadata)
@@ -577,13 +598,14 @@ class PolarsDeltaEngine:
     def apply_changes(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         *,
         spec: CdcSpec,
         full: bool,
         transactions: Mapping[str, int] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> ChangesResult:
+        frame = self._eager(frame)
         changes = frame.to_native()
         assert isinstance(changes, pl.DataFrame)
         table = None if full else self._table(ref)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
@@ -33,6 +33,7 @@ from shoplake.engines.base import (
     CdcSpec,
     ChangesResult,
     MaintenanceResult,
+    Rows,
     TableInfo,
     TableMetadata,
     WriteResult,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")
 _REPORT = "_shoplake_task_report"
 _CONFLICTS = frozenset(
     {
@@ -200,14 +200,14 @@ class SparkDeltaEngine:
         return None
 
     def declare_metadata(self, ref: str, metadata: TableMetadata) -> None:
-        """Not carried by Spark's writes yet: the tables it creates have no comments."""
+        self._log.declare_metadata(ref, metadata)
 
     def update_metadata(self, ref: str, metadata: TableMetadata) -> int:
-        """A no-op on Spark for now: every commit of a Spark-written table goes through
-        Delta's Spark writer, and metadata commits (``ALTER TABLE ... SET TBLPROPERTIES``,
-        ``ALTER COLUMN ... COMMENT``) are not wired yet. Returns 0 (nothing committed);
-        the catalog then shows what the lake holds."""
-        return 0
+        """The same metadata-only commits as the Polars engine's (delta-rs writes them
+        onto the table Spark wrote, between this engine's writes), so a lake written on
+        Spark has the same descriptions, owners, tags, comments and PII classes."""
+        with self._write_lock:
+            return self._log.update_metadata(ref, metadata)
 
     def checkpoint(self, ref: str) -> MaintenanceResult:
         # A checkpoint is a log file, not data: delta-rs writes the same Parquet checkpoint.
@@ -223,12 +223,15 @@ class SparkDeltaEngine:
     def read(self, ref: str, version: int | None = None) -> nw.LazyFrame[Any]:
         return nw.from_native(self._reader(ref, version))
 
+    def row_count(self, ref: str, version: int, after: int | None = None) -> int | None:
+        return self._log.row_count(ref, version, after)  # the log, not a Spark job
+
     def read_appended(self, ref: str, after: int, until: int) -> nw.LazyFrame[Any] | None:
         if self._log.delta_table(ref, until) is None:
             return None
         for commit in delta_log.commit_infos(self.uri(ref), range(after + 1, until + 1)):
             operation = str(commit.get("operation", ""))
-            if operation in _SAME_ROWS:
+            if operation in delta_log.SAME_ROWS:
                 continue  # maintenance: same rows in new files, no change
             mode = (commit.get("operationParameters") or {}).get("mode")
             if operation != "WRITE" or mode != "Append":
@@ -264,8 +267,35 @@ class SparkDeltaEngine:
             return nw.from_native(collected, eager_only=True)
         return self._log.collect(frame)
 
-    def rows_as_json(self, frame: nw.DataFrame[Any], columns: Sequence[str]) -> nw.Series[Any]:
-        return self._log.rows_as_json(frame, columns)
+    @contextmanager
+    def persist(self, frame: nw.LazyFrame[Any]) -> Iterator[nw.LazyFrame[Any]]:
+        from pyspark import StorageLevel
+
+        native: DataFrame = frame.to_native()
+        cached = native.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            yield nw.from_native(cached)
+        finally:
+            cached.unpersist()
+
+    def with_json(
+        self, frame: nw.LazyFrame[Any], columns: Sequence[str], alias: str
+    ) -> nw.LazyFrame[Any]:
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import TimestampNTZType, TimestampType
+
+        native: DataFrame = frame.to_native()
+        types = {f.name: f.dataType for f in native.schema.fields}
+        # A timestamp cast to text reads as the Polars engine writes it (2026-01-02
+        # 03:04:05.123, no zone, trailing zeros dropped); nulls stay in the object.
+        fields = [
+            F.col(c).cast("string").alias(c)
+            if isinstance(types.get(c), TimestampType | TimestampNTZType)
+            else F.col(c)
+            for c in columns
+        ]
+        encoded = F.to_json(F.struct(*fields), {"ignoreNullFields": "false"})
+        return nw.from_native(native.withColumn(alias, encoded))
 
     # -- work on the executors -----------------------------------------------------------
     def distributes(self, size: int) -> bool:
@@ -338,7 +368,6 @@ class SparkDeltaEngine:
         else:
             options = {"overwriteSchema": "true"}
         data = self.spark_frame(frame)
-        rows = data.count() if isinstance(frame, nw.LazyFrame) else len(frame)
         version = self._commits.save(
             ref,
             data,
@@ -351,6 +380,11 @@ class SparkDeltaEngine:
         cached = self._cached.pop(id(data), None)
         if cached is not None:
             cached.unpersist()
+        if isinstance(frame, nw.LazyFrame):  # counted by the write itself, not a second job
+            commit = delta_log.commit_info(self.uri(ref), version) or {}
+            rows = int((commit.get("operationMetrics") or {}).get("numOutputRows", 0))
+        else:
+            rows = len(frame)
         return WriteResult(version=version, rows_inserted=rows)
 
     def append(
@@ -378,7 +412,7 @@ class SparkDeltaEngine:
     def replace_partitions(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
@@ -398,7 +432,7 @@ class SparkDeltaEngine:
     def _record_only(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         metrics: Mapping[str, int],
         transactions: Mapping[str, int] | None,
         metadata: Mapping[str, str] | None,
@@ -420,7 +454,7 @@ class SparkDeltaEngine:
     def replace_rows(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         keys: nw.DataFrame[Any],
         *,
         partition_by: Sequence[str],
@@ -451,7 +485,7 @@ class SparkDeltaEngine:
     def upsert(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         *,
         keys: Sequence[str],
         sequence_by: str | None,
@@ -479,13 +513,17 @@ class SparkDeltaEngine:
     def apply_changes(
         self,
         ref: str,
-        frame: nw.DataFrame[Any],
+        frame: Rows,
         *,
         spec: CdcSpec,
         full: bool,
         transactions: Mapping[str, int] | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> ChangesResult:
+        if isinstance(frame, nw.LazyFrame):
+            # The one flow whose rows still come to the driver on Spark: the SCD plan is
+            # made by polars_cdc over the touched buckets (a Spark-native plan is to come).
+            frame = self.collect(frame)
         return spark_cdc.apply_changes(
             self,
             self._log,

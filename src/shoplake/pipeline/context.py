@@ -3,7 +3,8 @@ function's result into a lazy frame."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import narwhals as nw
 
 from shoplake.engines.base import Engine
-from shoplake.errors import FlowError
+from shoplake.errors import FlowError, ShoplakeError
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,16 @@ def lazy_like(frame: nw.DataFrame[Any], like: nw.LazyFrame[Any]) -> nw.LazyFrame
     if frame.implementation == backend:
         return frame.lazy()
     return frame.lazy(backend=backend)
+
+
+@contextmanager
+def evaluating(target: str) -> Iterator[None]:
+    """An error while the engine computes a table's own code (a plan runs only when its
+    rows are counted or written) is reported against the table; the rules' verdicts
+    and storage errors pass as they are."""
+    try:
+        yield
+    except ShoplakeError:
+        raise
+    except Exception as err:
+        raise FlowError(target, f"{type(err).__name__}: {err}") from err

@@ -9,16 +9,19 @@ the rerun and the quarantine is not written twice.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from typing import Any
 
 import narwhals as nw
 
+from shoplake.engines.base import Engine
 from shoplake.errors import FlowError
 from shoplake.pipeline.context import (
     NO_DATA,
     FlowContext,
     app_id,
     as_lazy,
+    evaluating,
     inputs_unchanged,
     quarantine_ref,
 )
@@ -27,7 +30,7 @@ from shoplake.pipeline.faults import fault
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.partitioned import run_partitioned
 from shoplake.pipeline.results import FlowResult
-from shoplake.pipeline.rules import apply_rules
+from shoplake.pipeline.rules import apply_rules, judge
 from shoplake.pipeline.tables import THIS, TableDef
 from shoplake.pipeline.writes import write_rows
 
@@ -79,7 +82,7 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
             if last is not None:
                 # The input was rewritten (not only appended): start over from its full content.
                 full = True
-        stream_rows = engine.collect(stream_frame.select(nw.len())).item()
+        stream_rows = _count(engine, stream_frame, stream_ref, current, None if full else last)
         if stream_rows == 0 and not full:
             # Only empty commits upstream (say, a file already ingested under another
             # name): nothing to do, and nothing worth a commit of our own.
@@ -98,14 +101,14 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
             frames[param] = frame
             if stream_rows is None:
                 # What the table's own code starts from, before its filters and joins.
-                read_by_input[ref] = engine.collect(frame.select(nw.len())).item()
+                read_by_input[ref] = _count(engine, frame, ref, versions[ref])
     if definition.wants_this:
         frames[THIS] = None if not exists or full else engine.read(target)
 
     try:
         output = as_lazy(definition.fn(**frames), target)
         refs = {ref: engine.read(ref, version=versions[ref]) for ref in versions}
-        flagged = engine.collect(add_rule_flags(output, definition.rules, refs))
+        planned = add_rule_flags(output, definition.rules, refs)
     except FlowError:
         raise
     except Exception as err:  # user code: report it against the table
@@ -114,15 +117,24 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
     if stream_rows is not None:
         read_by_input = {inputs[definition.stream or ""]: stream_rows}
     rows_read = sum(read_by_input.values())
-    outcome = apply_rules(ctx, definition, flagged, consumed, full, rows_read=int(rows_read))
-    kept = outcome.kept
-    transactions = {app_id(target, ref): v for ref, v in consumed.items()}
-    metadata = {"shoplake.run_id": ctx.run_id}
-    if not full and len(kept) == 0:
-        metadata[NO_DATA] = "true"  # only the consumed versions: nothing downstream to redo
-    written = write_rows(
-        engine, definition, kept, full=full, transactions=transactions, metadata=metadata
-    )
+    with ExitStack() as held:
+        with evaluating(target):  # the engine runs the table's code from here on
+            flagged = held.enter_context(engine.persist(planned))
+            verdict, checked = judge(ctx, definition, flagged, int(rows_read))
+        outcome = apply_rules(ctx, definition, verdict, checked, consumed, full)
+        transactions = {app_id(target, ref): v for ref, v in consumed.items()}
+        metadata = {"shoplake.run_id": ctx.run_id}
+        if not full and outcome.kept_rows == 0:
+            metadata[NO_DATA] = "true"  # only the consumed versions: nothing downstream to redo
+        written = write_rows(
+            engine,
+            definition,
+            outcome.kept,
+            outcome.kept_rows,
+            full=full,
+            transactions=transactions,
+            metadata=metadata,
+        )
     fault(f"after_commit@{target}")
     return FlowResult(
         table=target,
@@ -139,3 +151,14 @@ def run_table(ctx: FlowContext, definition: TableDef, graph: Graph) -> FlowResul
         duration_s=time.perf_counter() - start,
         message=replayed,
     )
+
+
+def _count(
+    engine: Engine, frame: nw.LazyFrame[Any], ref: str, version: int, after: int | None = None
+) -> int:
+    """The rows of ``frame`` (``ref`` at ``version``, or what it appended after ``after``):
+    from the Delta log's statistics when it has them, else counted by the engine."""
+    known = engine.row_count(ref, version, after)
+    if known is not None:
+        return known
+    return int(engine.collect(frame.select(nw.len())).item())

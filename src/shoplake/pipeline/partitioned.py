@@ -13,6 +13,7 @@ rerun recomputes the same partitions; a crash after it finds the inputs consumed
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from typing import Any, NoReturn
 
 import narwhals as nw
@@ -23,6 +24,7 @@ from shoplake.pipeline.context import (
     FlowContext,
     app_id,
     as_lazy,
+    evaluating,
     inputs_unchanged,
     lazy_like,
 )
@@ -30,7 +32,7 @@ from shoplake.pipeline.expectations import add_rule_flags
 from shoplake.pipeline.graph import Graph
 from shoplake.pipeline.kinds import Partitioned
 from shoplake.pipeline.results import FlowResult
-from shoplake.pipeline.rules import apply_rules
+from shoplake.pipeline.rules import apply_rules, judge
 from shoplake.pipeline.tables import THIS, TableDef
 from shoplake.pipeline.writes import replace_affected
 
@@ -97,18 +99,22 @@ def run_partitioned(
             frames[THIS] = engine.read(target)
         output = as_lazy(definition.fn(**frames), target).join(keys_lazy, on=by, how="semi")
         refs = {ref: engine.read(ref, version=versions[ref]) for ref in versions}
-        flagged = engine.collect(add_rule_flags(output, definition.rules, refs))
+        planned = add_rule_flags(output, definition.rules, refs)
     except Exception as err:
         raise_flow_error(target, err)
-    outcome = apply_rules(ctx, definition, flagged, versions, False)
-    replaced = replace_affected(
-        engine, target, kind, outcome.kept, keys, transactions=transactions, metadata=metadata
-    )
+    with ExitStack() as held:
+        with evaluating(target):  # the engine runs the table's code from here on
+            flagged = held.enter_context(engine.persist(planned))
+            verdict, checked = judge(ctx, definition, flagged, None)
+        outcome = apply_rules(ctx, definition, verdict, checked, versions, False)
+        replaced = replace_affected(
+            engine, target, kind, outcome.kept, keys, transactions=transactions, metadata=metadata
+        )
     return FlowResult(
         table=target,
         kind=kind.name,
         status="completed",
-        rows_read=len(flagged),
+        rows_read=verdict.total,
         rows_written=replaced.rows,
         rows_dropped=outcome.dropped,
         rows_quarantined=outcome.quarantined,

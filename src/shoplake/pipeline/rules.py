@@ -4,7 +4,7 @@ provenance and the row as JSON, exactly once per consumed batch)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,17 @@ from shoplake.pipeline.tables import TableDef
 SAMPLE_ROWS = 5
 
 
+Collect = Callable[[nw.LazyFrame[Any]], nw.DataFrame[Any]]
+"""Runs a small query (an aggregate, a sample) where the engine is and brings its rows here."""
+
+
 @dataclass(frozen=True)
 class RuleOutcome:
-    """The rows a flow keeps after its rules, and what the rules did."""
+    """The rows a flow keeps after its rules (still the engine's plan), and what the
+    rules did."""
 
-    kept: nw.DataFrame[Any]
+    kept: nw.LazyFrame[Any]
+    kept_rows: int
     dropped: int
     quarantined: int
     rules: tuple[RuleResult, ...]
@@ -33,47 +39,62 @@ class RuleOutcome:
 
 @dataclass(frozen=True)
 class RuleVerdict:
-    """What a table's rules decide about its rows, before anything is written."""
+    """What a table's rules decide about its rows, before anything is written: counts
+    computed by the engine, rows left in its plan."""
 
-    kept: nw.DataFrame[Any]
-    quarantined: nw.DataFrame[Any]  # data columns plus each rule's flag column
+    kept: nw.LazyFrame[Any]
+    quarantined: nw.LazyFrame[Any]  # data columns plus each rule's flag column
+    total: int
+    kept_rows: int
+    quarantined_rows: int
     dropped: int
     rules: tuple[RuleResult, ...]
     flags: list[str]
     data_columns: list[str]
 
 
-def judge_rows(definition: TableDef, flagged: nw.DataFrame[Any]) -> RuleVerdict:
+def judge_rows(definition: TableDef, flagged: nw.LazyFrame[Any], collect: Collect) -> RuleVerdict:
     """Count each rule's passes and failures, stop on a failing ``fail`` rule (naming it
     with a sample of offending rows), and split the rows into kept, quarantined and
-    dropped. Pure: nothing is written (``shoplake.testing`` shows the verdict as is)."""
+    dropped. One aggregate query gives every count; only a failing ``fail`` rule's
+    sample of rows is brought here. Pure: nothing is written (``shoplake.testing``
+    shows the verdict as is)."""
     rules = definition.rules
     flags = [flag_column(i) for i in range(len(rules))]
-    data_columns = [c for c in flagged.columns if c not in flags]
-    if not rules:
-        return RuleVerdict(flagged, flagged.head(0), 0, (), flags, data_columns)
-    total = len(flagged)
-    passed_counts = flagged.select(*[nw.col(f).sum().alias(f) for f in flags]).row(0)
-    results = tuple(
-        RuleResult(r.name, r.action.value, r.severity.value, int(p or 0), total - int(p or 0))
-        for r, p in zip(rules, passed_counts, strict=True)
-    )
-    for rule, flag, result in zip(rules, flags, results, strict=True):
-        if rule.action is Action.FAIL and result.failed:
-            sample = flagged.filter(~nw.col(flag)).select(data_columns).head(SAMPLE_ROWS)
-            raise ExpectationFailed(
-                definition.ref, rule.name, result.failed, sample.rows(named=True)
-            )
-
+    data_columns = [c for c in flagged.collect_schema().names() if c not in flags]
     in_quarantine = failing(definition, flags, Action.QUARANTINE)
     removed = in_quarantine | failing(definition, flags, Action.DROP)
     marked = flagged.with_columns(
         in_quarantine.alias("__shoplake_q"), removed.alias("__shoplake_removed")
     )
+    one = nw.Int64()
+    counts = collect(
+        marked.select(
+            nw.len().alias("__total"),
+            nw.col("__shoplake_q").cast(one).sum().alias("__quarantined"),
+            (~nw.col("__shoplake_removed")).cast(one).sum().alias("__kept"),
+            *[nw.col(f).cast(one).sum().alias(f) for f in flags],
+        )
+    ).row(0)
+    total, quarantined_rows, kept_rows = (int(n or 0) for n in counts[:3])
+    results = tuple(
+        RuleResult(r.name, r.action.value, r.severity.value, int(p or 0), total - int(p or 0))
+        for r, p in zip(rules, counts[3:], strict=True)
+    )
+    for rule, flag, result in zip(rules, flags, results, strict=True):
+        if rule.action is Action.FAIL and result.failed:
+            sample = collect(flagged.filter(~nw.col(flag)).select(data_columns).head(SAMPLE_ROWS))
+            raise ExpectationFailed(
+                definition.ref, rule.name, result.failed, sample.rows(named=True)
+            )
+    if not rules:
+        return RuleVerdict(flagged, flagged.head(0), total, total, 0, 0, (), flags, data_columns)
     quarantined = marked.filter(nw.col("__shoplake_q")).drop("__shoplake_q", "__shoplake_removed")
     kept = marked.filter(~nw.col("__shoplake_removed")).select(data_columns)
-    dropped = total - len(kept) - len(quarantined)
-    return RuleVerdict(kept, quarantined, dropped, results, flags, data_columns)
+    dropped = total - kept_rows - quarantined_rows
+    return RuleVerdict(
+        kept, quarantined, total, kept_rows, quarantined_rows, dropped, results, flags, data_columns
+    )
 
 
 def failing(definition: TableDef, flags: list[str], action: Action) -> nw.Expr:
@@ -100,18 +121,12 @@ def quarantine_labels(
     )
 
 
-def apply_rules(
-    ctx: FlowContext,
-    definition: TableDef,
-    flagged: nw.DataFrame[Any],
-    consumed: Mapping[str, int],
-    full: bool,
-    rows_read: int | None = None,
-) -> RuleOutcome:
-    """Judge the rows (:func:`judge_rows`) and the batch (``table_rules``), then write the
-    quarantined rows and keep the rest: a failing ``fail`` rule of either sort stops the
-    flow before anything, the quarantine included, is written."""
-    verdict = judge_rows(definition, flagged)
+def judge(
+    ctx: FlowContext, definition: TableDef, flagged: nw.LazyFrame[Any], rows_read: int | None
+) -> tuple[RuleVerdict, tuple[RuleResult, ...]]:
+    """Judge the rows (:func:`judge_rows`) and the batch (``table_rules``): a failing
+    ``fail`` rule of either sort raises before anything is written."""
+    verdict = judge_rows(definition, flagged, ctx.engine.collect)
     checked: tuple[RuleResult, ...] = ()
     if definition.checks:
         volumes = [c.runs for c in definition.checks if isinstance(c, Volume)]
@@ -120,24 +135,49 @@ def apply_rules(
             definition.checks,
             definition.ref,
             verdict.kept,
-            len(flagged) if rows_read is None else rows_read,
+            verdict.kept_rows,
+            verdict.total if rows_read is None else rows_read,
             now=ctx.started_at,
             history=history,
+            collect=ctx.engine.collect,
         )
+    return verdict, checked
+
+
+def apply_rules(
+    ctx: FlowContext,
+    definition: TableDef,
+    verdict: RuleVerdict,
+    checked: tuple[RuleResult, ...],
+    consumed: Mapping[str, int],
+    full: bool,
+) -> RuleOutcome:
+    """Write the quarantined rows of a verdict (:func:`judge`) and keep the rest."""
     if not definition.rules:
-        return RuleOutcome(verdict.kept, 0, 0, checked)
-    quarantined = verdict.quarantined
-    if len(quarantined) or full:
+        return RuleOutcome(verdict.kept, verdict.kept_rows, 0, 0, checked)
+    if verdict.quarantined_rows or full:
         write_quarantine(
-            ctx, definition, quarantined, verdict.flags, verdict.data_columns, consumed, full
+            ctx,
+            definition,
+            verdict.quarantined,
+            verdict.flags,
+            verdict.data_columns,
+            consumed,
+            full,
         )
-    return RuleOutcome(verdict.kept, verdict.dropped, len(quarantined), verdict.rules + checked)
+    return RuleOutcome(
+        verdict.kept,
+        verdict.kept_rows,
+        verdict.dropped,
+        verdict.quarantined_rows,
+        verdict.rules + checked,
+    )
 
 
 def write_quarantine(
     ctx: FlowContext,
     definition: TableDef,
-    rows: nw.DataFrame[Any],
+    rows: nw.LazyFrame[Any],
     flags: list[str],
     data_columns: list[str],
     consumed: Mapping[str, int],
@@ -157,15 +197,13 @@ def write_quarantine(
         return
     rule, failed_rules, severity = quarantine_labels(definition, flags)
     provenance = [c for c in PROVENANCE if c in data_columns]
-    record = engine.rows_as_json(rows, data_columns)
-    frame = rows.with_columns(
+    frame = engine.with_json(rows, data_columns, "record").with_columns(
         nw.lit(definition.ref).alias("table"),
         rule.alias("rule"),
         failed_rules.alias("failed_rules"),
         severity.alias("severity"),
         nw.lit(ctx.run_id).alias("run_id"),
         nw.lit(ctx.started_at).alias("quarantined_at"),
-        record.alias("record"),
     ).select(
         "table",
         "rule",

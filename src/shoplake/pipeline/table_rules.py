@@ -9,6 +9,7 @@ quality score and the alerts like a row rule's (one check, passed or failed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -141,18 +142,21 @@ def expect_fresh(
 def judge_table(
     checks: tuple[TableCheck, ...],
     table: str,
-    kept: nw.DataFrame[Any],
+    kept: nw.LazyFrame[Any],
+    kept_rows: int,
     rows_read: int,
     *,
     now: datetime,
     history: list[int],
+    collect: Callable[[nw.LazyFrame[Any]], nw.DataFrame[Any]],
 ) -> tuple[RuleResult, ...]:
     """Each check's result on this batch; raises :class:`TableCheckFailed` for the first
-    ``fail`` check that does not hold. ``history`` is the input rows of the table's
-    recent batches, newest first."""
+    ``fail`` check that does not hold. ``kept`` is the batch's kept rows (the engine's
+    plan; ``kept_rows`` of them), ``history`` the input rows of the table's recent
+    batches, newest first; ``collect`` runs the one aggregate a freshness check needs."""
     results = []
     for check in checks:
-        problem = _problem(check, kept, rows_read, now, history)
+        problem = _problem(check, kept, kept_rows, rows_read, now, history, collect)
         if problem is not None and check.action is Action.FAIL:
             raise TableCheckFailed(table, check.name, problem)
         failed = int(problem is not None)
@@ -163,11 +167,17 @@ def judge_table(
 
 
 def _problem(
-    check: TableCheck, kept: nw.DataFrame[Any], rows_read: int, now: datetime, history: list[int]
+    check: TableCheck,
+    kept: nw.LazyFrame[Any],
+    kept_rows: int,
+    rows_read: int,
+    now: datetime,
+    history: list[int],
+    collect: Callable[[nw.LazyFrame[Any]], nw.DataFrame[Any]],
 ) -> str | None:
     """Why the check does not hold, or None."""
     if isinstance(check, RowCount):
-        rows = len(kept)
+        rows = kept_rows
         if check.min is not None and rows < check.min:
             return f"the batch has {rows:,} row(s), fewer than {check.min:,}"
         if check.max is not None and rows > check.max:
@@ -184,7 +194,7 @@ def _problem(
                 f"the last {len(earlier)} batches (allowed: ±{check.within:.0%})"
             )
         return None
-    newest = kept.select(nw.col(check.column).max()).item() if len(kept) else None
+    newest = collect(kept.select(nw.col(check.column).max())).item() if kept_rows else None
     if newest is None or now - newest > check.max_age:
         return f"the newest {check.column} is {newest or 'missing'}, older than {check.max_age}"
     return None

@@ -31,19 +31,22 @@ class Written:
 def write_rows(
     engine: Engine,
     definition: TableDef,
-    kept: nw.DataFrame[Any],
+    kept: nw.LazyFrame[Any],
+    kept_rows: int,
     *,
     full: bool,
     transactions: Mapping[str, int],
     metadata: Mapping[str, str],
 ) -> Written:
-    """Commit ``kept`` to the table: in full (``full``, or a kind that replaces) or as
-    its kind adds rows (append, merge on keys, apply changes)."""
+    """Commit ``kept`` (``kept_rows`` rows, still the engine's plan) to the table: in
+    full (``full``, or a kind that replaces) or as its kind adds rows (append, merge on
+    keys, apply changes). The engine writes straight from the plan."""
     target, kind = definition.ref, definition.kind
     match kind:
         case Upsert():
             unique = _latest_per_key(kept, kind)
-            duplicates = len(kept) - len(unique)
+            unique_rows = int(engine.collect(unique.select(nw.len())).item())
+            duplicates = kept_rows - unique_rows
             if full:
                 written = engine.overwrite(
                     target,
@@ -61,7 +64,7 @@ def write_rows(
                     transactions=transactions,
                     metadata=metadata,
                 )
-                duplicates += len(unique) - written.rows_inserted
+                duplicates += unique_rows - written.rows_inserted
             return Written(
                 written.version, written.rows_inserted + written.rows_updated, duplicates
             )
@@ -79,7 +82,7 @@ def write_rows(
             return Written(
                 applied.version,
                 applied.rows_inserted + applied.rows_updated + applied.rows_deleted,
-                max(0, len(kept) - applied.opened - applied.deleted_keys),
+                max(0, kept_rows - applied.opened - applied.deleted_keys),
             )
         case _:
             write = engine.overwrite if full or kind.replaces else engine.append
@@ -97,7 +100,7 @@ def replace_affected(
     engine: Engine,
     target: str,
     kind: Partitioned,
-    kept: nw.DataFrame[Any],
+    kept: nw.LazyFrame[Any],
     keys: nw.DataFrame[Any],
     *,
     transactions: Mapping[str, int],
@@ -157,19 +160,17 @@ def _delete_flag(kind: ApplyChanges) -> nw.Expr:
     return expr.cast(nw.Boolean).fill_null(value=False)
 
 
-def _latest_per_key(frame: nw.DataFrame[Any], kind: Upsert) -> nw.DataFrame[Any]:
-    """One row per key: the latest by ``sequence_by`` (without one, the first to arrive)."""
-    keys = list(kind.keys)
-    repeated = frame.select(keys).is_duplicated()
-    if not repeated.any():
-        return frame  # the common case: no sort at all
-    # Only the rows whose key repeats are ordered. Rows reach here in no guaranteed order
-    # (joins and sorts are not stable on every engine), so rows with an equal sequence
-    # are ordered by their lineage columns (``_source`` and the like; all columns when
-    # there are none): the same row wins on every run, whatever threads did the work.
+def _latest_per_key(frame: nw.LazyFrame[Any], kind: Upsert) -> nw.LazyFrame[Any]:
+    """One row per key: the latest by ``sequence_by`` (without one, the first to arrive),
+    as a window the engine computes. Rows reach here in no guaranteed order (joins and
+    sorts are not stable on every engine), so rows with an equal sequence are ordered by
+    their lineage columns (``_source`` and the like; all columns when there are none):
+    the same row wins on every run and every engine, whatever threads did the work."""
+    columns = frame.collect_schema().names()
     sequence = [kind.sequence_by] if kind.sequence_by else []
-    lineage = [c for c in frame.columns if c.startswith("_") and c not in sequence]
-    ties = lineage or [c for c in frame.columns if c not in sequence]
-    candidates = frame.filter(repeated).sort([*sequence, *ties], nulls_last=False)
-    winners = candidates.unique(keys, keep="last" if sequence else "first", maintain_order=True)
-    return nw.concat([frame.filter(~repeated), winners], how="vertical")
+    lineage = [c for c in columns if c.startswith("_") and c not in sequence]
+    ties = lineage or [c for c in columns if c not in sequence]
+    # Nulls order first: a row with a sequence beats one without.
+    if sequence:
+        return frame.unique(list(kind.keys), keep="last", order_by=[*sequence, *ties])
+    return frame.unique(list(kind.keys), keep="first", order_by=ties)

@@ -183,11 +183,11 @@ def run_feeds(engine: Engine, pipeline: Pipeline, sources: set[str], run_id: str
             # First run, or the stream was rewritten: derive from its full content; the
             # target's keyed upserts downstream make a repeat harmless.
             frame = engine.read(feed.stream, version=current)
-        rows = engine.collect(as_lazy(feed.fn(frame), feed.target))
-        engine.append(
+        rows = as_lazy(feed.fn(frame), feed.target)  # written from the plan, never collected
+        written = engine.append(
             feed.target, rows, transactions={key: current}, metadata={"shoplake.run_id": run_id}
         )
-        if len(rows):
+        if written.rows_inserted:
             fed.add(feed.target)
     return fed
 
