@@ -89,6 +89,14 @@ def test_core_stages_and_domain_import_no_concrete_library(package: str) -> None
     assert bad == []
 
 
+def test_the_spark_engine_neither_imports_nor_wraps_the_polars_engine() -> None:
+    """Engines are peers: both build on ``engines/delta_tables.py`` for the log."""
+    spark = [i for i in imports() if i.module.startswith("shoplake.engines.spark")]
+    bad = [str(i) for i in spark if i.target == "shoplake.engines.polars_delta"]
+    bad += [str(i) for i in spark if i.target == "shoplake.engines" and "polars_delta" in i.names]
+    assert spark and bad == []
+
+
 @pytest.mark.parametrize("package", ["observe", "dashboard", "governance"])
 def test_observe_dashboard_and_governance_read_tables_only_through_the_engine(package: str) -> None:
     bad = [

@@ -8,7 +8,8 @@ from pathlib import Path
 import narwhals as nw
 import polars as pl
 
-from shoplake.engines.polars_delta import PolarsDeltaEngine, partition_predicate
+from shoplake.engines.delta_tables import partition_predicate
+from shoplake.engines.polars_delta import PolarsDeltaEngine
 
 
 def _frame(data: dict[str, list[object]]) -> nw.DataFrame[object]:

@@ -22,7 +22,7 @@ from shoplake.engines.polars_cdc import ACTION, BUCKET, MATCH, CdcPlan
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.engines.delta_tables import DeltaTables
 
 
 def quote(name: str) -> str:
@@ -94,7 +94,7 @@ def merge_statement(plan: CdcPlan, spec: CdcSpec) -> str:
 
 def apply_changes(
     engine: ChangeWriter,
-    log: PolarsDeltaEngine,
+    log: DeltaTables,
     ref: str,
     frame: nw.DataFrame[Any],
     *,

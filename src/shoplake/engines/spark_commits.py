@@ -28,7 +28,7 @@ from shoplake.names import writer
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from shoplake.engines.polars_delta import PolarsDeltaEngine
+    from shoplake.engines.delta_tables import DeltaTables
 
 _TXN_CONF = ("spark.databricks.delta.write.txnAppId", "spark.databricks.delta.write.txnVersion")
 _METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
@@ -71,7 +71,7 @@ class SparkCommits:
     def __init__(
         self,
         session: Callable[[], SparkSession],
-        log: PolarsDeltaEngine,
+        log: DeltaTables,
         lock: threading.RLock,
     ) -> None:
         self._session = session

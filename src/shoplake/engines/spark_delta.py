@@ -38,7 +38,7 @@ from shoplake.engines.base import (
     TableMetadata,
     WriteResult,
 )
-from shoplake.engines.polars_delta import PolarsDeltaEngine, partition_predicate
+from shoplake.engines.delta_tables import DeltaTables, partition_predicate
 from shoplake.engines.spark_cdc import quote
 from shoplake.engines.spark_commits import SparkCommits, to_spark
 from shoplake.engines.spark_session import (
@@ -112,7 +112,7 @@ class SparkDeltaEngine:
             # Executors on other machines (a cluster) resolve no relative path.
             lake = str(Path(lake).resolve())
         self.lake = lake.rstrip("/")
-        self._log = PolarsDeltaEngine(self.lake, storage_options, reuse_snapshots=reuse_snapshots)
+        self._log = DeltaTables(self.lake, storage_options, reuse_snapshots=reuse_snapshots)
         self._session = session
         self._attached = session is None  # a session of our own is built for the lake
         self._settings = settings
@@ -257,7 +257,7 @@ class SparkDeltaEngine:
         return nw.from_native(self.spark_frame(nw.from_native(frame, eager_only=True)))
 
     def frame(self, data: Mapping[str, Sequence[object]]) -> nw.DataFrame[Any]:
-        return self._log.frame(data)
+        return nw.from_native(pl.DataFrame(dict(data)), eager_only=True)
 
     def collect(self, frame: nw.LazyFrame[Any]) -> nw.DataFrame[Any]:
         native = frame.to_native()
@@ -265,7 +265,7 @@ class SparkDeltaEngine:
             collected = pl.from_arrow(native.toArrow())
             assert isinstance(collected, pl.DataFrame)
             return nw.from_native(collected, eager_only=True)
-        return self._log.collect(frame)
+        return frame.collect()  # a frame of another backend (a caller's own rows)
 
     @contextmanager
     def persist(self, frame: nw.LazyFrame[Any]) -> Iterator[nw.LazyFrame[Any]]:
