@@ -122,6 +122,62 @@ def validate(
     console.print(f"[green]ok[/]: {len(loaded.definitions)} tables, no problems found")
 
 
+def parity(
+    landing: Landing = None,
+    pipeline: PipelineOpt = None,
+    engines: Annotated[
+        str,
+        typer.Option(
+            "--engines", help="Engines to compare, comma-separated; the first is the reference"
+        ),
+    ] = "polars,spark",
+    dir: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Where each engine's lake goes (default: a temporary folder)"),
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """Run the pipeline on each engine over the same landing files, then compare every
+    table row for row: proof that its definitions give one answer everywhere."""
+    from rich.table import Table
+
+    from shoplake.engines import engine_names
+    from shoplake.parity import compare_engines
+
+    names = [e.strip() for e in engines.split(",") if e.strip()]
+    with common.errors(debug):
+        unknown = [n for n in names if n not in engine_names()]
+        if unknown or len(names) < 2:
+            raise ConfigError(
+                f"--engines {engines!r}: name two or more of {', '.join(engine_names())}, "
+                "comma-separated (e.g. polars,spark)"
+            )
+        settings = common.settings(None, landing, pipeline=pipeline)
+        loaded = common.load_pipeline(settings.pipeline)
+        results = compare_engines(
+            loaded,
+            common.landing_path(settings),
+            names,
+            root=dir,
+            progress=lambda text: console.print(f"[dim]{text}…[/]"),
+        )
+    table = Table(title=f"parity: {' vs '.join(names)}", title_justify="left")
+    table.add_column("table")
+    for name in names:
+        table.add_column(f"rows on {name}", justify="right")
+    table.add_column("result")
+    for result in results:
+        counts = [f"{result.rows[n]:,}" if n in result.rows else "—" for n in names]
+        verdict = "[green]same rows[/]" if result.equal else f"[red]{result.difference}[/]"
+        table.add_row(result.table, *counts, verdict)
+    console.print(table)
+    differing = [r for r in results if not r.equal]
+    if differing:
+        console.print(f"[bold red]{len(differing)} of {len(results)} table(s) differ[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/]: {len(results)} tables, the same rows on {', '.join(names)}")
+
+
 def generate(
     landing: Landing = None,
     orders: Annotated[int, typer.Option(help="Orders to generate")] = 1000,
@@ -264,5 +320,6 @@ def show_summary(settings: Settings, pipeline: Pipeline, result: RunResult) -> N
 def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command()(validate)
+    app.command()(parity)
     app.command()(generate)
     app.command()(demo)

@@ -104,6 +104,9 @@ def create_engine(
         raise ConfigError(
             f"engine {engine!r} is not known; choose one of: {', '.join(engine_names())}"
         ) from None
+    from shoplake.engines import parity
+
+    parity.install()  # one answer per definition, whichever backend runs it
     if storage_options is None:
         from shoplake.stores import options_for
 

@@ -1,0 +1,80 @@
+"""One definition, one answer: the narwhals expressions whose result differs between
+backends, made to give on DuckDB and Spark what they give on Polars (the default
+engine), so a user's table logic needs no engine-specific workaround.
+
+| expression | Polars | narwhals on Spark | narwhals on DuckDB |
+| --- | --- | --- | --- |
+| ``dt.weekday()`` | ISO: Monday 1 … Sunday 7 | Sunday 0 | ISO |
+| ``round(x, n)`` | half to even | half up | half away from zero |
+| ``dt.total_seconds()`` and kin | truncated toward zero | not implemented | truncated |
+
+The fixes replace the narwhals backend methods in place (narwhals is pinned to the
+minor version they were written for, in ``pyproject.toml``); ``install`` runs when the
+engines package is imported, once. ``tests/engines/test_parity.py`` runs the same
+expressions through every engine and fails when any answer differs again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+_done = False
+_MICROS = {
+    "total_microseconds": 1,
+    "total_milliseconds": 1_000,
+    "total_seconds": 1_000_000,
+    "total_minutes": 60_000_000,
+}
+
+
+def install() -> None:
+    global _done
+    if _done:
+        return
+    _done = True
+    with contextlib.suppress(ImportError):
+        _spark()
+    with contextlib.suppress(ImportError):
+        _duckdb()
+
+
+def _spark() -> None:
+    from narwhals._spark_like.expr import SparkLikeExpr
+    from narwhals._spark_like.expr_dt import SparkLikeExprDateTimeNamespace as Dt
+
+    def weekday(self: Any, expr: Any) -> Any:
+        # dayofweek: Sunday 1 … Saturday 7; ISO: Monday 1 … Sunday 7.
+        return (self.compliant._F.dayofweek(expr) + 5) % 7 + 1
+
+    def total(unit: int) -> Any:
+        def method(self: Any) -> Any:
+            def call(expr: Any) -> Any:
+                F = self.compliant._F
+                # A day-time interval added to the epoch is exact (no calendar in it).
+                micros = F.unix_micros(F.timestamp_micros(F.lit(0)) + expr)
+                # Java's % keeps the dividend's sign: this truncates toward zero, as Polars.
+                return ((micros - micros % unit) / unit).cast("long")
+
+            return self.compliant._with_elementwise(call)
+
+        return method
+
+    def bround(self: Any, decimals: int) -> Any:
+        return self._with_elementwise(lambda expr: self._F.bround(expr, decimals))
+
+    Dt._weekday = weekday  # type: ignore[method-assign]
+    for name, unit in _MICROS.items():
+        setattr(Dt, name, total(unit))
+    SparkLikeExpr.round = bround  # type: ignore[method-assign]
+
+
+def _duckdb() -> None:
+    from narwhals._duckdb.expr import DuckDBExpr
+
+    def round_even(self: Any, decimals: int) -> Any:
+        return self._with_elementwise(
+            lambda expr: self._function("round_even", expr, self._lit(decimals))
+        )
+
+    DuckDBExpr.round = round_even  # type: ignore[method-assign]
