@@ -28,7 +28,7 @@ DURATIONS = [
     timedelta(days=-1, seconds=1),
     timedelta(minutes=59, seconds=59, milliseconds=999),
 ]
-HALVES = [0.125, 0.375, 2.5, -2.5, 1.005, 0.045, 10.0]
+HALVES = [0.125, 0.375, 2.5, -2.5, 1.005, 35.005, 10.0]
 
 
 def _frame() -> pl.DataFrame:
@@ -58,9 +58,10 @@ def test_weekday_durations_and_rounding_agree_on_every_backend(backend: Backend)
     assert rows["seconds"].to_list() == [int(m / 1e6) for m in micros]
     assert rows["ms"].to_list() == [int(m / 1e3) for m in micros]
     assert rows["minutes"].to_list() == [int(m / 6e7) for m in micros]
-    # Half to even, as Polars: 0.125 → 0.12, 2.5 → 2 (1.005 is 1.00499… in binary).
-    assert rows["cents"].to_list() == [0.12, 0.38, 2.5, -2.5, 1.0, 0.04, 10.0]
-    assert rows["units"].to_list() == [0.0, 0.0, 2.0, -2.0, 1.0, 0.0, 10.0]
+    # Half to even on the binary value, as Polars: 0.125 → 0.12, 2.5 → 2; 1.005 is
+    # 1.00499… in binary (→ 1.0) and 35.005 is 35.00500000000000256 (→ 35.01).
+    assert rows["cents"].to_list() == [0.12, 0.38, 2.5, -2.5, 1.0, 35.01, 10.0]
+    assert rows["units"].to_list() == [0.0, 0.0, 2.0, -2.0, 1.0, 35.0, 10.0]
 
 
 def shop() -> Pipeline:

@@ -5,7 +5,7 @@ engine), so a user's table logic needs no engine-specific workaround.
 | expression | Polars | narwhals on Spark | narwhals on DuckDB |
 | --- | --- | --- | --- |
 | ``dt.weekday()`` | ISO: Monday 1 … Sunday 7 | Sunday 0 | ISO |
-| ``round(x, n)`` | half to even | half up | half away from zero |
+| ``round(x, n)`` | half to even (of x·10ⁿ) | half up (of x's text) | half away from zero |
 | ``dt.total_seconds()`` and kin | truncated toward zero | not implemented | truncated |
 
 The fixes replace the narwhals backend methods in place (narwhals is pinned to the
@@ -60,21 +60,27 @@ def _spark() -> None:
 
         return method
 
-    def bround(self: Any, decimals: int) -> Any:
-        return self._with_elementwise(lambda expr: self._F.bround(expr, decimals))
+    def half_even(self: Any, decimals: int) -> Any:
+        # Polars rounds the scaled binary value (35.005 is 35.00500000000000256: 35.01);
+        # Spark's round and bround round its decimal text ("35.005": 35.0 with bround).
+        scale = 10.0**decimals
+        return self._with_elementwise(lambda expr: self._F.rint(expr * scale) / scale)
 
     Dt._weekday = weekday  # type: ignore[method-assign]
     for name, unit in _MICROS.items():
         setattr(Dt, name, total(unit))
-    SparkLikeExpr.round = bround  # type: ignore[method-assign]
+    SparkLikeExpr.round = half_even  # type: ignore[method-assign]
 
 
 def _duckdb() -> None:
     from narwhals._duckdb.expr import DuckDBExpr
 
     def round_even(self: Any, decimals: int) -> Any:
+        # As on Spark: ties to even of the scaled binary value (DuckDB's round_even(x, n)
+        # rounds 35.005 to 35.0, Polars to 35.01).
+        scale = self._lit(10.0**decimals)
         return self._with_elementwise(
-            lambda expr: self._function("round_even", expr, self._lit(decimals))
+            lambda expr: self._function("round_even", expr * scale, self._lit(0)) / scale
         )
 
     DuckDBExpr.round = round_even  # type: ignore[method-assign]
