@@ -74,6 +74,16 @@ def read_file(uri: str) -> bytes:
         return bytes(handle.read())
 
 
+def actions(base: str, version: int) -> list[dict[str, Any]] | None:
+    """The actions of one commit of the table at ``base`` (one JSON object a line), or
+    None when its file is gone (log clean-up)."""
+    try:
+        lines = read_file(f"{base}/_delta_log/{version:020d}.json").splitlines()
+    except (FileNotFoundError, OSError):
+        return None
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def commit_info(base: str, version: int) -> dict[str, Any] | None:
     """The ``commitInfo`` of one commit of the table at ``base``, with its ``version``,
     read from the commit file itself; None when that file is gone (log clean-up).
@@ -82,12 +92,10 @@ def commit_info(base: str, version: int) -> dict[str, Any] | None:
     but numbers them down from the handle's version, so on a handle another process has
     committed past every commit gets another commit's number.
     """
-    try:
-        lines = read_file(f"{base}/_delta_log/{version:020d}.json").splitlines()
-    except (FileNotFoundError, OSError):
+    found = actions(base, version)
+    if found is None:
         return None
-    for line in lines:
-        action = json.loads(line)
+    for action in found:
         if "commitInfo" in action:
             info = dict(action["commitInfo"])
             info["version"] = version
@@ -120,12 +128,11 @@ def appended_rows(base: str, after: int, until: int) -> int | None:
     gone (the caller counts the rows instead)."""
     total = 0
     for version in range(after + 1, until + 1):
-        try:
-            lines = read_file(f"{base}/_delta_log/{version:020d}.json").splitlines()
-        except (FileNotFoundError, OSError):
+        found = actions(base, version)
+        if found is None:
             return None
-        for line in lines:
-            added = json.loads(line).get("add")
+        for action in found:
+            added = action.get("add")
             if not added or not added.get("dataChange", True):
                 continue
             stats = json.loads(added.get("stats") or "{}")
@@ -141,12 +148,10 @@ def data_files(base: str, after: int, until: int) -> list[str] | None:
     new files) is no change. None when a commit file is gone (log cleaned up)."""
     files: set[str] = set()
     for version in range(after + 1, until + 1):
-        try:
-            lines = read_file(f"{base}/_delta_log/{version:020d}.json").splitlines()
-        except (FileNotFoundError, OSError):
+        found = actions(base, version)
+        if found is None:
             return None
-        for line in lines:
-            action = json.loads(line)
+        for action in found:
             for kind in ("add", "remove"):
                 entry = action.get(kind)
                 if entry and entry.get("dataChange", True):
