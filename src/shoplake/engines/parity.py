@@ -7,6 +7,7 @@ engine), so a user's table logic needs no engine-specific workaround.
 | ``dt.weekday()`` | ISO: Monday 1 … Sunday 7 | Sunday 0 | ISO |
 | ``round(x, n)`` | half to even (of x·10ⁿ) | half up (of x's text) | half away from zero |
 | ``dt.total_seconds()`` and kin | truncated toward zero | not implemented | truncated |
+| ``str.replace(p, v)`` (the first match) | replaced | not implemented | (as narwhals) |
 
 The fixes replace the narwhals backend methods in place (narwhals is pinned to the
 minor version they were written for, in ``pyproject.toml``); ``install`` runs when the
@@ -42,6 +43,7 @@ def install() -> None:
 def _spark() -> None:
     from narwhals._spark_like.expr import SparkLikeExpr
     from narwhals._spark_like.expr_dt import SparkLikeExprDateTimeNamespace as Dt
+    from narwhals._spark_like.expr_str import SparkLikeExprStringNamespace as Str
 
     def weekday(self: Any, expr: Any) -> Any:
         # dayofweek: Sunday 1 … Saturday 7; ISO: Monday 1 … Sunday 7.
@@ -66,10 +68,33 @@ def _spark() -> None:
         scale = 10.0**decimals
         return self._with_elementwise(lambda expr: self._F.rint(expr * scale) / scale)
 
+    def replace(self: Any, value: Any, pattern: str, *, literal: bool, n: int) -> Any:
+        if n != 1:
+            raise NotImplementedError("str.replace(n=...) on Spark: only the first match (n=1)")
+        regex = _java_quoted(pattern) if literal else pattern
+
+        def call(expr: Any, value: Any) -> Any:
+            F = self.compliant._F
+            at = F.regexp_instr(expr, F.lit(regex))  # 1-based; 0: no match
+            match = F.regexp_extract(expr, regex, 0)
+            # The match rewritten by itself: $1 and kin in the replacement still work.
+            new = value if literal else F.regexp_replace(match, F.lit(regex), value)
+            head = expr.substr(F.lit(1), at - 1)
+            tail = expr.substr(at + F.length(match), F.lit(2**31 - 1))
+            return F.when(at == 0, expr).otherwise(F.concat(head, new, tail))
+
+        return self.compliant._with_elementwise(call, expression_args={"value": value})
+
+    Str.replace = replace  # type: ignore[assignment]
     Dt._weekday = weekday  # type: ignore[method-assign]
     for name, unit in _MICROS.items():
         setattr(Dt, name, total(unit))
     SparkLikeExpr.round = half_even  # type: ignore[method-assign]
+
+
+def _java_quoted(text: str) -> str:
+    """``text`` as a Java regular expression matching itself."""
+    return "\\Q" + text.replace("\\E", "\\E\\\\E\\Q") + "\\E"
 
 
 def _duckdb() -> None:

@@ -70,6 +70,12 @@ def decode_json(
         from shoplake.engines.json_decode import decode_polars
 
         return decode_polars(frame, column, dict(fields), wanted, max_bytes, explode)
+    if frame.implementation.is_pyspark():
+        # The same decoder, run by the executors over each batch of rows.
+        from shoplake.engines.spark_json import decode_spark
+
+        return decode_spark(frame, column, dict(fields), wanted, max_bytes, explode)
     raise ShoplakeError(
-        f"decode_json: the {frame.implementation} engine is not supported yet; use polars"
+        f"decode_json: the {frame.implementation} backend is not supported; use the polars "
+        "or the spark engine"
     )
