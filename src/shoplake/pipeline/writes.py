@@ -44,27 +44,28 @@ def write_rows(
     target, kind = definition.ref, definition.kind
     match kind:
         case Upsert():
-            unique = _latest_per_key(kept, kind)
-            unique_rows = int(engine.collect(unique.select(nw.len())).item())
-            duplicates = kept_rows - unique_rows
-            if full:
-                written = engine.overwrite(
-                    target,
-                    unique,
-                    partition_by=definition.partition_by,
-                    transactions=transactions,
-                    metadata=metadata,
-                )
-            else:
-                written = engine.upsert(
-                    target,
-                    unique,
-                    keys=kind.keys,
-                    sequence_by=kind.sequence_by,
-                    transactions=transactions,
-                    metadata=metadata,
-                )
-                duplicates += unique_rows - written.rows_inserted
+            # Read twice (its count, then the write): computed once.
+            with engine.persist(_latest_per_key(kept, kind)) as unique:
+                unique_rows = int(engine.collect(unique.select(nw.len())).item())
+                duplicates = kept_rows - unique_rows
+                if full:
+                    written = engine.overwrite(
+                        target,
+                        unique,
+                        partition_by=definition.partition_by,
+                        transactions=transactions,
+                        metadata=metadata,
+                    )
+                else:
+                    written = engine.upsert(
+                        target,
+                        unique,
+                        keys=kind.keys,
+                        sequence_by=kind.sequence_by,
+                        transactions=transactions,
+                        metadata=metadata,
+                    )
+                    duplicates += unique_rows - written.rows_inserted
             return Written(
                 written.version, written.rows_inserted + written.rows_updated, duplicates
             )
