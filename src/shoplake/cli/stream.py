@@ -146,6 +146,16 @@ def register(app: typer.Typer) -> None:
         max_seconds: Annotated[float, typer.Option(help="Micro-batch latency bound")] = 0.5,
         group: Annotated[str | None, typer.Option("--group", help="Consumer group id")] = None,
         kafka: KafkaConf = None,
+        connect_timeout: Annotated[
+            float,
+            typer.Option(
+                "--connect-timeout", min=0.1, help="Seconds the broker has to answer at start"
+            ),
+        ] = 5.0,
+        wait: Annotated[
+            bool,
+            typer.Option("--wait", help="Keep trying an unreachable broker instead of stopping"),
+        ] = False,
         source: Annotated[
             str | None,
             typer.Option("--source", help="The pipeline's stream source [default: its only one]"),
@@ -159,14 +169,21 @@ def register(app: typer.Typer) -> None:
         from shoplake.streaming.runner import StreamOptions, choose_stream_source, run_kafka_stream
 
         with common.errors(debug):
-            settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
+            reads = () if bootstrap else ("landing",)  # without a broker: landing files
+            settings = common.settings(
+                lake, landing, pipeline=pipeline, engine=engine, reads=reads
+            )
             # This process owns the stream's tables for its lifetime: keep their snapshots.
             lake_engine = common.engine(settings, reuse_snapshots=True)
             loaded = common.load_pipeline(settings.pipeline)
             stream_source = choose_stream_source(loaded, source)
             landing_path = common.landing_path(settings)
             options = StreamOptions(
-                max_records=max_records, max_seconds=max_seconds, available_now=available_now
+                max_records=max_records,
+                max_seconds=max_seconds,
+                available_now=available_now,
+                connect_timeout_s=connect_timeout,
+                wait_for_broker=wait,
             )
             if bootstrap is None:
                 with _Stopper() as stopper:
@@ -193,6 +210,7 @@ def register(app: typer.Typer) -> None:
                     options=options,
                     stop=stopper,
                     on_batch=report,
+                    on_wait=common.print_note,
                 )
         for gap in stats.gaps:
             common.print_note(gap)

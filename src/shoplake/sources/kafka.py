@@ -46,6 +46,10 @@ def _kafka() -> Any:
     return confluent_kafka
 
 
+class BrokerUnreachable(ShoplakeError):
+    """No Kafka broker answered at the bootstrap address in time."""
+
+
 def offset_app_id(topic: str, partition: int) -> str:
     """The Delta app transaction that holds a partition's next offset to read."""
     return f"kafka:{topic}:{partition}"
@@ -63,15 +67,29 @@ def mock_cluster(brokers: int = 3) -> tuple[Any, str]:
     return keeper, bootstrap
 
 
-def producer(bootstrap: str, config: Mapping[str, object] | None = None) -> Any:
-    """A confluent-kafka Producer; ``config`` adds or overrides librdkafka settings."""
+def producer(
+    bootstrap: str, config: Mapping[str, object] | None = None, *, connect_timeout_s: float = 5.0
+) -> Any:
+    """A confluent-kafka Producer whose broker answered within ``connect_timeout_s``
+    (:class:`BrokerUnreachable` otherwise: librdkafka would queue and retry silently);
+    ``config`` adds or overrides librdkafka settings."""
     settings: dict[str, object] = {
         "bootstrap.servers": bootstrap,
         "linger.ms": 5,
         "queue.buffering.max.messages": 1_000_000,
     }
     settings.update(config or {})
-    return _kafka().Producer(settings)
+    kafka = _kafka()
+    client = kafka.Producer(settings)
+    try:
+        client.list_topics(timeout=connect_timeout_s)
+    except kafka.KafkaException as err:
+        raise BrokerUnreachable(
+            f"Kafka: no broker answered at {bootstrap} within {connect_timeout_s:g}s "
+            f"({err.args[0].str()}); check --bootstrap HOST:PORT, that the broker runs and "
+            "is reachable from here, and security.protocol"
+        ) from None
+    return client
 
 
 @dataclass(frozen=True)
@@ -315,18 +333,25 @@ class KafkaBatchReader:
             with contextlib.suppress(self._kafka.KafkaException):
                 self.consumer.commit(offsets=tps, asynchronous=True)
 
-    def high_watermarks(self) -> dict[int, int]:
-        """Each partition's current end offset (what ``--available-now`` reads up to)."""
+    def reach(self, timeout_s: float = 10.0) -> Any:
+        """The topic's metadata, or :class:`BrokerUnreachable` naming the address when no
+        broker answers within ``timeout_s`` (librdkafka itself would retry silently)."""
         try:
-            metadata = self.consumer.list_topics(self.topic, timeout=10)
+            return self.consumer.list_topics(self.topic, timeout=timeout_s)
         except self._kafka.KafkaException as err:
             # Callbacks (a refused login) are only served while consuming; keep anything read.
             self._pending.extend(self._check(self.consumer.consume(num_messages=1, timeout=1.0)))
             self._check_login()
-            raise ShoplakeError(
-                f"Kafka: cannot reach {self._where.split(' as ')[0]}: {err.args[0].str()}; "
-                "check --bootstrap and security.protocol"
+            raise BrokerUnreachable(
+                f"Kafka: no broker answered at {self._where.split(' as ')[0]} within "
+                f"{timeout_s:g}s ({err.args[0].str()}); check --bootstrap HOST:PORT, that the "
+                "broker runs and is reachable from here, and security.protocol "
+                "(--connect-timeout waits longer, --wait keeps trying)"
             ) from None
+
+    def high_watermarks(self) -> dict[int, int]:
+        """Each partition's current end offset (what ``--available-now`` reads up to)."""
+        metadata = self.reach()
         topic = metadata.topics.get(self.topic)
         if topic is None or topic.error is not None:
             return {}

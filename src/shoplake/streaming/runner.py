@@ -35,7 +35,7 @@ from shoplake.pipeline.faults import fault
 from shoplake.pipeline.graph import build_graph
 from shoplake.pipeline.results import FlowResult, RunResult
 from shoplake.pipeline.tables import Pipeline, StreamSourceDef
-from shoplake.sources.kafka import Batch, KafkaBatchReader, offset_app_id
+from shoplake.sources.kafka import Batch, BrokerUnreachable, KafkaBatchReader, offset_app_id
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ class StreamOptions:
     catch up with the last micro-batch (a busy lake otherwise leaves them to the next
     start, or to a batch run)."""
     lock_ttl_s: float = 30.0  # an object-store lake's lease (ingest/lease.py)
+    connect_timeout_s: float = 5.0
+    """How long the broker has to answer at start before the stream stops with an error."""
+    wait_for_broker: bool = False
+    """Keep trying an unreachable broker (saying so each time) instead of stopping."""
 
 
 @dataclass
@@ -239,6 +243,7 @@ def run_kafka_stream(
     options: StreamOptions = StreamOptions(),
     stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[Batch, int, RunResult | None], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> StreamStats:
     """Consume ``topic`` into ``bronze.<source>`` and run its downstream tables per
     micro-batch, until ``stop()`` (checked between batches) or, with
@@ -292,6 +297,15 @@ def run_kafka_stream(
         on_assign=assigned,
     )
     try:
+        while not stop():
+            try:
+                reader.reach(options.connect_timeout_s)
+                break
+            except BrokerUnreachable as err:
+                if not options.wait_for_broker:
+                    raise
+                if on_wait is not None:
+                    on_wait(f"{err}; trying again")
         ends = reader.high_watermarks() if options.available_now else {}
         # A crash may have come after a bronze commit and before its downstream runs.
         fed_at = -options.feed_every_s
