@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from watchfiles import Change
 from watchfiles import watch as watch_changes
 
@@ -46,6 +46,14 @@ class WatchConfig:
             raise ConfigError(
                 f"--cron {self.cron!r} is not a cron expression; write e.g. '*/5 * * * *'"
             )
+        if self.cron is not None:
+            try:
+                croniter(self.cron, datetime.now()).get_next(float)
+            except CroniterBadDateError:
+                raise ConfigError(
+                    f"--cron {self.cron!r} never fires (no such date, e.g. 30 February); "
+                    "check the day and month fields"
+                ) from None
 
     def next_due(self, now: float) -> float | None:
         due: list[float] = []
