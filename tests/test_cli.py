@@ -96,7 +96,8 @@ def test_validate_reports_a_misspelled_column_by_table(
 
 
 def test_errors_are_short_and_red(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["run", "--pipeline", "nosuchmodule:thing"])
+    args = ["run", "--landing", str(tmp_path), "--pipeline", "nosuchmodule:thing"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "Error:" in result.output and "nosuchmodule" in result.output
     assert "Traceback" not in result.output

@@ -120,6 +120,8 @@ def test_every_command_on_the_pipeline_takes_an_engine(
     command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "lake").mkdir()
+    (tmp_path / "landing").mkdir()
     args = [a.format(tmp=tmp_path) for a in command]
 
     result = runner.invoke(app, [*args, "--engine", "nosuch"])
@@ -133,6 +135,7 @@ def test_every_command_on_the_pipeline_takes_an_engine(
 def test_the_engine_setting_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SHOPLAKE_ENGINE", "fromenv")
+    (tmp_path / "lake").mkdir()
 
     result = runner.invoke(app, ["tables"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,18 @@ class Settings:
     """Seconds an object-store lake's lock outlives a holder that stopped renewing it."""
 
 
+# The lower bound of each number setting (``max_files = 0`` would take no file at all).
+_LEAST = {
+    "maintain_every": 0,
+    "retention_days": 0,
+    "max_files": 1,
+    "max_bytes": 1,
+    "parallelism": 1,
+    "lock_ttl": 1,
+}
+_CHOICES = {"archive": ("move", "delete", "leave")}
+
+
 def load_settings(
     *,
     lake: str | None = None,
@@ -66,52 +79,94 @@ def load_settings(
 ) -> Settings:
     """Resolve the settings: the lake and landing locations (paths or object-store URIs),
     the pipeline, the engine and the run settings; arguments win over everything."""
-    values: dict[str, str] = {}
-    ingest: dict[str, object] = {}
+    return resolve_settings(
+        lake=lake, landing=landing, pipeline=pipeline, engine=engine, config=config
+    )[0]
+
+
+def resolve_settings(
+    *,
+    lake: str | None = None,
+    landing: str | None = None,
+    pipeline: str | None = None,
+    engine: str | None = None,
+    config: Path | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """The settings and where each came from: ``--lake``, ``SHOPLAKE_LAKE``,
+    ``shoplake.toml:3`` or ``default`` (for messages and ``shoplake config``)."""
+    values: dict[str, object] = {}
+    origins: dict[str, str] = {}
     path = config or Path(CONFIG_FILE)
     if path.exists():
+        text = path.read_text()
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path}: not valid TOML: {err}") from err
         section = data.get("shoplake", data)
-        for key in KEYS:
+        where = "shoplake" if "shoplake" in data else None
+        for key, kind in {**dict.fromkeys(KEYS, str), **RUN_KEYS}.items():
             if key in section:
-                if not isinstance(section[key], str):
-                    raise ConfigError(f"{path}: '{key}' must be a string")
-                values[key] = section[key]
-        for key, kind in RUN_KEYS.items():
-            if key in section:
-                if not isinstance(section[key], kind) or isinstance(section[key], bool):
-                    raise ConfigError(f"{path}: '{key}' must be a {kind.__name__}")
-                ingest[key] = section[key]
+                value = section[key]
+                if not isinstance(value, kind) or isinstance(value, bool):
+                    raise ConfigError(f"{path}: '{key}' must be a {_KIND[kind]}, got {value!r}")
+                values[key] = value
+                origins[key] = f"{path}:{line_of(text, key, where)}"
     elif config is not None:
         raise ConfigError(f"{path}: no such config file")
-    for key in KEYS:
-        env = os.environ.get(f"SHOPLAKE_{key.upper()}")
-        if env:
-            values[key] = env
-    for key, kind in RUN_KEYS.items():
-        env = os.environ.get(f"SHOPLAKE_{key.upper()}")
+    for key, kind in {**dict.fromkeys(KEYS, str), **RUN_KEYS}.items():
+        name = f"SHOPLAKE_{key.upper()}"
+        env = os.environ.get(name)
         if env:
             try:
-                ingest[key] = kind(env)
+                values[key] = kind(env)
             except ValueError:
-                name = f"SHOPLAKE_{key.upper()}"
-                raise ConfigError(f"{name}={env!r}: not a {kind.__name__}") from None
-    if lake:
-        values["lake"] = lake
-    if landing:
-        values["landing"] = landing
-    if pipeline:
-        values["pipeline"] = pipeline
-    if engine:
-        values["engine"] = engine
-    if int(ingest.get("parallelism", 1)) < 1:  # type: ignore[call-overload]
-        raise ConfigError(f"parallelism must be 1 or more, got {ingest['parallelism']}")
-    if int(ingest.get("maintain_every", 0)) < 0:  # type: ignore[call-overload]
-        raise ConfigError(f"maintain_every must be 0 (off) or more, got {ingest['maintain_every']}")
-    return Settings(**values, **ingest)  # type: ignore[arg-type]
+                raise ConfigError(f"{name}={env!r}: not a {_KIND[kind]}") from None
+            origins[key] = name
+    flags = {"lake": lake, "landing": landing, "pipeline": pipeline, "engine": engine}
+    for key, flag in flags.items():
+        if flag:
+            values[key] = flag
+            origins[key] = f"--{key}"
+    for key, least in _LEAST.items():
+        number = values.get(key)
+        if isinstance(number, int) and number < least:
+            raise ConfigError(
+                f"{key} = {number} ({origins[key]}): must be {least} or more"
+                + (" (0: off)" if least == 0 and key == "maintain_every" else "")
+            )
+    for key, choices in _CHOICES.items():
+        if key in values and values[key] not in choices:
+            raise ConfigError(
+                f"{key} = {values[key]!r} ({origins[key]}): use one of {', '.join(choices)}"
+            )
+    for key in KEYS:
+        origins.setdefault(key, "default")
+    for key in RUN_KEYS:
+        origins.setdefault(key, "default")
+    return Settings(**values), origins  # type: ignore[arg-type]
+
+
+_KIND = {str: "string", int: "whole number"}
+
+
+def line_of(text: str, key: str, section: str | None = None) -> int:
+    """The line of ``key`` (or of a ``[header]``) in the file, within ``section`` when
+    given: tomllib keeps no positions, and a message with a line is found at a glance."""
+    current: str | None = None
+    header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = header.match(line)
+        if found:
+            current = found.group(1).replace('"', "").replace(" ", "")
+            if key.startswith("[") and f"[{current}]" == key:
+                return number
+            continue
+        if key.startswith("[") or (section is not None and current != section):
+            continue
+        if re.match(rf'^\s*["\']?{re.escape(key)}["\']?\s*=', line):
+            return number
+    return 1
 
 
 def load_section(name: str, config: Path | None = None) -> dict[str, object]:

@@ -21,6 +21,7 @@ import os
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from shoplake import errors
 from shoplake.errors import ConfigError
@@ -122,6 +123,69 @@ def split_client_options(
         else:
             config[key] = value
     return config, client
+
+
+# A URL of each provider that needs no setting, to have its keys checked alone.
+_SAMPLE_URL = {
+    "aws": "s3://bucket",
+    "azure": "abfss://container@account.dfs.core.windows.net",
+    "google": "gs://bucket",
+}
+
+
+def check_storage_keys(config: Path | None = None) -> None:
+    """Every ``[storage]`` key and ``SHOPLAKE_STORAGE_*`` variable is one its store reads:
+    the crate checks its own keys, offline, when a store is built."""
+    settings = storage_settings(config)
+    for prefix, url in _SAMPLE_URL.items():
+        chosen = {k: v for k, v in settings.items() if k.startswith(f"{prefix}_")}
+        if chosen:
+            _build(url, chosen, prefix, "[storage]", keys_only=True)
+
+
+def check_location(uri: str, named: str, config: Path | None = None) -> None:
+    """An object-store ``uri`` names what its store needs (a bucket; a container and an
+    account), checked offline so a malformed one is one line before any request;
+    ``named`` is how messages name it (``--lake s3://...``)."""
+    prefix = provider(uri)
+    if prefix is not None:
+        _build(uri, options_for(uri, config) or {}, prefix, named)
+
+
+def _build(
+    uri: str, options: dict[str, str], prefix: str, what: str, *, keys_only: bool = False
+) -> None:
+    """Build the store offline; ``keys_only``: report only a key it does not know (a
+    sample URL's other complaints, a key id missing for a secret, are not the user's)."""
+    from obstore.store import from_url
+
+    config, client = split_client_options(prefix, options)
+    scheme, _, rest = uri.partition("://")
+    try:
+        root = f"{scheme}://{rest.split('/', 1)[0]}"
+        built: dict[str, Any] = {"config": config or None, "client_options": client or None}
+        from_url(root, **built)
+    except Exception as err:
+        message = errors.first_line(err)
+        unknown = re.search(r"key: '([^']+)' is not valid for store '(\w+)'", message)
+        if unknown:
+            raise ConfigError(
+                f"{what}: unknown setting {unknown.group(1)!r} for the {unknown.group(2)} "
+                "store; check its spelling against the object_store configuration keys"
+            ) from None
+        if "Account must be specified" in message:
+            raise ConfigError(
+                f"{what}: no storage account; write abfss://<container>@<account>.dfs.core."
+                "windows.net/<path>, or set azure_storage_account_name in [storage] "
+                "(or AZURE_STORAGE_ACCOUNT_NAME)"
+            ) from None
+        if not keys_only:
+            raise ConfigError(f"{what}: {message}") from None
+
+
+def is_secret_key(key: str) -> bool:
+    """A setting whose value is a credential (``aws_secret_access_key``, ``smtp_password``)."""
+    return _SECRET_KEY.search(key) is not None
 
 
 def secret_values(config: Path | None = None) -> list[str]:

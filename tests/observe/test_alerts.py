@@ -143,7 +143,7 @@ def test_a_dead_channel_is_reported_and_retried(fresh_shop: Shop, tmp_path: Path
 def test_settings_come_from_toml_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "shoplake.toml"
     config.write_text(
-        '[alerts]\nquarantine_share = 0.2\nemail_to = ["a@b.c"]\n'
+        '[alerts]\nquarantine_share = 0.2\nemail_to = ["a@b.c"]\nsmtp_host = "localhost"\n'
         '[alerts.sla_minutes]\n"gold.*" = 30\n'
     )
     monkeypatch.setenv("SHOPLAKE_ALERTS_WEBHOOK_URL", "http://127.0.0.1:9/x")

@@ -31,7 +31,8 @@ def test_report_is_one_self_contained_html_file(shop: Shop, tmp_path: Path) -> N
     assert "<h2>Inventory health</h2>" in html and "Appears when the inventory" not in html
     assert "Appears when the Kafka order-event stream runs" in html
     bad = runner.invoke(app, ["report", "--lake", str(tmp_path / "none"), "--out", str(out)])
-    assert bad.exit_code == 1 and "run `shoplake run`" in bad.output
+    assert bad.exit_code == 1 and "no such folder" in bad.output
+    assert "a lake is made by `shoplake run`" in bad.output
 
 
 def test_sql_prints_writes_and_explains_errors(shop: Shop, tmp_path: Path) -> None:

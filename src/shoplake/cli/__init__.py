@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import typer
 
-from shoplake.cli import bench, catalog, governance, ingest, maintain, observe, run, share, stream
+from shoplake.cli import (
+    bench,
+    catalog,
+    configure,
+    governance,
+    ingest,
+    maintain,
+    observe,
+    run,
+    share,
+    stream,
+)
 
 app = typer.Typer(
     help="shoplake: a local-first e-commerce lakehouse on Delta Lake.",
@@ -29,7 +40,7 @@ def _name_the_writer(ctx: typer.Context) -> None:
         name_writer(f"shoplake {ctx.invoked_subcommand}")
 
 
-for leaf in (run, ingest, catalog, governance, maintain, stream, observe, share, bench):
+for leaf in (run, ingest, catalog, governance, maintain, stream, observe, share, bench, configure):
     leaf.register(app)
 
 

@@ -16,7 +16,7 @@ def tables(lake: Lake = None, engine: EngineOpt = None, debug: Debug = False) ->
     from shoplake.observe.catalog import list_tables
 
     with common.errors(debug):
-        infos = list_tables(common.engine(common.settings(lake, engine=engine)))
+        infos = list_tables(common.engine(common.settings(lake, engine=engine, reads=("lake",))))
     if not infos:
         console.print("no tables yet: run `shoplake run` (or `shoplake demo`) first")
         return
@@ -40,7 +40,7 @@ def events(
     from shoplake.observe.catalog import runs
 
     with common.errors(debug):
-        lake_engine = common.engine(common.settings(lake, engine=engine))
+        lake_engine = common.engine(common.settings(lake, engine=engine, reads=("lake",)))
         if runs_only:
             listing = Table(title="runs", title_justify="left")
             for column in ("run", "status", "ended (UTC)", "seconds", "rows written", "quality"):

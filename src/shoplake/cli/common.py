@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from shoplake.cli.console import console
-from shoplake.config import Settings, load_settings
+from shoplake.config import Settings, resolve_settings
 from shoplake.config import load_pipeline as load_pipeline  # the commands' one way in
 from shoplake.errors import ConfigError, ShoplakeError, StorageError
 from shoplake.pipeline.tables import Pipeline
@@ -188,18 +188,57 @@ def settings(
     *,
     pipeline: str | None = None,
     engine: str | None = None,
+    reads: tuple[str, ...] = (),
+    create: bool = False,
 ) -> Settings:
-    """Command-line options over the environment over ``shoplake.toml`` over defaults."""
-    current = load_settings(lake=lake, landing=landing, pipeline=pipeline, engine=engine)
+    """Command-line options over the environment over ``shoplake.toml`` over defaults,
+    every setting checked first. ``reads`` names the locations (``lake``, ``landing``)
+    the command reads, which must exist; ``create`` makes a missing landing folder."""
+    from shoplake.config_check import check_configuration
+    from shoplake.stores import check_location
+
+    check_configuration()
+    current, origins = resolve_settings(
+        lake=lake, landing=landing, pipeline=pipeline, engine=engine
+    )
     remember(current.lake, current.landing)
-    for option, where in (("--lake", current.lake), ("--landing", current.landing)):
-        local = Path(where.removeprefix("file://"))
-        if "://" not in where.removeprefix("file://") and local.exists() and not local.is_dir():
+    for key in ("lake", "landing"):
+        where = getattr(current, key)
+        said = _named(key, where, origins[key])
+        check_location(where, said)
+        bare = where.removeprefix("file://")
+        if "://" in bare:
+            continue  # an object store: a prefix exists once something is written there
+        local = Path(bare)
+        if local.exists() and not local.is_dir():
             raise ConfigError(
-                f"{option} {where} is a file, not a folder: point {option} at a folder "
+                f"{said} is a file, not a folder: point it at a folder "
                 "(it is created when missing)"
             )
+        if key == "landing" and create:
+            local.mkdir(parents=True, exist_ok=True)
+        elif key in reads and not local.exists():
+            raise ConfigError(f"{said}: no such folder; {_MISSING_FIX[key]}")
     return current
+
+
+_MISSING_FIX = {
+    "lake": "check the path (a lake is made by `shoplake run` or `shoplake demo`)",
+    "landing": "check the path, or make the folder (`shoplake run --create` does)",
+}
+
+
+def _named(key: str, where: str, origin: str) -> str:
+    """``--lake /x``, ``lake /x (from SHOPLAKE_LAKE)``: a location as the user set it
+    (a URI without what may be secret in it)."""
+    from shoplake.stores import display
+
+    where = display(where)
+    if origin.startswith("--"):
+        return f"{origin} {where}"
+    if origin == "default":
+        return f"the default {key} {where}"
+    return f"{key} {where} (from {origin})"
 
 
 def engine(current: Settings, *, reuse_snapshots: bool = False) -> Engine:

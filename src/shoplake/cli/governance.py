@@ -37,7 +37,8 @@ def catalog(
 
     with common.errors(debug):
         entries = list_catalog(
-            common.engine(common.settings(lake, engine=engine)), everything=everything
+            common.engine(common.settings(lake, engine=engine, reads=("lake",))),
+            everything=everything,
         )
     if not entries:
         console.print("no tables yet: run `shoplake run` (or `shoplake demo`) first")
@@ -77,7 +78,7 @@ def show(
     from shoplake.pipeline.graph import build_graph
 
     with common.errors(debug):
-        settings = common.settings(lake, pipeline=pipeline, engine=engine)
+        settings = common.settings(lake, pipeline=pipeline, engine=engine, reads=("lake",))
         lake_engine = common.engine(settings)
         try:
             loaded = common.load_pipeline(settings.pipeline)

@@ -76,7 +76,9 @@ def watch(
     previous = {s: signal.signal(s, ask_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with common.errors(debug):
-            settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
+            settings = common.settings(
+                lake, landing, pipeline=pipeline, engine=engine, reads=("landing",)
+            )
             config = common.loader_config(
                 settings, max_files=max_files, max_bytes=max_bytes, archive=archive, wait_s=30.0
             )
@@ -140,7 +142,7 @@ def batches(
     from shoplake.ingest.batch_log import list_batches
 
     with common.errors(debug):
-        rows = list_batches(common.engine(common.settings(lake, None)), limit)
+        rows = list_batches(common.engine(common.settings(lake, None, reads=("lake",))), limit)
     if not rows:
         console.print("no batches yet: run `shoplake run` or `shoplake watch` first")
         return
@@ -193,7 +195,7 @@ def files(
     from shoplake.ingest.file_log import file_rows
 
     with common.errors(debug):
-        lake_engine = common.engine(common.settings(lake))
+        lake_engine = common.engine(common.settings(lake, reads=("lake",)))
         rows = file_rows(lake_engine, batch_id=batch, status=status)[:limit]
     if not rows:
         console.print("no files recorded (yet, or none match)")
@@ -235,7 +237,9 @@ def reprocess(
     from shoplake.ingest.loader import reprocess as replay
 
     with common.errors(debug):
-        settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
+        settings = common.settings(
+            lake, landing, pipeline=pipeline, engine=engine, reads=("lake",)
+        )
         config = common.loader_config(settings, archive=archive, wait_s=wait)
         result = replay(
             common.load_pipeline(settings.pipeline),

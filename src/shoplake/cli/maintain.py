@@ -38,7 +38,7 @@ def maintain(
     from shoplake.pipeline.maintenance import maintain as run_maintenance
 
     with common.errors(debug):
-        settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
+        settings = common.settings(lake, landing, pipeline=pipeline, engine=engine, reads=("lake",))
         loaded = common.load_pipeline(settings.pipeline)
         with console.status("maintaining…") as status:
             results = run_maintenance(

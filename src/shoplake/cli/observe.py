@@ -37,7 +37,7 @@ def _lake(
     from shoplake.governance.masking import load_masking
     from shoplake.observe.lake import LakeReader
 
-    settings = common.settings(lake, landing, pipeline=pipeline)
+    settings = common.settings(lake, landing, pipeline=pipeline, reads=("lake",))
     return settings, LakeReader(settings.lake, masking=load_masking() if masked else None)
 
 

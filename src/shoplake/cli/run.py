@@ -57,13 +57,18 @@ def run(
     wait: common.Wait = 0.0,
     manifests_only: common.ManifestsOnly = False,
     parallelism: common.Parallelism = None,
+    create: Annotated[
+        bool, typer.Option("--create", help="Make the landing folder when it does not exist")
+    ] = False,
     pipeline: PipelineOpt = None,
     engine: EngineOpt = None,
     debug: Debug = False,
 ) -> None:
     """Process everything available, in batches, and stop (Auto Loader's availableNow)."""
     with common.errors(debug):
-        settings = common.settings(lake, landing, pipeline=pipeline, engine=engine)
+        settings = common.settings(
+            lake, landing, pipeline=pipeline, engine=engine, reads=("landing",), create=create
+        )
         loaded = common.load_pipeline(settings.pipeline)
         config = common.loader_config(
             settings,
@@ -152,7 +157,7 @@ def parity(
                 f"--engines {engines!r}: name two or more of {', '.join(engine_names())}, "
                 "comma-separated (e.g. polars,spark)"
             )
-        settings = common.settings(None, landing, pipeline=pipeline)
+        settings = common.settings(None, landing, pipeline=pipeline, reads=("landing",))
         loaded = common.load_pipeline(settings.pipeline)
         results = compare_engines(
             loaded,

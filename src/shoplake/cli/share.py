@@ -29,7 +29,7 @@ def _engine(lake: str | None) -> Engine:
     from shoplake.engines import create_engine
 
     # Tokens and grants are small system tables: always written with delta-rs.
-    return create_engine(common.settings(lake).lake)
+    return create_engine(common.settings(lake, reads=("lake",)).lake)
 
 
 def _check_free(host: str, port: int) -> None:
@@ -68,7 +68,7 @@ def serve(
     from shoplake.share.query import Limits
 
     with common.errors(debug):
-        settings = common.settings(lake)
+        settings = common.settings(lake, reads=("lake",))
         _check_free(host, port)
         app = create_app(
             settings.lake,

@@ -71,6 +71,9 @@ class SparkSettings:
     read_on_executors_above: int = DEFAULT_EXECUTOR_READ
 
 
+SPARK_KEYS = ("master", "remote", "conf", "read_on_executors_above")
+
+
 def spark_settings(
     *,
     master: str | None = None,
@@ -84,10 +87,11 @@ def spark_settings(
 
     section = load_section("spark", config)
     where = config or Path(CONFIG_FILE)
-    known = ("master", "remote", "conf", "read_on_executors_above")
     for key in section:
-        if key not in known:
-            raise ConfigError(f"{where}: [spark] has no setting {key!r}; use {', '.join(known)}")
+        if key not in SPARK_KEYS:
+            raise ConfigError(
+                f"{where}: [spark] has no setting {key!r}; use {', '.join(SPARK_KEYS)}"
+            )
     threshold = section.get("read_on_executors_above", DEFAULT_EXECUTOR_READ)
     if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
         raise ConfigError(f"{where}: [spark] read_on_executors_above must be a number of bytes")

@@ -29,6 +29,7 @@ from shoplake.errors import ConfigError
 TRANSPORTS = ("http", "file", "console")
 _TEXT = ("transport", "url", "endpoint", "api_key_env", "file", "namespace")
 _NUMBERS = {"timeout": float, "retries": int}
+LINEAGE_KEYS = (*_TEXT, *_NUMBERS)
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,11 @@ def load_lineage_settings(config: Path | None = None) -> LineageSettings:
     values: dict[str, Any] = {}
     section = load_section("lineage", config)
     for key, value in section.items():
-        if key not in (*_TEXT, *_NUMBERS):
-            known = ", ".join((*_TEXT, *_NUMBERS))
+        if key not in LINEAGE_KEYS:
+            known = ", ".join(LINEAGE_KEYS)
             raise ConfigError(f"[lineage] has no key {key!r}; the keys are: {known}")
         values[key] = value
-    for key in (*_TEXT, *_NUMBERS):
+    for key in LINEAGE_KEYS:
         env = os.environ.get(f"SHOPLAKE_LINEAGE_{key.upper()}")
         if env:
             values[key] = env
@@ -106,6 +107,8 @@ def load_lineage_settings(config: Path | None = None) -> LineageSettings:
                 values[key] = kind(values[key])
             except (TypeError, ValueError):
                 raise ConfigError(f"[lineage] {key} must be a number") from None
+            if values[key] < 0:
+                raise ConfigError(f"[lineage] {key} must be 0 or more, got {values[key]}")
     transport = values.get("transport")
     if transport in ("", "none", "off"):
         values["transport"] = None

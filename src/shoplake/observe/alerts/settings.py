@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
 from shoplake.config import load_section
 from shoplake.errors import ConfigError
@@ -27,6 +27,10 @@ RULE_SEVERITY = {
 }
 """Each built-in rule's severity (``[alerts.severity]`` overrides any rule's)."""
 _LEGACY = {"high": "critical", "medium": "warning", "low": "info"}
+CHANNELS = ("log", "webhook", "email")
+# What each channel needs before it sends anything: a policy for a channel missing it
+# would never fire, silently.
+_CHANNEL_NEEDS = {"log": "log_file", "webhook": "webhook_url", "email": "smtp_host"}
 
 
 def severity_rank(severity: str) -> int:
@@ -64,11 +68,11 @@ class AlertSettings(BaseModel):
     rules: list[str] | None = None
     """The enabled rules (default: every built-in rule and every rule of the pipeline)."""
     quarantine_share: float = Field(0.05, ge=0, le=1)
-    sla_minutes: dict[str, int] = Field(default_factory=dict)
+    sla_minutes: dict[str, NonNegativeInt] = Field(default_factory=dict)
     webhook_url: str | None = None
-    webhook_timeout_s: float = 10.0
+    webhook_timeout_s: float = Field(10.0, gt=0)
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(25, ge=1, le=65535)
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
@@ -122,6 +126,7 @@ def load_alert_settings(config: Path | None = None) -> AlertSettings:
     ]:
         if _LEGACY.get(severity, severity) not in SEVERITIES:
             raise ConfigError(f"[alerts] {where} = {severity!r}: use {', '.join(SEVERITIES)}")
+    _check_channels(settings)
     for name, policy in settings.channels.items():
         hours = (policy.quiet_hours or "0-0").partition("-")
         if not (hours[0].isdigit() and hours[2].isdigit() and int(hours[0]) < 24 > int(hours[2])):
@@ -130,6 +135,34 @@ def load_alert_settings(config: Path | None = None) -> AlertSettings:
                 'hours as "22-07"'
             )
     return settings
+
+
+def _check_channels(settings: AlertSettings) -> None:
+    for name in settings.channels:
+        if name not in CHANNELS:
+            raise ConfigError(
+                f"[alerts.channels.{name}]: no such channel; use {', '.join(CHANNELS)}"
+            )
+        needed = _CHANNEL_NEEDS[name]
+        if not getattr(settings, needed):
+            raise ConfigError(
+                f"[alerts.channels.{name}] is set but [alerts] has no {needed}, so nothing "
+                f"would be sent: set {needed} (or SHOPLAKE_ALERTS_{needed.upper()})"
+            )
+    if settings.email_to and not settings.smtp_host:
+        raise ConfigError(
+            "[alerts] email_to is set but smtp_host is not, so no e-mail would be sent: "
+            "set smtp_host (or SHOPLAKE_ALERTS_SMTP_HOST)"
+        )
+    if settings.smtp_host and not settings.email_to:
+        raise ConfigError(
+            "[alerts] smtp_host is set but email_to is not, so no e-mail would be sent: "
+            'set email_to = ["ops@example.com"]'
+        )
+    for key in ("webhook_url", "dashboard_url"):
+        url = getattr(settings, key)
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"[alerts] {key} = {url!r}: write it as http(s)://host/path")
 
 
 def enabled_rules(settings: AlertSettings, pipeline: Pipeline | None) -> list[str]:
