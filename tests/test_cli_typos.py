@@ -209,6 +209,11 @@ MISTAKES = [
         ["stream", "--bootstrap", "127.0.0.1:1", "--connect-timeout", "1"],
         ["no broker answered at 127.0.0.1:1 within 1s", "check --bootstrap HOST:PORT"],
     ),
+    Mistake(
+        "unreachable broker (produce)",
+        ["produce", "--bootstrap", "127.0.0.1:1", "--connect-timeout", "1", "--count", "5"],
+        ["no broker answered at 127.0.0.1:1 within 1s", "check --bootstrap HOST:PORT"],
+    ),
 ]
 
 

@@ -30,6 +30,10 @@ KafkaConf = Annotated[
         help="librdkafka setting KEY=VALUE, repeatable (SASL/SSL for Event Hubs, Confluent Cloud)",
     ),
 ]
+ConnectTimeout = Annotated[
+    float,
+    typer.Option("--connect-timeout", min=0.1, help="Seconds the broker has to answer at start"),
+]
 
 
 KAFKA_ENV = "SHOPLAKE_KAFKA_"
@@ -101,6 +105,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed")] = 42,
         landing: Annotated[str | None, typer.Option("--landing", help="Landing folder")] = None,
         kafka: KafkaConf = None,
+        connect_timeout: ConnectTimeout = 5.0,
         debug: Debug = False,
     ) -> None:
         """Send Faker order events to a Kafka topic, or as JSON-lines files into the landing
@@ -123,6 +128,7 @@ def register(app: typer.Typer) -> None:
                     kafka_config=parse_kafka_config(kafka),
                     stop=stopper,
                     progress=lambda n: status.update(f"produced {n:,} events"),
+                    connect_timeout_s=connect_timeout,
                 )
         seconds = time.perf_counter() - start
         where = f"topic {topic} on {bootstrap}" if bootstrap else str(landing_path / "order_events")
@@ -146,12 +152,7 @@ def register(app: typer.Typer) -> None:
         max_seconds: Annotated[float, typer.Option(help="Micro-batch latency bound")] = 0.5,
         group: Annotated[str | None, typer.Option("--group", help="Consumer group id")] = None,
         kafka: KafkaConf = None,
-        connect_timeout: Annotated[
-            float,
-            typer.Option(
-                "--connect-timeout", min=0.1, help="Seconds the broker has to answer at start"
-            ),
-        ] = 5.0,
+        connect_timeout: ConnectTimeout = 5.0,
         wait: Annotated[
             bool,
             typer.Option("--wait", help="Keep trying an unreachable broker instead of stopping"),

@@ -55,6 +55,7 @@ def produce_events(
     kafka_config: Mapping[str, object] | None = None,
     stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int], None] | None = None,
+    connect_timeout_s: float = 5.0,
 ) -> int:
     """Send ``count`` events (0: until ``stop()``) at ``rate`` events/s (None: as fast as
     possible) to ``topic`` on ``bootstrap``, or, without it, into
@@ -64,7 +65,7 @@ def produce_events(
     if bootstrap:
         from shoplake.sources.kafka import producer
 
-        client = producer(bootstrap, kafka_config)
+        client = producer(bootstrap, kafka_config, connect_timeout_s=connect_timeout_s)
         failures: list[str] = []
 
         def delivered(err: object, _msg: object) -> None:
