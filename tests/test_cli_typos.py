@@ -86,6 +86,18 @@ MISTAKES = [
         '[storage]\naws_endpont_url = "http://localhost:9000"\n',
     ),
     Mistake(
+        "misspelt masking class",
+        ["validate"],
+        ["[masking] emial: no column of pipeline 'ecommerce' has PII class 'emial'", "'email'?"],
+        '[masking]\nemial = "hash"\n',
+    ),
+    Mistake(
+        "unknown masking method",
+        ["tables"],
+        ["[masking] email = 'hashed': use one of redact, hash, partial, null"],
+        '[masking]\nemail = "hashed"\n',
+    ),
+    Mistake(
         "misspelt variable",
         ["run"],
         ["unknown variable SHOPLAKE_ENGNE", "did you mean SHOPLAKE_ENGINE?"],

@@ -20,7 +20,7 @@ import typer
 
 from shoplake.cli.console import console
 from shoplake.config import Settings, resolve_settings
-from shoplake.config import load_pipeline as load_pipeline  # the commands' one way in
+from shoplake.config import load_pipeline as import_pipeline
 from shoplake.errors import ConfigError, ShoplakeError, StorageError
 from shoplake.pipeline.tables import Pipeline
 
@@ -239,6 +239,16 @@ def _named(key: str, where: str, origin: str) -> str:
     if origin == "default":
         return f"the default {key} {where}"
     return f"{key} {where} (from {origin})"
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """The commands' one way to a pipeline: imported, then the settings that name its
+    parts ([masking] classes) checked against it."""
+    from shoplake.governance.masking import check_masking_classes
+
+    pipeline = import_pipeline(spec)
+    check_masking_classes(pipeline)
+    return pipeline
 
 
 def engine(current: Settings, *, reuse_snapshots: bool = False) -> Engine:

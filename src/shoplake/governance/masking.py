@@ -16,9 +16,13 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shoplake.config import load_section
 from shoplake.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shoplake.pipeline.tables import Pipeline
 
 METHODS = ("redact", "hash", "partial", "null")
 PEPPER_ENV = "SHOPLAKE_PII_PEPPER"
@@ -108,3 +112,22 @@ def load_masking(config: Path | None = None) -> MaskingPolicy:
         if method not in METHODS:
             raise ConfigError(f"[masking] {key} = {method!r}: use one of {', '.join(METHODS)}")
     return MaskingPolicy(classes, default, os.environ.get(pepper_env) or None, pepper_env)
+
+
+def check_masking_classes(pipeline: Pipeline, policy: MaskingPolicy | None = None) -> None:
+    """Every class ``[masking]`` names is a built-in one or one a column of the pipeline
+    carries: a misspelt class (``emial``) would leave the real one on its default."""
+    from shoplake.config_check import nearest
+
+    used = {
+        column.pii
+        for definition in pipeline.definitions.values()
+        for _, column in getattr(definition, "columns_meta", ())
+        if column.pii
+    }
+    known = sorted({*DEFAULT_CLASSES, *used})
+    for name in sorted(set((policy or load_masking()).classes) - set(known)):
+        raise ConfigError(
+            f"[masking] {name}: no column of pipeline '{pipeline.name}' has PII class "
+            f"{name!r}{nearest(name, known)}"
+        )
