@@ -3,10 +3,12 @@ then command-line options — each layer overriding the one before."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,6 +169,15 @@ def line_of(text: str, key: str, section: str | None = None) -> int:
         if re.match(rf'^\s*["\']?{re.escape(key)}["\']?\s*=', line):
             return number
     return 1
+
+
+def nearest(name: str, known: Iterable[str], shape: str = "'{}'") -> str:
+    """``; did you mean 'x'?`` for the closest known name, else the list of them."""
+    choices = list(known)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {shape.format(close[0])}?"
+    return f"; the known ones are: {', '.join(shape.format(c) for c in choices)}"
 
 
 def load_section(name: str, config: Path | None = None) -> dict[str, object]:

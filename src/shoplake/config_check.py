@@ -14,10 +14,10 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from shoplake.config import CONFIG_FILE, KEYS, RUN_KEYS, line_of
+from shoplake.config import CONFIG_FILE, KEYS, RUN_KEYS, line_of, nearest
 from shoplake.errors import ConfigError
 
 SECTIONS = ("shoplake", "storage", "spark", "alerts", "lineage", "masking")
@@ -59,15 +59,6 @@ def known_variables() -> list[str]:
         *(f"SHOPLAKE_ALERTS_{key.upper()}" for key in keys["alerts"]),
         *FIXED_VARIABLES,
     ]
-
-
-def nearest(name: str, known: Iterable[str], shape: str = "'{}'") -> str:
-    """``; did you mean 'x'?`` for the closest known name, else the list of them."""
-    choices = list(known)
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {shape.format(close[0])}?"
-    return f"; the known ones are: {', '.join(shape.format(c) for c in choices)}"
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:

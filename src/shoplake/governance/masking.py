@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shoplake.config import load_section
+from shoplake.config import load_section, nearest
 from shoplake.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -117,8 +117,6 @@ def load_masking(config: Path | None = None) -> MaskingPolicy:
 def check_masking_classes(pipeline: Pipeline, policy: MaskingPolicy | None = None) -> None:
     """Every class ``[masking]`` names is a built-in one or one a column of the pipeline
     carries: a misspelt class (``emial``) would leave the real one on its default."""
-    from shoplake.config_check import nearest
-
     used = {
         column.pii
         for definition in pipeline.definitions.values()
