@@ -149,3 +149,27 @@ def test_a_writer_that_always_wins_fails_the_flow_naming_it(
     again = shop.run()
     assert again.status == "completed"
     assert json.dumps(sorted(shop.read("silver.orders")["order_id"].to_list())).count("O3") == 1
+
+
+def test_a_file_archived_while_the_landing_is_listed_is_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing outside the lake lock (a progress bar's count, `watch`) can race the
+    lock holder archiving a file: the file it named is gone, not an error."""
+    from shoplake.sources import listing
+
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (folder / name).write_text("order_id\n1\n")
+    real_walk = listing.os.walk
+
+    def walk_then_archive(top: object, **kwargs: object) -> object:
+        for entry in real_walk(top, **kwargs):  # type: ignore[call-overload]
+            (folder / "b.csv").unlink(missing_ok=True)  # archived after the names were read
+            yield entry
+
+    monkeypatch.setattr(listing.os, "walk", walk_then_archive)
+    found, rejected = listing.scan(tmp_path, "orders", "csv")
+    assert [f.path for f in found] == ["orders/a.csv", "orders/c.csv"]
+    assert rejected == []

@@ -109,13 +109,20 @@ def scan(landing: Path, source: str, fmt: str) -> tuple[list[LandedFile], list[R
             relative = path.relative_to(landing).as_posix()
             if name.startswith((".", "_")):
                 continue
-            st = path.lstat()
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                # Archived by the process holding the lake lock since the folder was read
+                # (this listing may run outside the lock, e.g. to size a progress bar).
+                continue
             problem = name_problem(relative)
             if problem is None and path.is_symlink():
                 problem = f"a symlink (to {printable(os.readlink(path))}): not followed"
             elif problem is None and not path.resolve().is_relative_to(root):
                 problem = "it resolves outside the landing folder"
             elif problem is None and not path.is_file():
+                if not path.exists():
+                    continue  # gone meanwhile, as above
                 problem = "not a regular file"
             if problem is not None:
                 rejected.append(Rejected(printable(relative), st.st_size, st.st_mtime_ns, problem))
