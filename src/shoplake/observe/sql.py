@@ -30,6 +30,28 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def register_mask(
+    con: duckdb.DuckDBPyConnection, function: str, pii_class: str, masking: MaskingPolicy
+) -> None:
+    """``function(VARCHAR) -> VARCHAR`` in ``con``: the policy's mask of ``pii_class``,
+    applied to a whole Arrow batch at once (nulls stay null unless the mask says)."""
+    from duckdb.func import FunctionNullHandling, PythonUDFType
+
+    mask = masking.mask(pii_class)
+
+    def apply(values: pa.Array) -> pa.Array:
+        return pa.array([mask(v) for v in values.to_pylist()], type=pa.string())
+
+    con.create_function(
+        function,
+        apply,
+        ["VARCHAR"],
+        "VARCHAR",
+        type=PythonUDFType.ARROW,
+        null_handling=FunctionNullHandling.SPECIAL,
+    )
+
+
 class SqlError(ShoplakeError):
     """A query could not run: unknown table, bad SQL, or an unwritable output."""
 
@@ -102,21 +124,7 @@ class LakeSql:
         return f"* REPLACE ({', '.join(replaced)})" if replaced else "*"
 
     def _register_mask(self, function: str, pii_class: str, masking: MaskingPolicy) -> None:
-        mask = masking.mask(pii_class)
-
-        def apply(values: pa.Array) -> pa.Array:
-            return pa.array([mask(v) for v in values.to_pylist()], type=pa.string())
-
-        from duckdb.func import FunctionNullHandling, PythonUDFType
-
-        self.con.create_function(
-            function,
-            apply,
-            ["VARCHAR"],
-            "VARCHAR",
-            type=PythonUDFType.ARROW,
-            null_handling=FunctionNullHandling.SPECIAL,
-        )
+        register_mask(self.con, function, pii_class, masking)
         self._masks.add(function)
 
     def __enter__(self) -> LakeSql:

@@ -29,6 +29,8 @@ from shoplake.names import utcnow
 
 TOKENS = "_system.tokens"
 GRANTS = "_system.grants"
+INTERNAL_LAYER = "_system"
+"""Tokens, grants and the audit log: no grant reaches them, not even ``SELECT:*``."""
 PRIVILEGES = ("SELECT", "PII")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,63}$")
 _PART = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -213,9 +215,13 @@ class Caller:
     grants: tuple[Grant, ...]
 
     def may_select(self, ref: str) -> bool:
+        if ref.split(".", 1)[0] == INTERNAL_LAYER:
+            return False
         return any(g.privilege == "SELECT" and covers(g.securable, ref) for g in self.grants)
 
     def sees_pii(self, ref: str) -> bool:
+        if ref.split(".", 1)[0] == INTERNAL_LAYER:
+            return False
         return any(g.privilege == "PII" and covers(g.securable, ref) for g in self.grants)
 
 

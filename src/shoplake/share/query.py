@@ -2,49 +2,52 @@
 
 Three walls, each enough alone for what it stops:
 
-1. The query is parsed by DuckDB itself (``json_serialize_sql``): one ``SELECT`` only, and
-   every table it reads, in any subquery or CTE, must be ``layer.table`` the caller holds
-   ``SELECT`` on; table functions (``read_parquet``, ``delta_scan``, ``query`` ...) and
-   bare names that are not the query's own CTEs are refused.
-2. The connection holds views of just those tables, masked per the policy for columns
-   classified as PII unless the caller holds ``PII`` on the table.
-3. DuckDB runs with external access disabled and its configuration locked: no file,
-   no ``ATTACH``, no ``COPY ... TO``, no ``INSTALL``.
+1. The query is parsed by DuckDB itself: one ``SELECT`` only, no table function but a
+   few generators, no function reading settings or the catalog; each ``layer.table`` it
+   names must be a shared table the caller holds ``SELECT`` on (403 otherwise; the
+   ``_system`` tables never are, whatever the grant).
+2. It is then bound by DuckDB's binder against a shadow of its connection, with SQL's real
+   scoping: everything the plan reads must be one of those tables
+   (:mod:`shoplake.share.sqlcheck`).
+3. It runs in a connection of its own holding just those tables, as views masked per the
+   policy for columns classified as PII unless the caller holds ``PII`` on the table —
+   no other table, no unmasked scan under any name — with external access off, the
+   configuration locked before any SQL and a private temp folder
+   (:mod:`shoplake.share.sandbox`).
 
 A query stops at ``max_rows`` rows (the answer says it was cut) and after ``timeout_s``.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from shoplake.errors import ShoplakeError
+from shoplake.errors import ConfigError
 from shoplake.governance.masking import MaskingPolicy
 from shoplake.observe.lake import LakeReader
-from shoplake.observe.sql import LakeSql
 from shoplake.share.access import Caller
+from shoplake.share.sandbox import Sandbox, locked_connection, shareable
+from shoplake.share.sqlcheck import QueryRefused, parse
 
-
-class QueryRefused(ShoplakeError):
-    """The query may not run as asked (HTTP 400 or 403); the message says why."""
-
-    def __init__(self, message: str, *, status: int = 400, tables: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.tables = tables
+__all__ = ["Limits", "QueryRefused", "QueryResult", "run_query", "tables_read"]
 
 
 @dataclass(frozen=True)
 class Limits:
     max_rows: int = 10_000
     timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 1:
+            raise ConfigError(f"--max-rows {self.max_rows}: use 1 or more")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"--timeout {self.timeout_s:g}: use a number of seconds above 0")
 
 
 @dataclass(frozen=True)
@@ -53,49 +56,36 @@ class QueryResult:
     truncated: bool
     tables: tuple[str, ...]
 
+    def arrow_ipc(self) -> bytes:
+        """The rows as an Arrow IPC stream."""
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, self.table.schema) as writer:
+            writer.write_table(self.table)
+        return bytes(sink.getvalue().to_pybytes())
 
-def _nodes(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        yield value
-        for child in value.values():
-            yield from _nodes(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _nodes(child)
+    def as_json(self, elapsed_s: float) -> dict[str, Any]:
+        """The answer as the SQL endpoint's JSON: columns, rows, and whether it was cut."""
+        return {
+            "columns": [{"name": f.name, "type": str(f.type)} for f in self.table.schema],
+            "rows": [list(r.values()) for r in self.table.to_pylist()],
+            "row_count": self.table.num_rows,
+            "truncated": self.truncated,
+            "elapsed_ms": round(elapsed_s * 1000, 1),
+        }
 
 
-def tables_read(query: str) -> tuple[list[str], list[str]]:
-    """(``layer.table`` refs, other names) the single SELECT ``query`` reads; raises
+@functools.cache
+def _parser() -> duckdb.DuckDBPyConnection:
+    """One database shared for parsing (a new one costs ~8 ms): it holds nothing, and
+    ``json_serialize_sql`` parses the text without running any of it."""
+    return locked_connection()
+
+
+def tables_read(query: str) -> list[str]:
+    """The ``layer.table`` names the single SELECT ``query`` writes; raises
     :class:`QueryRefused` for anything else."""
-    with duckdb.connect() as parser:
-        row = parser.execute("SELECT json_serialize_sql(?)", [query]).fetchone()
-    parsed: dict[str, Any] = json.loads(row[0]) if row else {"error": True}
-    if parsed.get("error"):
-        message = str(parsed.get("error_message", "cannot parse the query"))
-        if "Only SELECT" in message:
-            message = "only a single SELECT may run here (no COPY, ATTACH, INSTALL, SET ...)"
-        raise QueryRefused(message)
-    if len(parsed["statements"]) != 1:
-        raise QueryRefused("send one SELECT statement at a time")
-    ctes: set[str] = set()
-    refs: list[str] = []
-    others: list[str] = []
-    for node in _nodes(parsed["statements"]):
-        if isinstance(node.get("cte_map"), dict):
-            ctes.update(str(entry["key"]).lower() for entry in node["cte_map"].get("map", []))
-        kind = node.get("type")
-        if kind == "TABLE_FUNCTION":
-            raise QueryRefused("table functions (read_parquet, delta_scan, query ...) may not run")
-        if kind != "BASE_TABLE":
-            continue
-        if node.get("catalog_name"):
-            others.append(f"{node['catalog_name']}.{node['schema_name']}.{node['table_name']}")
-        elif node.get("schema_name"):
-            refs.append(f"{node['schema_name']}.{node['table_name']}".lower())
-        else:
-            others.append(str(node["table_name"]))
-    others = [name for name in others if name.lower() not in ctes]
-    return sorted(set(refs)), others
+    with _parser().cursor() as cursor:  # a cursor per call: connections are not thread-safe
+        return parse(cursor, query)
 
 
 def run_query(
@@ -107,12 +97,10 @@ def run_query(
     limits: Limits,
     max_rows: int | None = None,
 ) -> QueryResult:
-    refs, others = tables_read(query)
-    if others:
-        raise QueryRefused(
-            f"unknown table {', '.join(others)}: name tables as layer.table (e.g. gold.fact_sales)"
-        )
-    known = set(reader.tables())
+    if max_rows is not None and max_rows < 1:
+        raise QueryRefused(f"max_rows {max_rows}: ask for 1 row or more")
+    refs = tables_read(query)
+    known = {ref for ref in reader.tables() if shareable(ref)}
     denied = tuple(r for r in refs if r not in known or not caller.may_select(r))
     if denied:
         # Absent and forbidden look the same: a caller learns nothing of tables beyond
@@ -125,31 +113,37 @@ def run_query(
         )
     cap = min(max_rows or limits.max_rows, limits.max_rows)
     clear = {r for r in refs if caller.sees_pii(r)}
-    with LakeSql(reader, masking=masking, tables=refs, clear=clear) as sql:
-        sql.con.execute("SET enable_external_access = false")
-        sql.con.execute("SET lock_configuration = true")
-        timer = threading.Timer(limits.timeout_s, sql.con.interrupt)
-        timer.start()
+    with Sandbox(reader.engine, refs, masking=masking, clear=clear) as box:
         try:
-            batches = sql.con.execute(query).to_arrow_reader(min(cap + 1, 65_536))
-            if batches is None:
-                raise QueryRefused("the statement returned no rows to read")
-            taken: list[pa.RecordBatch] = []
-            rows = 0
-            for batch in batches:
-                taken.append(batch)
-                rows += batch.num_rows
-                if rows > cap:
-                    break
-            table = pa.Table.from_batches(taken, schema=batches.schema)
-        except duckdb.InterruptException:
-            raise QueryRefused(
-                f"the query ran longer than {limits.timeout_s:g} s and was stopped; "
-                "filter or aggregate more",
-                status=408,
-            ) from None
-        except duckdb.Error as err:
-            raise QueryRefused(f"the query failed: {str(err).split(chr(10))[0]}") from None
-        finally:
-            timer.cancel()
+            box.check(query)
+        except QueryRefused as err:
+            raise QueryRefused(str(err), status=err.status, tables=tuple(refs)) from None
+        table = _fetch(box.con, query, cap, limits.timeout_s)
     return QueryResult(table.slice(0, cap), table.num_rows > cap, tuple(refs))
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, query: str, cap: int, timeout_s: float) -> pa.Table:
+    """Up to ``cap + 1`` rows of ``query`` (one more tells the answer was cut)."""
+    timer = threading.Timer(timeout_s, con.interrupt)
+    timer.start()
+    try:
+        batches = con.execute(query).to_arrow_reader(min(cap + 1, 65_536))
+        if batches is None:
+            raise QueryRefused("the statement returned no rows to read")
+        taken: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in batches:
+            taken.append(batch)
+            rows += batch.num_rows
+            if rows > cap:
+                break
+        return pa.Table.from_batches(taken, schema=batches.schema)
+    except duckdb.InterruptException:
+        raise QueryRefused(
+            f"the query ran longer than {timeout_s:g} s and was stopped; filter or aggregate more",
+            status=408,
+        ) from None
+    except duckdb.Error as err:
+        raise QueryRefused(f"the query failed: {str(err).splitlines()[0]}") from None
+    finally:
+        timer.cancel()
