@@ -2,14 +2,18 @@
 
 One row per request: when, who (the token's name; ``anonymous`` without a valid token),
 the action (``list_catalogs``, ``get_table``, ``query``, ``credentials``, ...), the tables it
-named or touched, whether it was allowed, the HTTP status and a short detail. Never the
-token, never a query's result. Rows are buffered and appended in small batches (a Delta
-commit per request would make thousands of commits under load); ``flush`` writes at once,
-and the server flushes on shutdown.
+named or touched, whether it was allowed, the HTTP status and a short detail. For a query,
+its text in full (up to :data:`QUERY_CAP` characters, the most the server accepts), its
+length and its SHA-256: padding cannot push a ``WHERE`` out of sight, and a longer text
+still leaves its length and hash. Never the token, never a query's result. Rows are
+buffered and appended in small batches (a Delta commit per request would make thousands
+of commits under load); ``flush`` writes at once, and the server flushes on shutdown.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,9 +25,13 @@ import polars as pl
 from shoplake.engines.base import Engine
 from shoplake.names import utcnow
 
+_log = logging.getLogger(__name__)
 AUDIT = "_system.audit"
 FLUSH_EVERY_S = 1.0
 FLUSH_ROWS = 500
+QUERY_CAP = 100_000
+"""Characters of a query's text kept; the SQL endpoint refuses longer queries."""
+DETAIL_CAP = 1_000
 _SCHEMA = {
     "at": pl.Datetime("us"),
     "principal": pl.String,
@@ -33,6 +41,9 @@ _SCHEMA = {
     "status": pl.Int32,
     "detail": pl.String,
     "client": pl.String,
+    "query": pl.String,
+    "query_chars": pl.Int64,
+    "query_sha256": pl.String,
 }
 
 
@@ -46,6 +57,22 @@ class AuditEvent:
     detail: str = ""
     client: str = ""
     at: datetime = field(default_factory=utcnow)
+    query: str | None = None
+    """The SQL a ``query`` request sent (None for other actions)."""
+
+
+def _sha256(text: str | None) -> str | None:
+    if text is None:
+        return None
+    # surrogatepass: JSON may carry a lone surrogate, and the hash is of what was sent.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _text(text: str | None, cap: int) -> str | None:
+    """``text`` cut at ``cap``, as valid UTF-8 (a lone surrogate written escaped)."""
+    if text is None:
+        return None
+    return text[:cap].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class AuditLog:
@@ -73,7 +100,11 @@ class AuditLog:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._every):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:
+                # The rows went back to the buffer: the next round tries again.
+                _log.exception("the audit log could not be written")
 
     def flush(self) -> int:
         """Append what is buffered; returns how many rows were written."""
@@ -85,17 +116,25 @@ class AuditLog:
             frame = pl.DataFrame(
                 {
                     "at": [e.at for e in events],
-                    "principal": [e.principal for e in events],
+                    "principal": [_text(e.principal, DETAIL_CAP) for e in events],
                     "action": [e.action for e in events],
                     "tables": [list(e.tables) for e in events],
                     "allowed": [e.allowed for e in events],
                     "status": [e.status for e in events],
-                    "detail": [e.detail[:500] for e in events],
-                    "client": [e.client for e in events],
+                    "detail": [_text(e.detail, DETAIL_CAP) for e in events],
+                    "client": [_text(e.client, DETAIL_CAP) for e in events],
+                    "query": [_text(e.query, QUERY_CAP) for e in events],
+                    "query_chars": [None if e.query is None else len(e.query) for e in events],
+                    "query_sha256": [_sha256(e.query) for e in events],
                 },
                 schema=_SCHEMA,  # type: ignore[arg-type]
             )
-            self.engine.append(AUDIT, nw.from_native(frame, eager_only=True))
+            try:
+                self.engine.append(AUDIT, nw.from_native(frame, eager_only=True))
+            except Exception:
+                with self._lock:
+                    self._pending[:0] = events
+                raise
             return len(events)
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 
@@ -124,8 +124,18 @@ class TemporaryCredentials(BaseModel):
 
 
 class QueryRequest(BaseModel):
-    query: str
-    max_rows: int | None = None
+    query: str = Field(min_length=1)
+    max_rows: int | None = Field(default=None, ge=1)
+
+
+def sent_query(raw: bytes) -> str | None:
+    """The ``query`` of a body whose other fields may be wrong (the audit log keeps it)."""
+    try:
+        sent = json.loads(raw)
+    except ValueError:
+        return None
+    query = sent.get("query") if isinstance(sent, dict) else None
+    return query if isinstance(query, str) else None
 
 
 _SIMPLE = {
