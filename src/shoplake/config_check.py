@@ -20,7 +20,7 @@ from pathlib import Path
 from shoplake.config import CONFIG_FILE, KEYS, RUN_KEYS, line_of, nearest
 from shoplake.errors import ConfigError
 
-SECTIONS = ("shoplake", "storage", "spark", "alerts", "lineage", "masking")
+SECTIONS = ("shoplake", "storage", "spark", "alerts", "lineage", "masking", "serve")
 # Variables read under a prefix whose rest is free (a store's or librdkafka's own keys,
 # a masking class): the owner checks what follows.
 OPEN_PREFIXES = ("SHOPLAKE_STORAGE_", "SHOPLAKE_KAFKA_", "SHOPLAKE_MASKING_")
@@ -42,12 +42,14 @@ def section_keys() -> dict[str, tuple[str, ...]]:
     from shoplake.engines.spark_session import SPARK_KEYS
     from shoplake.governance.settings import LINEAGE_KEYS
     from shoplake.observe.alerts.settings import AlertSettings
+    from shoplake.share.access import SERVE_KEYS
 
     return {
         "shoplake": (*KEYS, *RUN_KEYS),
         "spark": SPARK_KEYS,
         "alerts": tuple(AlertSettings.model_fields),
         "lineage": LINEAGE_KEYS,
+        "serve": SERVE_KEYS,
     }
 
 
@@ -57,6 +59,7 @@ def known_variables() -> list[str]:
         *(f"SHOPLAKE_{key.upper()}" for key in keys["shoplake"]),
         *(f"SHOPLAKE_LINEAGE_{key.upper()}" for key in keys["lineage"]),
         *(f"SHOPLAKE_ALERTS_{key.upper()}" for key in keys["alerts"]),
+        *(f"SHOPLAKE_SERVE_{key.upper()}" for key in keys["serve"]),
         *FIXED_VARIABLES,
     ]
 
@@ -152,6 +155,7 @@ def check_values(path: Path | None = None) -> None:
     from shoplake.governance.masking import load_masking
     from shoplake.governance.settings import load_lineage_settings
     from shoplake.observe.alerts.settings import load_alert_settings
+    from shoplake.share.access import default_expiry
     from shoplake.stores import check_storage_keys
 
     load_settings(config=path)
@@ -159,4 +163,5 @@ def check_values(path: Path | None = None) -> None:
     load_alert_settings(path)
     load_lineage_settings(path)
     load_masking(path)
+    default_expiry(path)
     check_storage_keys(path)

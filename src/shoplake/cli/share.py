@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -92,16 +93,27 @@ def serve(
 def token_create(
     name: Annotated[str, typer.Argument(help="Who the token is for (an analyst, a tool)")],
     grant: Grants = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires",
+            help="How long it is valid: 30d, 12h, 2w, or never "
+            "(default: token_expiry of the serve section of shoplake.toml, else 90d)",
+        ),
+    ] = None,
     lake: Lake = None,
     debug: Debug = False,
 ) -> None:
     """Create a token; it is printed once and only its salted hash is stored."""
-    from shoplake.share.access import create_token, parse_grant
+    from shoplake.share.access import create_token, default_expiry, parse_expiry, parse_grant
 
     with common.errors(debug):
+        engine = _engine(lake)  # the settings are checked here, [serve] among them
+        valid = default_expiry() if expires is None else parse_expiry(expires)
         grants = [parse_grant(g) for g in grant or []]
-        token = create_token(_engine(lake), name, grants)
-    console.print(f"token for {name} (shown once; store it now):")
+        token = create_token(engine, name, grants, expires=valid)
+    until = "until revoked" if valid is None else f"for {_duration(valid)}"
+    console.print(f"token for {name}, valid {until} (shown once; store it now):")
     typer.echo(token)
     if not grants:
         console.print(f"[dim]it may see nothing yet: shoplake grant {name} SELECT 'gold.*'[/]")
@@ -128,13 +140,14 @@ def token_list(lake: Lake = None, debug: Debug = False) -> None:
 
     with common.errors(debug):
         frame = tokens(_engine(lake))
-    table = Table("name", "id", "created", "revoked")
+    table = Table("name", "id", "created", "expires", "revoked")
     for row in frame.iter_rows(named=True):
-        revoked = row["revoked_at"]
+        revoked, expires = row["revoked_at"], row["expires_at"]
         table.add_row(
             row["name"],
             row["token_id"],
             f"{row['created_at']:%Y-%m-%d %H:%M}",
+            f"{expires:%Y-%m-%d %H:%M}" if expires else "never",
             f"{revoked:%Y-%m-%d %H:%M}" if revoked else "",
         )
     console.print(table)
@@ -186,6 +199,13 @@ def grants(
     for g in found:
         table.add_row(g.principal, g.privilege, g.securable)
     console.print(table if found else "no grants yet: shoplake grant NAME SELECT 'gold.*'")
+
+
+def _duration(span: timedelta) -> str:
+    days, seconds = span.days, span.seconds
+    if days and not seconds:
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{span.total_seconds() / 3600:g} hours"
 
 
 def register(app: typer.Typer) -> None:

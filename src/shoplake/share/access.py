@@ -10,21 +10,29 @@ protects guessable passwords, not random keys).
 ``layer.table``, ``layer.*`` or ``*``, and ``PII`` (see columns classified as personal
 data in clear) on the same kinds of securable. Each change rewrites the small table,
 so its Delta versions are the history of who could see what, and when.
+
+Grants belong to a live token's name: revoking the token ends them, a grant needs a
+live token, and a new token under a name whose token was revoked or expired starts with
+none. Tokens expire (``--expires 30d``; ``token_expiry`` in ``[serve]``, 90 days unless
+set; ``never`` only when asked).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 
 from shoplake.engines.base import Engine
-from shoplake.errors import ShoplakeError
+from shoplake.errors import ConfigError, ShoplakeError
 from shoplake.names import utcnow
 
 TOKENS = "_system.tokens"
@@ -42,7 +50,13 @@ _TOKEN_SCHEMA = {
     "digest": pl.String,
     "created_at": pl.Datetime("us"),
     "revoked_at": pl.Datetime("us"),
+    "expires_at": pl.Datetime("us"),  # null: never (only when asked for)
 }
+SERVE_KEYS = ("token_expiry",)
+"""The keys of ``[serve]`` in ``shoplake.toml``."""
+DEFAULT_EXPIRY = "90d"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _GRANT_SCHEMA = {
     "principal": pl.String,
     "privilege": pl.String,
@@ -97,6 +111,40 @@ def covers(securable: str, ref: str) -> bool:
     return ref.split(".", 1)[0] == layer and (table == "*" or securable == ref)
 
 
+def parse_expiry(text: str, where: str = "--expires") -> timedelta | None:
+    """``30d``, ``12h``, ``90m``, ``2w`` → a duration; ``never`` → None (no expiry)."""
+    if text.strip().lower() == "never":
+        return None
+    found = _DURATION.match(text.lower())
+    if found is None or int(found.group(1)) == 0:
+        raise ConfigError(
+            f"{where} {text!r}: write a duration like 30d, 12h, 90m or 2w (or never)"
+        )
+    return timedelta(seconds=int(found.group(1)) * _UNITS[found.group(2)])
+
+
+def default_expiry(config: Path | None = None) -> timedelta | None:
+    """``token_expiry`` of ``[serve]`` (or ``SHOPLAKE_SERVE_TOKEN_EXPIRY``), else 90 days."""
+    from shoplake.config import load_section
+
+    section = load_section("serve", config)
+    for key in section:
+        if key not in SERVE_KEYS:
+            raise ConfigError(f"[serve] has no key {key!r}; the keys are: {', '.join(SERVE_KEYS)}")
+    value = os.environ.get("SHOPLAKE_SERVE_TOKEN_EXPIRY") or section.get("token_expiry")
+    if value is None:
+        return parse_expiry(DEFAULT_EXPIRY)
+    if not isinstance(value, str):
+        raise ConfigError('[serve] token_expiry must be a string like "90d" (or "never")')
+    return parse_expiry(value, "[serve] token_expiry")
+
+
+def _live(now: datetime) -> pl.Expr:
+    return pl.col("revoked_at").is_null() & (
+        pl.col("expires_at").is_null() | (pl.col("expires_at") > now)
+    )
+
+
 def _digest(salt: str, secret: str) -> str:
     return hmac.new(bytes.fromhex(salt), secret.encode(), hashlib.sha256).hexdigest()
 
@@ -117,15 +165,32 @@ def _write(engine: Engine, ref: str, frame: pl.DataFrame) -> None:
 
 def tokens(engine: Engine) -> pl.DataFrame:
     """Every token's record (no secrets: only salted digests are stored)."""
-    return _read(engine, TOKENS, _TOKEN_SCHEMA)  # type: ignore[arg-type]
+    frame = _read(engine, TOKENS, _TOKEN_SCHEMA)  # type: ignore[arg-type]
+    if "expires_at" not in frame.columns:  # written before tokens expired
+        frame = frame.with_columns(pl.lit(None, pl.Datetime("us")).alias("expires_at"))
+    return frame.select(list(_TOKEN_SCHEMA))
 
 
-def create_token(engine: Engine, name: str, grants: Sequence[tuple[str, str]] = ()) -> str:
-    """A new token for ``name`` (shown once, stored only as a digest) with ``grants``."""
+def has_live_token(engine: Engine, name: str) -> bool:
+    return bool(tokens(engine).filter(pl.col("name") == name, _live(utcnow())).height)
+
+
+def create_token(
+    engine: Engine,
+    name: str,
+    grants: Sequence[tuple[str, str]] = (),
+    *,
+    expires: timedelta | None = timedelta(days=90),
+) -> str:
+    """A new token for ``name`` (shown once, stored only as a digest) with ``grants``,
+    valid for ``expires`` (None: until revoked). A name whose earlier token was revoked
+    or expired starts again with no grant."""
     check_principal(name)
     current = tokens(engine)
-    if current.filter(pl.col("name") == name, pl.col("revoked_at").is_null()).height:
+    now = utcnow()
+    if current.filter(pl.col("name") == name, _live(now)).height:
         raise AccessError(f"a token named {name!r} exists; revoke it first or pick another name")
+    _drop_grants(engine, name)  # left from a token that expired
     token_id, salt, secret = secrets.token_hex(8), secrets.token_hex(16), secrets.token_urlsafe(32)
     row = pl.DataFrame(
         {
@@ -133,8 +198,9 @@ def create_token(engine: Engine, name: str, grants: Sequence[tuple[str, str]] = 
             "token_id": [token_id],
             "salt": [salt],
             "digest": [_digest(salt, secret)],
-            "created_at": [utcnow()],
+            "created_at": [now],
             "revoked_at": [None],
+            "expires_at": [None if expires is None else now + expires],
         },
         schema=_TOKEN_SCHEMA,  # type: ignore[arg-type]
     )
@@ -145,17 +211,26 @@ def create_token(engine: Engine, name: str, grants: Sequence[tuple[str, str]] = 
 
 
 def revoke_token(engine: Engine, name: str) -> int:
-    """Revoke every live token of ``name``; returns how many."""
+    """Revoke every live token of ``name`` and end its grants; returns how many tokens."""
     current = tokens(engine)
-    live = (pl.col("name") == name) & pl.col("revoked_at").is_null()
+    live = (pl.col("name") == name) & _live(utcnow())
     count = current.filter(live).height
     if count == 0:
         raise AccessError(f"no live token named {name!r} (see `shoplake token list`)")
     revoked = (
         pl.when(live).then(pl.lit(utcnow(), pl.Datetime("us"))).otherwise(pl.col("revoked_at"))
     )
+    # Grants first: were the process to stop between the two writes, the token would
+    # still work but see nothing, never the other way round.
+    _drop_grants(engine, name)
     _write(engine, TOKENS, current.with_columns(revoked.alias("revoked_at")))
     return count
+
+
+def _drop_grants(engine: Engine, name: str) -> None:
+    current = _read(engine, GRANTS, _GRANT_SCHEMA)  # type: ignore[arg-type]
+    if current.filter(pl.col("principal") == name).height:
+        _write(engine, GRANTS, current.filter(pl.col("principal") != name))
 
 
 def grants(engine: Engine, principal: str | None = None) -> list[Grant]:
@@ -179,6 +254,12 @@ def grant(engine: Engine, principal: str, privilege: str, securable: str) -> boo
     """Give ``principal`` ``privilege`` on ``securable``; False if it already had it."""
     check_principal(principal)
     privilege, securable = parse_grant(f"{privilege}:{securable}")
+    if not has_live_token(engine, principal):
+        # A grant waiting for a name would go to whoever next gets a token of that name.
+        raise AccessError(
+            f"no live token named {principal!r}: create it first "
+            f"(shoplake token create {principal} --grant {privilege}:{securable})"
+        )
     current = _read(engine, GRANTS, _GRANT_SCHEMA)  # type: ignore[arg-type]
     same = _held(principal, privilege, securable)
     if current.filter(same).height:
@@ -235,7 +316,8 @@ class AccessControl:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._seen: tuple[int | None, int | None] | None = None
-        self._tokens: dict[str, tuple[str, str, str]] = {}  # token_id -> name, salt, digest
+        # token_id -> name, salt, digest, expiry
+        self._tokens: dict[str, tuple[str, str, str, datetime | None]] = {}
         self._grants: dict[str, tuple[Grant, ...]] = {}
 
     def _refresh(self) -> None:
@@ -244,7 +326,8 @@ class AccessControl:
             return
         live = tokens(self.engine).filter(pl.col("revoked_at").is_null())
         self._tokens = {
-            r["token_id"]: (r["name"], r["salt"], r["digest"]) for r in live.iter_rows(named=True)
+            r["token_id"]: (r["name"], r["salt"], r["digest"], r["expires_at"])
+            for r in live.iter_rows(named=True)
         }
         by_principal: dict[str, list[Grant]] = {}
         for g in grants(self.engine):
@@ -254,7 +337,7 @@ class AccessControl:
 
     def authenticate(self, token: str | None) -> Caller | None:
         """The caller a bearer token stands for, or None when it is missing, unknown,
-        revoked or wrong."""
+        revoked, expired or wrong."""
         if not token:
             return None
         match = _TOKEN.match(token.strip())
@@ -264,7 +347,9 @@ class AccessControl:
         found = self._tokens.get(match.group(1))
         if found is None:
             return None
-        name, salt, digest = found
+        name, salt, digest, expires_at = found
         if not hmac.compare_digest(_digest(salt, match.group(2)), digest):
+            return None
+        if expires_at is not None and utcnow() >= expires_at:
             return None
         return Caller(name, self._grants.get(name, ()))
