@@ -23,8 +23,10 @@ from shoplake.cli import (
     share,
     stream,
 )
+from shoplake.cli.helptext import HelpAsWritten
 
 app = typer.Typer(
+    cls=HelpAsWritten,
     help="shoplake: a local-first e-commerce lakehouse on Delta Lake.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
