@@ -274,6 +274,8 @@ def demo(
         loaded = common.load_pipeline(settings.pipeline)
         result = common.execute_run(loaded, settings)
     show_summary(settings, loaded, result)
+    # As `run` does: a first look at the dashboard finds the alerts checked.
+    common.check_alerts(settings.lake, loaded)
     archived = dir / "archive"
     if archived.is_dir():
         count = sum(1 for p in archived.rglob("*") if p.is_file())
