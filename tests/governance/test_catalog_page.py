@@ -33,7 +33,7 @@ def test_the_catalog_page_lists_tables_and_draws_the_lineage(demo_lake: Path) ->
     assert revenue["lineage"] == "derived"
 
     figure = lineage_graph(graph, "silver.orders")
-    shown = set(figure.data[1].text)
+    shown = set(figure.data[1].hovertext)  # the labels drop the layer; hover names it
     assert {"bronze.orders", "silver.orders", "gold.monthly_revenue"} <= shown
     assert "bronze.products" not in shown  # not upstream or downstream of orders
 

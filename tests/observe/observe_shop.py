@@ -45,3 +45,23 @@ def make_shop(root: Path) -> Shop:
     shop = Shop(root, landing, root / "lake", later)
     assert shop.run().status == "completed"
     return shop
+
+
+def make_busy_shop(root: Path, runs: int = 5) -> Shop:
+    """A lake after ``runs`` runs, each over a small landed batch: the views with many runs."""
+    staged, landing = root / "staged", root / "landing"
+    generate(staged, orders=240, seed=5, defect_rate=0.03, chunk_rows=60)
+    later: list[Path] = []
+    for source in ("orders", "order_items", "shipments"):
+        later += sorted((staged / source).glob(f"{source}-0*"))[1:]  # the first lands at once
+    shutil.copytree(
+        staged, landing, ignore=lambda d, names: [n for n in names if Path(d, n) in later]
+    )
+    shop = Shop(root, landing, root / "lake", root / "later")  # nothing held back
+    assert shop.run().status == "completed"
+    for batch in range(runs - 1):
+        for path in later[batch :: runs - 1]:
+            target = landing / path.relative_to(staged)
+            shutil.copy(path, target)
+        assert shop.run().status == "completed"
+    return shop

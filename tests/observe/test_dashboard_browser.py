@@ -2,69 +2,24 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import polars as pl
 import pytest
+from browser import ARGS, ARTIFACTS, CHROMIUM, dashboard
 from observe_shop import Shop
 
 from shoplake.dashboard import business as b
-from shoplake.dashboard.server import command
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/test.sh installs it)"
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the dashboard exited with {process.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"the dashboard did not listen on {port} within {timeout}s")
-
-
 @pytest.fixture
 def served(fresh_shop: Shop) -> Iterator[tuple[Shop, str]]:
-    port = _free_port()
-    process = subprocess.Popen(
-        command(str(fresh_shop.lake), landing=str(fresh_shop.landing), port=port, refresh_s=1.0),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, process)
-        yield fresh_shop, f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with dashboard(fresh_shop.lake, fresh_shop.landing) as url:
+        yield fresh_shop, url
 
 
 @pytest.mark.slow  # ~10-17 s: a real subprocess, broker or browser

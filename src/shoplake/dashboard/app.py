@@ -16,6 +16,7 @@ import streamlit as st
 
 from shoplake.dashboard import business as b
 from shoplake.dashboard import pipeline_view as pv
+from shoplake.dashboard.display import column_widths
 from shoplake.observe import monitor
 from shoplake.observe.alerts import ALERTS
 from shoplake.observe.lake import LakeReader
@@ -81,11 +82,22 @@ def _watch() -> None:
     )
 
 
-def _table(frame: pl.DataFrame | None, empty: str, limit: int = 500) -> None:
+# The main column's width at a 1400-pixel window, and half of it: tables are sized to
+# fit these, so no column hides behind a sideways scroll.
+FULL_PX, HALF_PX = 900, 440
+
+
+def _table(frame: pl.DataFrame | None, empty: str, limit: int = 500, budget: int = FULL_PX) -> None:
     if frame is None or frame.is_empty():
         st.info(empty)
         return
-    st.dataframe(b.formatted(frame.head(limit), pii=PII), hide_index=True)
+    shown = b.formatted(frame.head(limit), pii=PII)
+    widths = column_widths(shown, budget)
+    st.dataframe(
+        shown,
+        hide_index=True,
+        column_config={name: st.column_config.Column(width=w) for name, w in widths.items()},
+    )
 
 
 def _filters() -> b.Filters:
@@ -132,15 +144,13 @@ def business(f: b.Filters) -> None:
     left.plotly_chart(b.segment_chart(lake, f), key="segment_chart")
     with right:
         st.markdown("**Customer segments**")
-        _table(b.segment_summary(lake, f), "no customers yet")
+        _table(b.segment_summary(lake, f), "no customers yet", budget=HALF_PX)
+    # Full width: seven columns do not fit half the page.
     top, bottom = b.products(lake, f)
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Top products by revenue**")
-        _table(top, "no products sold")
-    with right:
-        st.markdown("**Bottom products by revenue**")
-        _table(bottom, "no products sold")
+    st.markdown("**Top products by revenue**")
+    _table(top, "no products sold")
+    st.markdown("**Bottom products by revenue**")
+    _table(bottom, "no products sold")
     left, right = st.columns(2)
     left.plotly_chart(b.seasonal_heatmap(lake, f), key="seasonal")
     right.plotly_chart(b.clv_chart(lake, f), key="clv")
@@ -152,10 +162,10 @@ def business(f: b.Filters) -> None:
         if frame is None:
             st.caption(f"Appears when {note}.")
             continue
-        chart = b.generic_chart(ref, frame)
+        chart = b.optional_chart(lake, ref, frame)
         if chart is not None:
             st.plotly_chart(chart, key=f"optional_{ref}")
-        _table(frame, f"{ref} is empty")
+        _table(b.mart_rows(ref, frame), f"{ref} is empty")
 
 
 def catalog_section(pipeline: Pipeline | None) -> None:
@@ -197,35 +207,39 @@ def pipeline_page() -> None:
     cols[3].metric(
         "Quality score", "—" if last["quality_score"] is None else f"{last['quality_score']:.1f}"
     )
-    st.plotly_chart(pv.run_durations(runs), key="runs")
+    flows = monitor.flows(lake)
+    st.plotly_chart(pv.run_durations(runs, flows), key="runs")
     st.markdown("**Last runs**")
-    _table(runs, "no runs")
+    _table(pv.runs_frame(runs), "no runs")
     batches = monitor.batches(lake)
     st.markdown("**Batches**")
     if batches is None:
         st.caption("Appears when the pipeline records batches (`_system/batches`).")
     else:
-        _table(batches, "no batches yet", 100)
-    flows = monitor.flows(lake)
+        _table(pv.batches_frame(batches), "no batches yet", 100)
     st.plotly_chart(pv.rows_per_table(flows), key="rows_per_table")
     rules = monitor.rule_history(lake)
     if not rules.is_empty():
-        st.plotly_chart(pv.rule_chart(rules), key="rules")
-        latest = rules.filter(pl.col("run_id") == rules["run_id"].last())
+        for i, chart in enumerate(pv.rule_charts(rules)):
+            st.plotly_chart(chart, key=f"rules_{i}")
+        latest = rules.filter(pl.col("run_id") == rules.sort("timestamp")["run_id"].last())
         st.markdown("**Data quality per rule (latest run with checks)**")
-        _table(latest.drop("run_id"), "no checks")
+        _table(latest.drop("run_id", "timestamp").sort("failed", descending=True), "no checks")
     st.subheader("Quarantine")
     growth = monitor.quarantine_growth(lake)
     _table(growth, "Nothing quarantined.")
-    _table(monitor.quarantine(lake), "Nothing quarantined.", 300)
+    _table(pv.quarantine_frame(monitor.quarantine(lake)), "Nothing quarantined.", 300)
     st.subheader("Alerts")
     alerts = lake.read(ALERTS)
     if alerts is None:
+        # Only firing and resolved transitions are recorded: no table can also mean checked,
+        # nothing fired.
         st.caption(
-            "Appears after the first alert check (`shoplake run` or `shoplake alerts check`)."
+            "No alert recorded: none has fired, or no check ran yet. `shoplake run` and "
+            "`shoplake demo` check after each run; `shoplake alerts check` checks now."
         )
     else:
-        _table(alerts.sort("at", descending=True), "No alerts.", 200)
+        _table(alerts.sort("at", descending=True), "Alerts checked: none fired.", 200)
     pipeline = _pipeline(ARGS.pipeline)
     st.subheader("Freshness")
     items = monitor.freshness(lake, pipeline, json.loads(ARGS.sla))

@@ -13,8 +13,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 
+# The formatting helpers live in display; re-exported for the page, report and tests.
+from shoplake.dashboard.display import count, formatted, is_money, is_rate, money, pct
+from shoplake.dashboard.marts import mart_chart, mart_rows
 from shoplake.observe.lake import LakeReader
-from shoplake.observe.redact import clean_frame
+
+__all__ = ["count", "formatted", "is_money", "is_rate", "mart_rows", "money", "pct"]
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TIER_ORDER = ("VIP", "Premium", "Standard", "Basic")
@@ -23,45 +27,6 @@ OPTIONAL = {
     "gold.shipping_performance": "the shipments source and its gold mart run",
     "gold.realtime_sales": "the Kafka order-event stream runs",
 }
-_MONEY_WORDS = ("revenue", "spend", "value", "amount", "price", "cost", "margin", "clv", "sales")
-_RATE_WORDS = ("rate", "share", "pct", "growth", "ratio")
-
-
-def money(value: object) -> str:
-    return "—" if value is None else f"${float(value):,.2f}"  # type: ignore[arg-type]
-
-
-def pct(value: object) -> str:
-    return "—" if value is None else f"{float(value):.1%}"  # type: ignore[arg-type]
-
-
-def count(value: object) -> str:
-    return "—" if value is None else f"{int(value):,}"  # type: ignore[call-overload]
-
-
-def _words(column: str) -> set[str]:
-    return set(column.lower().replace("-", "_").split("_"))
-
-
-def is_money(column: str) -> bool:
-    words = _words(column)
-    return not is_rate(column) and bool(words & set(_MONEY_WORDS))
-
-
-def is_rate(column: str) -> bool:
-    return bool(_words(column) & set(_RATE_WORDS))
-
-
-def formatted(frame: pl.DataFrame, *, pii: bool = True) -> pl.DataFrame:
-    """Display copy: money as $, rates as %, secrets hidden, PII masked."""
-    out = clean_frame(frame, pii=pii)
-    changes = []
-    for name, dtype in out.schema.items():
-        if dtype.is_numeric() and is_rate(name):
-            changes.append(pl.col(name).map_elements(pct, return_dtype=pl.String))
-        elif dtype.is_float() and is_money(name):
-            changes.append(pl.col(name).map_elements(money, return_dtype=pl.String))
-    return out.with_columns(changes) if changes else out
 
 
 @dataclass(frozen=True)
@@ -191,8 +156,18 @@ def revenue_trend(lake: LakeReader, f: Filters) -> go.Figure:
             return _empty("Monthly revenue", "no revenue yet")
         monthly = _in_range(table, "month", f)
         title = "Monthly revenue"
-    fig = px.bar(monthly.to_pandas(), x="month", y="revenue", title=title)
-    fig.update_layout(yaxis_tickprefix="$", yaxis_tickformat=",.0f", xaxis_title=None)
+    # Months as categories: a bar per month, labelled as a month, however few there are.
+    monthly = monthly.sort("month").with_columns(label=pl.col("month").dt.strftime("%b %Y"))
+    fig = px.bar(
+        monthly.to_pandas(), x="label", y="revenue", title=title, hover_data={"label": False}
+    )
+    fig.update_layout(
+        yaxis_tickprefix="$",
+        yaxis_tickformat=",.0f",
+        xaxis_title=None,
+        xaxis_type="category",
+        xaxis_dtick=max(1, -(-monthly.height // 12)),  # at most a dozen month labels
+    )
     return fig
 
 
@@ -217,7 +192,9 @@ def category_chart(lake: LakeReader, f: Filters) -> go.Figure:
         barmode="group",
         title="Sales by category",
     )
-    fig.update_layout(yaxis_tickprefix="$", yaxis_tickformat=",.0f", xaxis_title=None)
+    fig.update_layout(
+        yaxis_tickprefix="$", yaxis_tickformat=",.0f", yaxis_title=None, xaxis_title=None
+    )
     return fig
 
 
@@ -260,7 +237,20 @@ def segment_chart(lake: LakeReader, f: Filters) -> go.Figure:
         title="Share of revenue by customer segment",
         category_orders={"tier": list(TIER_ORDER)},
     )
-    fig.update_traces(textinfo="label+percent")
+    total = float(summary["revenue"].sum() or 1.0)
+    # Slices under 5% keep their name to the legend and hover: their labels would
+    # collide with each other and the title.
+    fig.update_traces(
+        texttemplate=[
+            "%{label}<br>%{percent:.1%}" if (v or 0) / total >= 0.05 else ""
+            for v in summary["revenue"].to_list()
+        ],
+        textposition="inside",
+        insidetextorientation="horizontal",
+        hovertemplate="%{label}: %{value:$,.2f} (%{percent:.1%})<extra></extra>",
+        sort=False,
+    )
+    fig.update_layout(margin={"t": 70}, legend={"title": {"text": "tier"}})
     return fig
 
 
@@ -323,30 +313,29 @@ def clv_chart(lake: LakeReader, f: Filters) -> go.Figure:
         nbins=30,
         title="Customer lifetime value (predicted, 3 years)",
     )
-    fig.update_layout(xaxis_tickprefix="$", xaxis_tickformat=",.0f", yaxis_title="customers")
+    fig.update_layout(
+        xaxis_tickprefix="$",
+        xaxis_tickformat=",.0f",
+        xaxis_title="predicted CLV, 3 years",
+        yaxis_title="customers",
+    )
     return fig
+
+
+def product_names(lake: LakeReader) -> dict[str, str]:
+    """Product id → name, to label charts of product ids."""
+    for ref in ("gold.dim_product", "silver.products"):
+        table = lake.read(ref)
+        if table is not None and {"product_id", "name"} <= set(table.columns):
+            return dict(table.select("product_id", "name").drop_nulls().iter_rows())
+    return {}
+
+
+def optional_chart(lake: LakeReader, ref: str, frame: pl.DataFrame) -> go.Figure | None:
+    """The chart of an optional mart, product ids named."""
+    names = product_names(lake) if "product_id" in frame.columns else {}
+    return mart_chart(ref, frame, names)
 
 
 def fraud(lake: LakeReader) -> pl.DataFrame | None:
     return lake.read("gold.fraud_alerts")
-
-
-def generic_chart(ref: str, frame: pl.DataFrame) -> go.Figure | None:
-    """A simple chart picked from an unknown table's columns: a time series when it has a
-    time column and a number, else a bar of the first number by the first label."""
-    numbers = [c for c, t in frame.schema.items() if t.is_numeric()]
-    times = [c for c, t in frame.schema.items() if t.is_temporal()]
-    labels = [c for c, t in frame.schema.items() if t == pl.String]
-    if not numbers or frame.is_empty():
-        return None
-    value = next((c for c in numbers if is_money(c)), numbers[0])
-    title = ref.split(".", 1)[1].replace("_", " ")
-    if times:
-        data = frame.group_by(times[0]).agg(pl.col(value).sum()).sort(times[0])
-        return px.line(data.to_pandas(), x=times[0], y=value, title=title)
-    if labels:
-        data = (
-            frame.group_by(labels[0]).agg(pl.col(value).sum()).sort(value, descending=True).head(20)
-        )
-        return px.bar(data.to_pandas(), x=labels[0], y=value, title=title)
-    return px.histogram(frame.to_pandas(), x=value, title=title)

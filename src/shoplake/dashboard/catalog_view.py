@@ -6,6 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
+from shoplake.dashboard.display import LAYER_COLOR, layered_layout, node_labels
 from shoplake.governance.catalog import TableDetail, freshness, list_catalog
 from shoplake.observe.lake import LakeReader
 from shoplake.pipeline.graph import Graph
@@ -101,20 +102,16 @@ def lineage_graph(graph: Graph, focus: str) -> go.Figure:
             x=[pos[r][0] for r in refs],
             y=[pos[r][1] for r in refs],
             mode="markers+text",
-            text=refs,
+            text=node_labels(refs, len(rows)),
             textposition="top center",
             marker={
                 "size": [20 if r == focus else 12 for r in refs],
-                "color": ["#2563eb" if r == focus else "#94a3b8" for r in refs],
+                "color": [LAYER_COLOR.get(r.split(".")[0], "#64748b") for r in refs],
+                "line": {"width": [3 if r == focus else 0 for r in refs], "color": "#1d4ed8"},
             },
+            hovertext=refs,
             hoverinfo="text",
         )
     )
-    fig.update_layout(
-        title=f"Lineage of {focus}",
-        height=420,
-        showlegend=False,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-    )
-    return fig
+    fig.update_layout(title=f"Lineage of {focus}")
+    return layered_layout(fig, rows)

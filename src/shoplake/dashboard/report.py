@@ -21,9 +21,11 @@ h1{margin-bottom:0}.sub{color:#6b7280;margin-top:4px}
 .kpi{border:1px solid #e5e7eb;border-radius:8px;padding:10px 16px;min-width:150px}
 .kpi .l{font-size:12px;color:#6b7280}.kpi .v{font-size:22px;font-weight:600}
 .kpi .d{font-size:12px;color:#374151}
-table{border-collapse:collapse;font-size:13px;margin:8px 0 24px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0 24px;max-width:100%}
 th,td{border-bottom:1px solid #e5e7eb;padding:4px 10px;text-align:left}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:8px}
+th{white-space:nowrap}td.n{text-align:right;white-space:nowrap}
+td{overflow-wrap:anywhere}
+.grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:8px}
 """
 
 
@@ -42,10 +44,16 @@ def table_html(frame: pl.DataFrame | None, limit: int = 50) -> str:
     if frame is None or frame.is_empty():
         return "<p><em>none</em></p>"
     shown = b.formatted(frame.head(limit))
+    # Numbers (money and rates too) right-aligned and never broken; text wraps instead,
+    # so a table fits its page.
+    kinds = ["n" if t.is_numeric() else "" for t in frame.schema.values()]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
     body = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+        + "".join(
+            f'<td class="{k}">{html.escape("" if v is None else str(v))}</td>'
+            for k, v in zip(kinds, row, strict=True)
+        )
         + "</tr>"
         for row in shown.iter_rows()
     )
@@ -61,6 +69,11 @@ def build_report(lake: LakeReader, filters: b.Filters | None = None) -> str:
         b.seasonal_heatmap(lake, f),
         b.clv_chart(lake, f),
     ]
+    # The first figure carries plotly.js inline; the rest reuse it.
+    charts = [
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+        for i, fig in enumerate(figures)
+    ]
     optional_html = []
     for ref, note in b.OPTIONAL.items():
         frame = lake.read(ref)
@@ -68,15 +81,11 @@ def build_report(lake: LakeReader, filters: b.Filters | None = None) -> str:
         if frame is None:
             optional_html.append(f"<h2>{title}</h2><p><em>Appears when {note}.</em></p>")
             continue
-        chart = b.generic_chart(ref, frame)
-        if chart is not None:
-            figures.append(chart)
-        optional_html.append(f"<h2>{title}</h2>{table_html(frame, 30)}")
-    # The first figure carries plotly.js inline; the rest reuse it.
-    charts = [
-        fig.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
-        for i, fig in enumerate(figures)
-    ]
+        chart = b.optional_chart(lake, ref, frame)
+        drawn = "" if chart is None else chart.to_html(full_html=False, include_plotlyjs=False)
+        # Each mart's chart above its rows, the rows that matter first.
+        rows = table_html(b.mart_rows(ref, frame), 30)
+        optional_html.append(f"<h2>{title}</h2>{drawn}{rows}")
     overall, month = b.kpis(lake)
     top, bottom = b.products(lake, f)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -95,7 +104,6 @@ def build_report(lake: LakeReader, filters: b.Filters | None = None) -> str:
 <div class="grid"><div>{charts[3]}</div><div>{charts[4]}</div></div>
 <h2>Fraud alerts</h2>{table_html(b.fraud(lake))}
 {"".join(optional_html)}
-{"".join(charts[5:])}
 </body></html>
 """
 
