@@ -220,17 +220,27 @@ def bench_serve(
     gets: Annotated[int, typer.Option(help="Catalog GETs to send")] = 2000,
     queries: Annotated[int, typer.Option(help="SQL queries to send")] = 500,
     clients: Annotated[int, typer.Option(min=1, help="Client threads")] = 4,
+    wide: Annotated[
+        int, typer.Option(min=2, help="Wide queries (10,000 x 200) sent beside /health")
+    ] = 40,
     dir: Annotated[Path, typer.Option("--dir", help="Work folder (emptied first)")] = Path(
         "bench-serve-out"
     ),
     debug: Debug = False,
 ) -> None:
-    """`shoplake serve` under load from a second process: p50/p95 and requests/s."""
+    """`shoplake serve` under load from a second process: p50/p95/p99 and requests/s, and
+    /health's latency while wide answers are encoded."""
     from shoplake.bench.serve import run_serve_benchmark
 
     with common.errors(debug):
         figures = run_serve_benchmark(
-            dir, console, orders=orders, gets=gets, queries=queries, clients=clients
+            dir,
+            console,
+            orders=orders,
+            gets=gets,
+            queries=queries,
+            clients=clients,
+            wide=wide,
         )
     if any(f.failed for f in figures):
         raise typer.Exit(1)

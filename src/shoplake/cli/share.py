@@ -58,7 +58,14 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8080,
     catalog: Annotated[str, typer.Option("--catalog", help="The catalog's name")] = "shoplake",
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows a query may return")] = 10_000,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds a query may run")] = 30.0,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", help="Seconds a query may take, running and encoding its answer"),
+    ] = 30.0,
+    max_bytes: Annotated[
+        int,
+        typer.Option("--max-bytes", help="Bytes an answer may hold (JSON or Arrow); more: refused"),
+    ] = 64 * 1024 * 1024,
     debug: Debug = False,
 ) -> None:
     """Serve the lake's catalog (Unity Catalog's REST API) and SQL to token holders."""
@@ -75,7 +82,7 @@ def serve(
             settings.lake,
             catalog=catalog,
             masking=load_masking(),
-            limits=Limits(max_rows=max_rows, timeout_s=timeout),
+            limits=Limits(max_rows=max_rows, timeout_s=timeout, max_bytes=max_bytes),
         )
     console.print(f"shoplake serve on http://{host}:{port} — catalog {catalog!r} (Ctrl+C stops it)")
     console.print(

@@ -24,6 +24,7 @@ import hmac
 import os
 import re
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -319,8 +320,13 @@ class AccessControl:
         # token_id -> name, salt, digest, expiry
         self._tokens: dict[str, tuple[str, str, str, datetime | None]] = {}
         self._grants: dict[str, tuple[Grant, ...]] = {}
+        self._refreshing = threading.Lock()
 
     def _refresh(self) -> None:
+        with self._refreshing:  # requests authenticate from several worker threads
+            self._reload()
+
+    def _reload(self) -> None:
         versions = (self.engine.version(TOKENS), self.engine.version(GRANTS))
         if versions == self._seen:
             return

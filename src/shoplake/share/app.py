@@ -1,44 +1,65 @@
 """``shoplake serve``: the lake behind Unity Catalog's REST API and a SQL endpoint.
 
 Every request needs ``Authorization: Bearer <token>`` (401 without a valid one). A caller
-sees only the tables it holds ``SELECT`` on: others are absent from listings and a 403
-when named. Every request, allowed or not, goes to the audit log. Paths follow Unity
-Catalog's open-source API (``/api/2.1/unity-catalog/...``); SQL is
-``POST /api/shoplake/v1/sql``.
+sees only the tables it holds ``SELECT`` on: others are absent from listings and a 404
+when named. Every request, allowed or not, whatever its route, goes to the audit log
+(:mod:`shoplake.share.middleware`). Paths follow Unity Catalog's open-source API
+(``/api/2.1/unity-catalog/...``, listings paged as it defines); SQL is
+``POST /api/shoplake/v1/sql``. No OpenAPI document or docs page is served.
+
+Every answer is bounded (:mod:`shoplake.share.limits`): its body on the way in, its time
+from arrival to encoded answer, its bytes on the way out. All work but the routing runs
+in worker threads, so one caller's big answer does not stall the others or ``/health``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from shoplake.engines.polars_delta import PolarsDeltaEngine
 from shoplake.errors import ConfigError, first_line
 from shoplake.governance.masking import MaskingPolicy
 from shoplake.observe.lake import LakeReader
+from shoplake.share import middleware
 from shoplake.share import uc_models as uc
 from shoplake.share.access import AccessControl, Caller
-from shoplake.share.audit import QUERY_CAP, AuditEvent, AuditLog
-from shoplake.share.query import Limits, QueryRefused, run_query
+from shoplake.share.answer import arrow_answer, json_answer, model_answer
+from shoplake.share.audit import QUERY_CAP, AuditLog
+from shoplake.share.limits import (
+    JSON_ARROW_RATIO,
+    QUERY_SLOTS,
+    AnswerTooLarge,
+    BodyTooLarge,
+    Deadline,
+    Limits,
+)
+from shoplake.share.middleware import ApiError, bearer, error_response, read_body
+from shoplake.share.paging import page
+from shoplake.share.query import QueryRefused, run_query
+from shoplake.share.state import (
+    IDENTIFIER,
+    ServerState,
+    check_name,
+    parse_body,
+    split_name,
+    visible,
+)
 
 UC = "/api/2.1/unity-catalog"
 SQL = "/api/shoplake/v1/sql"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _log = logging.getLogger(__name__)
-_Body = TypeVar("_Body", bound=BaseModel)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 ENDPOINTS = (
     ("GET", f"{UC}/catalogs"),
     ("GET", f"{UC}/catalogs/{{name}}"),
@@ -53,60 +74,8 @@ ENDPOINTS = (
 
 Work = Callable[[Caller, Request], tuple[Any, Sequence[str]]]
 """An endpoint's job: (the answer, the tables it touched) or :class:`ApiError`."""
-
-
-class ApiError(Exception):
-    """An answer in Unity Catalog's error shape: ``{"error_code", "message"}``."""
-
-    def __init__(self, status: int, code: str, message: str, tables: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.tables = status, code, message, tuple(tables)
-
-
-@dataclass
-class ServerState:
-    reader: LakeReader
-    engine: PolarsDeltaEngine
-    access: AccessControl
-    audit: AuditLog
-    catalog: str
-    masking: MaskingPolicy | None
-    limits: Limits
-    created_at: int = field(default_factory=lambda: int(time.time() * 1000))
-    """When this server started: the catalog's and schemas' dates (they live nowhere)."""
-    _described: dict[tuple[str, int, str], uc.TableInfo] = field(default_factory=dict)
-
-    def describe(self, ref: str, naive_as: str = "timestamp_ntz") -> uc.TableInfo | None:
-        """The table's description, kept per Delta version (a version never changes)."""
-        version = self.engine.version(ref)
-        if version is None:
-            return None
-        key = (ref, version, naive_as)
-        if key not in self._described:
-            info = uc.table_info(self.engine, self.catalog, ref, naive_as)
-            if info is None:
-                return None
-            self._described[key] = info
-        return self._described[key]
-
-
-def _body(model: type[_Body], raw: bytes, example: str) -> _Body:
-    """The request's JSON body as ``model``, or a 400 naming what is wrong with it."""
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
-        )
-        raise ApiError(
-            400, "INVALID_PARAMETER_VALUE", f"{problems} (send JSON: {example})"
-        ) from None
-
-
-def _name(part: str, what: str) -> str:
-    if not _IDENTIFIER.match(part):
-        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{what} {part!r} is not a valid name")
-    return part
+# ApiError and ServerState live in their own modules now; callers still import them here.
+__all__ = ["ENDPOINTS", "ApiError", "ServerState", "create_app"]
 
 
 def create_app(
@@ -122,7 +91,7 @@ def create_app(
 
     # Tables are read with delta-rs whichever engine writes the lake, with the lake's own
     # storage settings ([storage] / SHOPLAKE_STORAGE_*) on an object store.
-    if not _IDENTIFIER.match(catalog):
+    if not IDENTIFIER.match(catalog):
         raise ConfigError(f"--catalog {catalog!r}: use letters, digits and _ (e.g. shoplake)")
     engine = PolarsDeltaEngine(lake, options_for(lake), reuse_snapshots=True)
     state = ServerState(
@@ -137,88 +106,74 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.query_slots = anyio.CapacityLimiter(QUERY_SLOTS)
         state.audit.start()
         try:
             yield
         finally:
             state.audit.close()
 
-    app = FastAPI(title="shoplake", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No OpenAPI document: it would be the one answer needing no token.
+    app = FastAPI(
+        title="shoplake", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.shoplake = state
+    middleware.install(app, audit=state.audit, access=state.access)
+    record = functools.partial(middleware.record, state.audit)
 
-    def record(
-        request: Request,
-        who: str,
-        action: str,
-        tables: Sequence[str],
-        status: int,
-        detail: str = "",
-    ) -> None:
-        client = request.client.host if request.client else ""
-        query = getattr(request.state, "query", None)
-        state.audit.record(
-            AuditEvent(who, action, list(tables), status < 400, status, detail, client, query=query)
-        )
+    def answered(work: Work, caller: Caller, request: Request) -> tuple[Response, Sequence[str]]:
+        """The work and its answer's encoding, in a worker thread (never the event loop)."""
+        result, tables = work(caller, request)
+        if isinstance(result, Response):
+            return result, tables
+        try:
+            body = model_answer(result, max_bytes=state.limits.max_bytes)
+        except AnswerTooLarge as err:
+            raise ApiError(400, "ANSWER_TOO_LARGE", str(err), tables) from None
+        return Response(body, media_type="application/json"), tables
 
     def handle(action: str, work: Work) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            header = request.headers.get("authorization", "")
-            token = header[7:] if header.lower().startswith("bearer ") else None
-            caller = state.access.authenticate(token)
+            request.state.deadline = Deadline(state.limits.timeout_s)  # from arrival
+            # Reading tokens and grants can touch storage: off the event loop too.
+            caller = await anyio.to_thread.run_sync(state.access.authenticate, bearer(request))
             if caller is None:
                 record(request, "anonymous", action, (), 401, "no valid bearer token")
-                return _error(
+                return error_response(
                     401,
                     "UNAUTHENTICATED",
                     "a valid bearer token is required "
                     "(shoplake token create NAME --grant SELECT:gold.*)",
                 )
-            request.state.body = await request.body()
+            try:
+                request.state.body = await read_body(request)
+            except BodyTooLarge as err:
+                record(request, caller.name, action, (), 413, str(err))
+                return error_response(413, "REQUEST_TOO_LARGE", str(err))
             request.state.params = dict(request.path_params) | dict(request.query_params)
             request.state.detail = ""
+            slots = state.query_slots if action == "query" else None
             try:
-                result, tables = await run_in_threadpool(work, caller, request)
+                answer, tables = await anyio.to_thread.run_sync(
+                    answered, work, caller, request, limiter=slots
+                )
             except ApiError as err:
                 detail = f"{err.message} | {request.state.detail}".strip(" |")
                 record(request, caller.name, action, err.tables, err.status, detail)
-                return _error(err.status, err.code, err.message)
+                return error_response(err.status, err.code, err.message)
             except Exception as err:
                 # A bug still leaves its trace in the audit log; the server's log gets one
                 # masked line (the traceback could quote a caller's data).
                 _log.error("%s failed: %s", action, first_line(err))
                 record(request, caller.name, action, (), 500, "internal error")
-                return _error(500, "INTERNAL_ERROR", "the server failed on this request")
+                return error_response(500, "INTERNAL_ERROR", "the server failed on this request")
             record(request, caller.name, action, tables, 200, request.state.detail)
-            if isinstance(result, Response):
-                return result
-            return JSONResponse(jsonable_encoder(result))
+            return answer
 
         return endpoint
 
     _routes(app, state, handle)
     return app
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error_code": code, "message": message})
-
-
-def _visible(state: ServerState, caller: Caller, layer: str | None = None) -> list[str]:
-    return [
-        ref
-        for ref in state.reader.tables()
-        if ref.split(".", 1)[0] in uc.SHARED_LAYERS
-        and (layer is None or ref.split(".", 1)[0] == layer)
-        and caller.may_select(ref)
-    ]
-
-
-def _split(full_name: str, parts: int) -> list[str]:
-    pieces = full_name.split(".")
-    if len(pieces) != parts:
-        shape = "catalog.schema" if parts == 2 else "catalog.schema.table"
-        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{full_name!r}: write it as {shape}")
-    return [_name(p, "name") for p in pieces]
 
 
 def _routes(
@@ -238,7 +193,7 @@ def _routes(
         )
 
     def check_catalog(name: str) -> None:
-        if _name(name, "catalog") != state.catalog:
+        if check_name(name, "catalog") != state.catalog:
             raise ApiError(
                 404,
                 "CATALOG_DOES_NOT_EXIST",
@@ -257,7 +212,9 @@ def _routes(
         )
 
     def list_catalogs(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
-        return uc.ListCatalogsResponse(catalogs=[catalog_info()]), ()
+        names, token = page([state.catalog], request.state.params, "catalogs")
+        catalogs = [catalog_info() for _ in names]
+        return uc.ListCatalogsResponse(catalogs=catalogs, next_page_token=token), ()
 
     def get_catalog(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
         check_catalog(request.state.params["name"])
@@ -266,14 +223,18 @@ def _routes(
     def list_schemas(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
         check_catalog(request.state.params.get("catalog_name", ""))
         layers = sorted(
-            {r.split(".", 1)[0] for r in _visible(state, caller)}, key=uc.SHARED_LAYERS.index
+            {r.split(".", 1)[0] for r in visible(state, caller)}, key=uc.SHARED_LAYERS.index
         )
-        return uc.ListSchemasResponse(schemas=[schema_info(layer) for layer in layers]), ()
+        # Layers come in the lake's order (bronze first), so pages continue in it too.
+        rank = {layer: i for i, layer in enumerate(uc.SHARED_LAYERS)}
+        shown, token = page(layers, request.state.params, "schemas", lambda n: rank.get(n, -1))
+        schemas = [schema_info(layer) for layer in shown]
+        return uc.ListSchemasResponse(schemas=schemas, next_page_token=token), ()
 
     def get_schema(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
-        catalog, layer = _split(request.state.params["full_name"], 2)
+        catalog, layer = split_name(request.state.params["full_name"], 2)
         check_catalog(catalog)
-        if not _visible(state, caller, layer):
+        if not visible(state, caller, layer):
             raise ApiError(
                 404, "SCHEMA_DOES_NOT_EXIST", f"no schema {catalog}.{layer} you may read"
             )
@@ -281,25 +242,27 @@ def _routes(
 
     def list_tables(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
         check_catalog(request.state.params.get("catalog_name", ""))
-        layer = _name(request.state.params.get("schema_name", ""), "schema")
-        refs = _visible(state, caller, layer)
+        layer = check_name(request.state.params.get("schema_name", ""), "schema")
+        names = sorted(r.split(".", 1)[1] for r in visible(state, caller, layer))
+        shown, token = page(names, request.state.params, "tables")
+        refs = [f"{layer}.{name}" for name in shown]  # only this page is described
         naive = uc.client_naive_type(request.headers.get("user-agent", ""))
         infos = [i for r in refs if (i := state.describe(r, naive))]
-        return uc.ListTablesResponse(tables=infos), refs
+        return uc.ListTablesResponse(tables=infos, next_page_token=token), refs
 
     def table_ref(caller: Caller, full_name: str) -> str:
-        catalog, layer, name = _split(full_name, 3)
+        catalog, layer, name = split_name(full_name, 3)
         check_catalog(catalog)
         ref = f"{layer}.{name}"
-        if layer not in uc.SHARED_LAYERS or ref not in state.reader.tables():
-            raise ApiError(404, "TABLE_DOES_NOT_EXIST", f"no table {full_name}", (ref,))
-        if not caller.may_select(ref):
+        exists = layer in uc.SHARED_LAYERS and ref in state.reader.tables()
+        if not exists or not caller.may_select(ref):
+            # Absent and forbidden answer alike, so a caller learns nothing of tables
+            # beyond its grants; the audit row still names the table asked for.
             raise ApiError(
-                403,
-                "PERMISSION_DENIED",
-                f"no SELECT on {full_name} for "
-                f"{caller.name}; ask an owner: shoplake grant {caller.name} SELECT "
-                f"{ref}",
+                404,
+                "TABLE_DOES_NOT_EXIST",
+                f"no table {full_name} you may read (if it should be there, an owner "
+                f"grants it: shoplake grant {caller.name} SELECT {ref})",
                 (ref,),
             )
         return ref
@@ -313,14 +276,14 @@ def _routes(
         return info, (ref,)
 
     def credentials(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
-        body = _body(
+        body = parse_body(
             uc.GenerateTemporaryTableCredential,
             request.state.body,
             '{"table_id": "<table_id from GET /tables/...>", "operation": "READ"}',
         )
         found = [
             r
-            for r in _visible(state, caller)
+            for r in visible(state, caller)
             if (i := state.describe(r)) and i.table_id == body.table_id
         ]
         if not found:
@@ -350,7 +313,7 @@ def _routes(
     def sql(caller: Caller, request: Request) -> tuple[Any, Sequence[str]]:
         request.state.query = uc.sent_query(request.state.body)  # audited with length and hash
         example = '{"query": "SELECT ...", "max_rows": 1000}'
-        ask = _body(uc.QueryRequest, request.state.body, example)
+        ask = parse_body(uc.QueryRequest, request.state.body, example)
         if len(ask.query) > QUERY_CAP:
             raise ApiError(
                 400,
@@ -358,6 +321,9 @@ def _routes(
                 f"the query is {len(ask.query):,} characters; at most {QUERY_CAP:,} may run",
             )
         started = time.perf_counter()
+        deadline: Deadline = request.state.deadline
+        arrow = ARROW_STREAM in request.headers.get("accept", "")
+        max_bytes = state.limits.max_bytes
         try:
             result = run_query(
                 state.reader,
@@ -366,17 +332,30 @@ def _routes(
                 masking=state.masking,
                 limits=state.limits,
                 max_rows=ask.max_rows,
+                deadline=deadline,
+                # JSON is rarely under a quarter of Arrow's size: refuse on the rows only
+                # past that (to bound memory); the encoded size is checked exactly after.
+                max_arrow_bytes=max_bytes if arrow else JSON_ARROW_RATIO * max_bytes,
             )
+            if arrow:
+                body = arrow_answer(result.table, deadline=deadline, max_bytes=max_bytes)
+                headers = {"x-shoplake-truncated": str(result.truncated).lower()}
+                return Response(body, media_type=ARROW_STREAM, headers=headers), result.tables
+            body = json_answer(
+                result.table,
+                truncated=result.truncated,
+                elapsed_s=time.perf_counter() - started,
+                deadline=deadline,
+                max_bytes=max_bytes,
+            )
+        except AnswerTooLarge as err:
+            raise ApiError(400, "ANSWER_TOO_LARGE", str(err), err.tables) from None
         except QueryRefused as err:
             code = {403: "PERMISSION_DENIED", 408: "QUERY_TIMEOUT"}.get(
                 err.status, "INVALID_PARAMETER_VALUE"
             )
             raise ApiError(err.status, code, str(err), err.tables) from None
-        if ARROW_STREAM in request.headers.get("accept", ""):
-            headers = {"x-shoplake-truncated": str(result.truncated).lower()}
-            answer = Response(result.arrow_ipc(), media_type=ARROW_STREAM, headers=headers)
-            return answer, result.tables
-        return result.as_json(time.perf_counter() - started), result.tables
+        return Response(body, media_type="application/json"), result.tables
 
     app.get(f"{UC}/catalogs")(handle("list_catalogs", list_catalogs))
     app.get(f"{UC}/catalogs/{{name}}")(handle("get_catalog", get_catalog))

@@ -15,7 +15,9 @@ Three walls, each enough alone for what it stops:
    configuration locked before any SQL and a private temp folder
    (:mod:`shoplake.share.sandbox`).
 
-A query stops at ``max_rows`` rows (the answer says it was cut) and after ``timeout_s``.
+A query stops at ``max_rows`` rows (the answer says it was cut), when its request's
+deadline passes (408), and when its rows' Arrow buffers pass the byte budget it is given
+(:mod:`shoplake.share.limits`).
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from shoplake.errors import ConfigError
 from shoplake.governance.masking import MaskingPolicy
 from shoplake.observe.lake import LakeReader
 from shoplake.share.access import Caller
+from shoplake.share.limits import AnswerTooLarge, Deadline, Limits
 from shoplake.share.sandbox import Sandbox, locked_connection, shareable
 from shoplake.share.sqlcheck import QueryRefused, parse
 
@@ -39,39 +40,10 @@ __all__ = ["Limits", "QueryRefused", "QueryResult", "run_query", "tables_read"]
 
 
 @dataclass(frozen=True)
-class Limits:
-    max_rows: int = 10_000
-    timeout_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.max_rows < 1:
-            raise ConfigError(f"--max-rows {self.max_rows}: use 1 or more")
-        if not self.timeout_s > 0:
-            raise ConfigError(f"--timeout {self.timeout_s:g}: use a number of seconds above 0")
-
-
-@dataclass(frozen=True)
 class QueryResult:
     table: pa.Table
     truncated: bool
     tables: tuple[str, ...]
-
-    def arrow_ipc(self) -> bytes:
-        """The rows as an Arrow IPC stream."""
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, self.table.schema) as writer:
-            writer.write_table(self.table)
-        return bytes(sink.getvalue().to_pybytes())
-
-    def as_json(self, elapsed_s: float) -> dict[str, Any]:
-        """The answer as the SQL endpoint's JSON: columns, rows, and whether it was cut."""
-        return {
-            "columns": [{"name": f.name, "type": str(f.type)} for f in self.table.schema],
-            "rows": [list(r.values()) for r in self.table.to_pylist()],
-            "row_count": self.table.num_rows,
-            "truncated": self.truncated,
-            "elapsed_ms": round(elapsed_s * 1000, 1),
-        }
 
 
 @functools.cache
@@ -96,7 +68,12 @@ def run_query(
     masking: MaskingPolicy | None,
     limits: Limits,
     max_rows: int | None = None,
+    deadline: Deadline | None = None,
+    max_arrow_bytes: int | None = None,
 ) -> QueryResult:
+    """Run ``query`` for ``caller``; ``deadline`` defaults to ``limits.timeout_s`` from
+    now, ``max_arrow_bytes`` (the rows' Arrow buffers) to ``limits.max_bytes``."""
+    deadline = deadline or Deadline(limits.timeout_s)
     if max_rows is not None and max_rows < 1:
         raise QueryRefused(f"max_rows {max_rows}: ask for 1 row or more")
     refs = tables_read(query)
@@ -118,31 +95,36 @@ def run_query(
             box.check(query)
         except QueryRefused as err:
             raise QueryRefused(str(err), status=err.status, tables=tuple(refs)) from None
-        table = _fetch(box.con, query, cap, limits.timeout_s)
+        budget = max_arrow_bytes or limits.max_bytes
+        table = _fetch(box.con, query, cap, deadline, budget)
     return QueryResult(table.slice(0, cap), table.num_rows > cap, tuple(refs))
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, query: str, cap: int, timeout_s: float) -> pa.Table:
-    """Up to ``cap + 1`` rows of ``query`` (one more tells the answer was cut)."""
-    timer = threading.Timer(timeout_s, con.interrupt)
+def _fetch(
+    con: duckdb.DuckDBPyConnection, query: str, cap: int, deadline: Deadline, max_bytes: int
+) -> pa.Table:
+    """Up to ``cap + 1`` rows of ``query`` (one more tells the answer was cut), stopped at
+    the deadline or once the rows kept hold more than ``max_bytes`` of Arrow buffers."""
+    deadline.check()  # the sandbox's views took their share of the time
+    timer = threading.Timer(max(deadline.remaining(), 0.0), con.interrupt)
     timer.start()
     try:
         batches = con.execute(query).to_arrow_reader(min(cap + 1, 65_536))
         if batches is None:
             raise QueryRefused("the statement returned no rows to read")
         taken: list[pa.RecordBatch] = []
-        rows = 0
+        rows = size = 0
         for batch in batches:
             taken.append(batch)
+            size += batch.slice(0, max(0, cap - rows)).nbytes
             rows += batch.num_rows
+            if size > max_bytes:
+                raise AnswerTooLarge(max_bytes)
             if rows > cap:
                 break
         return pa.Table.from_batches(taken, schema=batches.schema)
     except duckdb.InterruptException:
-        raise QueryRefused(
-            f"the query ran longer than {timeout_s:g} s and was stopped; filter or aggregate more",
-            status=408,
-        ) from None
+        raise deadline.expired() from None
     except duckdb.Error as err:
         raise QueryRefused(f"the query failed: {str(err).splitlines()[0]}") from None
     finally:

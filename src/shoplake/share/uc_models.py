@@ -132,7 +132,7 @@ def sent_query(raw: bytes) -> str | None:
     """The ``query`` of a body whose other fields may be wrong (the audit log keeps it)."""
     try:
         sent = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON is a bad body, not a bug
         return None
     query = sent.get("query") if isinstance(sent, dict) else None
     return query if isinstance(query, str) else None
