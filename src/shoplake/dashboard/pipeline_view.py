@@ -44,25 +44,32 @@ def _latest_flows(flows: pl.DataFrame) -> pl.DataFrame:
     return done.filter(pl.col("run_id") == latest)
 
 
+def _table_bars(data: pl.DataFrame, value: str, title: str, xaxis: dict[str, str]) -> go.Figure:
+    """One run's tables as horizontal bars coloured by layer, one row per table."""
+    fig = px.bar(
+        data.to_pandas(),
+        x=value,
+        y="table",
+        color="layer",
+        orientation="h",
+        title=title,
+        color_discrete_map=LAYER_COLOR,
+    )
+    fig.update_layout(
+        xaxis=xaxis,
+        yaxis={"type": "category", "title": None, "automargin": True},
+        height=max(360, 22 * data.height + 140),
+    )
+    return fig
+
+
 def run_durations(runs: pl.DataFrame, flows: pl.DataFrame | None = None) -> go.Figure:
     """Several runs: each run's duration. One run: where its time went, per table."""
     if runs.height < 2 and flows is not None and not _latest_flows(flows).is_empty():
         data = _latest_flows(flows).sort("duration_s", descending=True).head(25)
-        fig = px.bar(
-            data.reverse().to_pandas(),
-            x="duration_s",
-            y="table",
-            color="layer",
-            orientation="h",
-            title="The run's time per table (s)",
-            color_discrete_map=LAYER_COLOR,
+        return _table_bars(
+            data.reverse(), "duration_s", "The run's time per table (s)", {"title": "seconds"}
         )
-        fig.update_layout(
-            xaxis_title="seconds",
-            yaxis={"type": "category", "title": None, "automargin": True},
-            height=max(360, 22 * data.height + 140),
-        )
-        return fig
     data = runs.sort("started")
     labels = run_labels(data["run_id"].to_list())
     data = data.with_columns(run=pl.col("run_id").replace_strict(labels))
@@ -85,21 +92,12 @@ def rows_per_table(flows: pl.DataFrame) -> go.Figure:
     if done["run_id"].n_unique() < 2:
         data = _latest_flows(flows).filter(pl.col("rows_written") > 0)
         data = data.sort("rows_written").tail(30)
-        fig = px.bar(
-            data.to_pandas(),
-            x="rows_written",
-            y="table",
-            color="layer",
-            orientation="h",
-            title="Rows written per table (the run)",
-            color_discrete_map=LAYER_COLOR,
+        return _table_bars(
+            data,
+            "rows_written",
+            "Rows written per table (the run)",
+            {"title": "rows", "tickformat": ",d"},
         )
-        fig.update_layout(
-            xaxis={"title": "rows", "tickformat": ",d"},
-            yaxis={"type": "category", "title": None, "automargin": True},
-            height=max(360, 22 * data.height + 140),
-        )
-        return fig
     order = done.group_by("run_id").agg(pl.col("timestamp").min()).sort("timestamp")
     labels = run_labels(order["run_id"].to_list())
     data = (
