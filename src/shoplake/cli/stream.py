@@ -219,6 +219,13 @@ def register(app: typer.Typer) -> None:
             f"[green]stopped[/]: {stats.events:,} events in {stats.batches} micro-batches "
             f"({stats.replayed:,} already stored, skipped) in {stats.duration_s:.1f}s"
         )
+        last = stats.runs[-1] if stats.runs else None
+        if last is not None and last.status == "failed":
+            # Bronze kept every event; the tables after it did not catch up: say which,
+            # and exit 1 so a scheduler sees it (the next start retries them).
+            for message in run_messages(last):
+                common.print_error(message)
+            raise typer.Exit(1)
 
 
 def _stream_files(
