@@ -69,6 +69,8 @@ _LEAST = {
     "lock_ttl": 1,
 }
 _CHOICES = {"archive": ("move", "delete", "leave")}
+# Every [shoplake] key with the type it is read as (from the file, or a variable's text).
+_KINDS: dict[str, type] = {**dict.fromkeys(KEYS, str), **RUN_KEYS}
 
 
 def load_settings(
@@ -107,7 +109,7 @@ def resolve_settings(
             raise ConfigError(f"{path}: not valid TOML: {err}") from err
         section = data.get("shoplake", data)
         where = "shoplake" if "shoplake" in data else None
-        for key, kind in {**dict.fromkeys(KEYS, str), **RUN_KEYS}.items():
+        for key, kind in _KINDS.items():
             if key in section:
                 value = section[key]
                 if not isinstance(value, kind) or isinstance(value, bool):
@@ -116,7 +118,7 @@ def resolve_settings(
                 origins[key] = f"{path}:{line_of(text, key, where)}"
     elif config is not None:
         raise ConfigError(f"{path}: no such config file")
-    for key, kind in {**dict.fromkeys(KEYS, str), **RUN_KEYS}.items():
+    for key, kind in _KINDS.items():
         name = f"SHOPLAKE_{key.upper()}"
         env = os.environ.get(name)
         if env:
@@ -135,16 +137,14 @@ def resolve_settings(
         if isinstance(number, int) and number < least:
             raise ConfigError(
                 f"{key} = {number} ({origins[key]}): must be {least} or more"
-                + (" (0: off)" if least == 0 and key == "maintain_every" else "")
+                + (" (0: off)" if key == "maintain_every" else "")
             )
     for key, choices in _CHOICES.items():
         if key in values and values[key] not in choices:
             raise ConfigError(
                 f"{key} = {values[key]!r} ({origins[key]}): use one of {', '.join(choices)}"
             )
-    for key in KEYS:
-        origins.setdefault(key, "default")
-    for key in RUN_KEYS:
+    for key in _KINDS:
         origins.setdefault(key, "default")
     return Settings(**values), origins  # type: ignore[arg-type]
 
