@@ -166,7 +166,7 @@ MISTAKES = [
     Mistake(
         "webhook that is not a URL",
         ["tables"],
-        ["[alerts] webhook_url = 'hooks.example.com/x': write it as http(s)://host/path"],
+        ["[alerts] webhook_url does not start with http:// or https://", "https://host/path"],
         env={"SHOPLAKE_ALERTS_WEBHOOK_URL": "hooks.example.com/x"},
     ),
     Mistake(
@@ -260,6 +260,17 @@ def test_each_mistake_is_one_line_naming_it_and_exit_1(
     assert time.monotonic() - started < 15
     # Nothing was made on the way to the error.
     assert not (workdir / "lake").exists()
+
+
+def test_a_webhook_url_without_its_scheme_is_not_echoed(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "hooks.slack.example/services/T000/B000/s3cr3tT0k3n"
+    monkeypatch.setenv("SHOPLAKE_ALERTS_WEBHOOK_URL", secret)
+    result = runner.invoke(app, ["tables"])
+    assert result.exit_code == 1
+    assert "webhook_url does not start with http" in result.output
+    assert "s3cr3tT0k3n" not in result.output
 
 
 def test_run_create_makes_the_missing_landing(workdir: Path) -> None:

@@ -162,7 +162,11 @@ def _check_channels(settings: AlertSettings) -> None:
     for key in ("webhook_url", "dashboard_url"):
         url = getattr(settings, key)
         if url and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"[alerts] {key} = {url!r}: write it as http(s)://host/path")
+            # The value is not echoed: a webhook's path often is its secret.
+            raise ConfigError(
+                f"[alerts] {key} does not start with http:// or https://: write it as "
+                "https://host/path"
+            )
 
 
 def enabled_rules(settings: AlertSettings, pipeline: Pipeline | None) -> list[str]:
